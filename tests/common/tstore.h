@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* A small deterministic store built through the layout library, for tests. */
+#ifndef TESTS_COMMON_TSTORE_H
+#define TESTS_COMMON_TSTORE_H
+
+/*
+ * tstore_build() writes, in memory, a store of dimension 4 with a fixed
+ * uuid, creation time and timestamps, so that its bytes are the same on
+ * every run (the golden layoutdump output depends on it). Its epochs:
+ *   1: three concepts (one without embedding, one with metadata, UTF-8
+ *      content), two associations;
+ *   2: an update of a concept, a new concept, an association upsert;
+ *   3: an association delete, then the delete of a concept after its
+ *      remaining edges were deleted;
+ *   4: an empty commit.
+ * counts[e] holds what replaying epochs 1..e must give, for e = 0..epochs.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TSTORE_DIM 4u
+#define TSTORE_MAX_EPOCHS 8
+
+struct tstore_counts {
+	uint64_t concepts;
+	uint64_t associations;
+	uint32_t next_ordinal;
+	uint64_t published_end;
+};
+
+struct tstore {
+	unsigned char *buf;
+	size_t len;
+	uint64_t epochs;
+	struct tstore_counts counts[TSTORE_MAX_EPOCHS + 1];
+};
+
+/* Returns 0 or a negative error; free with tstore_finish(). */
+int tstore_build(struct tstore *t);
+void tstore_finish(struct tstore *t);
+
+/* Writes the bytes to path (created or truncated). Returns 0 or -errno. */
+int tstore_write(const struct tstore *t, const char *path);
+
+#endif /* TESTS_COMMON_TSTORE_H */
