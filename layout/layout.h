@@ -438,7 +438,7 @@ int layout_builder_add_association_delete(struct layout_builder *b,
 					  const struct layout_association *key);
 
 /* Seals the block for epoch: writes the header with both CRCs and zero
- * padding. *data/*len borrow the builder's buffer until the next add/reset/
+ * padding. *data and *len borrow the builder's buffer until the next add/reset/
  * finish. The length is a multiple of LAYOUT_BLOCK_ALIGN. */
 int layout_builder_seal(struct layout_builder *b, uint64_t epoch, const void **data, size_t *len);
 

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/* Opening a store image (choosing the current meta slot), mapping and creating files. */
+#include "layout/layout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/endian.h"
+
+/* Checks that meta m (decoded from slot index) can be the current state of
+ * the file: bounds, slot parity, and the commit block that created it. */
+static int check_meta(const struct layout_view *v, int slot, const struct layout_meta *m,
+		      struct layout_problem *pb)
+{
+	uint64_t base = v->sb.meta_offset + (uint64_t)slot * v->sb.meta_slot_size;
+	struct layout_block blk;
+
+	if (m->epoch % LAYOUT_META_SLOT_COUNT != (uint64_t)slot) {
+		layout_problem_set(pb, base, "epoch %llu does not belong in meta slot %d",
+				   (unsigned long long)m->epoch, slot);
+		return SUTRA_ECORRUPT;
+	}
+	if (m->published_end < v->sb.data_offset || m->published_end % LAYOUT_BLOCK_ALIGN) {
+		layout_problem_set(pb, base, "published end %llu is not a valid block boundary",
+				   (unsigned long long)m->published_end);
+		return SUTRA_ECORRUPT;
+	}
+	if (m->published_end > v->size) {
+		layout_problem_set(pb, v->size,
+				   "file ends at %llu, before the published end %llu of epoch %llu",
+				   (unsigned long long)v->size, (unsigned long long)m->published_end,
+				   (unsigned long long)m->epoch);
+		return SUTRA_ECORRUPT;
+	}
+	if (m->tail_start < v->sb.data_offset || m->tail_start > m->published_end ||
+	    m->tail_start % LAYOUT_BLOCK_ALIGN) {
+		layout_problem_set(pb, base, "tail start %llu out of range",
+				   (unsigned long long)m->tail_start);
+		return SUTRA_ECORRUPT;
+	}
+	if (m->epoch == 0) {
+		if (m->published_end != v->sb.data_offset || m->last_block_offset != 0 ||
+		    m->concept_count || m->association_count || m->next_ordinal ||
+		    m->segment_count) {
+			layout_problem_set(pb, base, "epoch 0 meta slot describes a non-empty store");
+			return SUTRA_ECORRUPT;
+		}
+		return 0;
+	}
+	int rc = layout_block_decode(v->base, m->published_end, m->last_block_offset, &blk, pb);
+	if (rc)
+		return rc;
+	if (blk.type != LAYOUT_BLOCK_COMMIT || blk.epoch != m->epoch ||
+	    blk.offset + blk.length != m->published_end) {
+		layout_problem_set(pb, blk.offset,
+				   "last block of epoch %llu is not its commit block ending at %llu",
+				   (unsigned long long)m->epoch, (unsigned long long)m->published_end);
+		return SUTRA_ECORRUPT;
+	}
+	return layout_block_check_payload(v->base, &blk, pb);
+}
+
+int layout_open(const void *buf, uint64_t size, struct layout_view *out, struct layout_problem *pb)
+{
+	struct layout_view *v = calloc(1, sizeof *v);
+	int rc;
+
+	if (!v)
+		return -ENOMEM;
+	v->base = buf;
+	v->size = size;
+	rc = layout_superblock_decode(buf, size < SIZE_MAX ? (size_t)size : SIZE_MAX, &v->sb, pb);
+	if (rc)
+		goto out;
+	if (size < v->sb.data_offset) {
+		layout_problem_set(pb, size, "file of %llu bytes is shorter than its header pages",
+				   (unsigned long long)size);
+		rc = SUTRA_ECORRUPT;
+		goto out;
+	}
+	const unsigned char *b = buf;
+	if (!util_is_zero(b + LAYOUT_SUPERBLOCK_SIZE, v->sb.page_size - LAYOUT_SUPERBLOCK_SIZE)) {
+		size_t at = LAYOUT_SUPERBLOCK_SIZE;
+		while (b[at] == 0)
+			at++;
+		layout_problem_set(pb, at, "bytes after the superblock are not zero");
+		rc = SUTRA_ECORRUPT;
+		goto out;
+	}
+	for (uint32_t i = 0; i < LAYOUT_META_SLOT_COUNT; i++) {
+		uint64_t base = v->sb.meta_offset + (uint64_t)i * v->sb.meta_slot_size;
+		v->slot_state[i] = layout_meta_decode(b + base, v->sb.meta_slot_size, base,
+						      &v->slots[i], &v->slot_problem[i]);
+	}
+
+	/* Try the valid slots newest first. */
+	int order[LAYOUT_META_SLOT_COUNT] = { 0, 1 };
+	if (v->slot_state[1] == LAYOUT_SLOT_VALID &&
+	    (v->slot_state[0] != LAYOUT_SLOT_VALID || v->slots[1].epoch > v->slots[0].epoch)) {
+		order[0] = 1;
+		order[1] = 0;
+	}
+	rc = SUTRA_ECORRUPT;
+	layout_problem_set(pb, v->sb.meta_offset, "neither meta slot holds a valid epoch");
+	for (int k = 0; k < 2; k++) {
+		int s = order[k];
+		struct layout_problem why;
+		if (v->slot_state[s] != LAYOUT_SLOT_VALID)
+			continue;
+		if (check_meta(v, s, &v->slots[s], &why) == 0) {
+			v->current = s;
+			v->meta = v->slots[s];
+			rc = 0;
+			break;
+		}
+		/* The newest slot was rejected: the older one may still give a
+		 * clean epoch, and the caller learns why it was needed. */
+		v->fell_back = 1;
+		v->fallback_problem = why;
+		if (pb)
+			*pb = why;
+	}
+	if (rc == 0)
+		*out = *v;
+out:
+	free(v);
+	return rc;
+}
+
+int layout_map_open(const char *path, struct layout_map *map)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	map->fd = fd;
+	map->size = (uint64_t)st.st_size;
+	map->base = NULL;
+	if (st.st_size == 0)
+		return 0;
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	map->base = p;
+	return 0;
+}
+
+void layout_map_close(struct layout_map *map)
+{
+	if (!map)
+		return;
+	if (map->base)
+		munmap((void *)map->base, (size_t)map->size);
+	if (map->fd >= 0)
+		close(map->fd);
+	map->base = NULL;
+	map->fd = -1;
+	map->size = 0;
+}
+
+void layout_encode_empty(const struct layout_superblock *sb, uint64_t now_us, void *out)
+{
+	unsigned char *b = out;
+	struct layout_meta m;
+
+	memset(b, 0, LAYOUT_DATA_OFFSET);
+	layout_superblock_encode(sb, b);
+	memset(&m, 0, sizeof m);
+	m.published_end = LAYOUT_DATA_OFFSET;
+	m.tail_start = LAYOUT_DATA_OFFSET;
+	m.commit_time_us = now_us;
+	layout_meta_encode(&m, b + LAYOUT_META_OFFSET);
+}
+
+/* fsync the directory holding path, so that a new file's name is durable. */
+static int sync_parent(const char *path)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+int layout_create_file(const char *path, const struct layout_superblock *sb, uint64_t now_us)
+{
+	unsigned char *img = malloc(LAYOUT_DATA_OFFSET);
+	int rc = 0;
+
+	if (!img)
+		return -ENOMEM;
+	layout_encode_empty(sb, now_us, img);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	size_t done = 0;
+	while (done < LAYOUT_DATA_OFFSET) {
+		ssize_t n = pwrite(fd, img + done, LAYOUT_DATA_OFFSET - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = sync_parent(path);
+	if (rc)
+		unlink(path);
+out:
+	free(img);
+	return rc;
+}

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/* Replaying commit blocks into the logical state, checking the replay rules. */
+#include "layout/layout.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/endian.h"
+
+int layout_replay_init(struct layout_replay *r, uint32_t vector_dim)
+{
+	memset(r, 0, sizeof *r);
+	r->vector_dim = vector_dim;
+	util_idmap_init(&r->ids);
+	util_idmap_init(&r->edges);
+	return 0;
+}
+
+void layout_replay_finish(struct layout_replay *r)
+{
+	if (!r)
+		return;
+	util_idmap_finish(&r->ids);
+	util_idmap_finish(&r->edges);
+	free(r->degree);
+	memset(r, 0, sizeof *r);
+}
+
+static void edge_key(unsigned char key[16], uint32_t src, uint32_t dst, uint8_t type)
+{
+	memset(key, 0, 16);
+	util_put_le32(key, src);
+	util_put_le32(key + 4, dst);
+	key[8] = type;
+}
+
+static int grow_degree(struct layout_replay *r, uint32_t ordinal)
+{
+	if (ordinal < r->degree_cap)
+		return 0;
+	size_t cap = r->degree_cap ? r->degree_cap : 64;
+	while (cap <= ordinal)
+		cap *= 2;
+	uint32_t *d = realloc(r->degree, cap * sizeof *d);
+	if (!d)
+		return -ENOMEM;
+	memset(d + r->degree_cap, 0, (cap - r->degree_cap) * sizeof *d);
+	r->degree = d;
+	r->degree_cap = cap;
+	return 0;
+}
+
+static void hex_id(char out[33], const uint8_t id[16])
+{
+	static const char digits[] = "0123456789abcdef";
+	for (int i = 0; i < 16; i++) {
+		out[2 * i] = digits[id[i] >> 4];
+		out[2 * i + 1] = digits[id[i] & 15];
+	}
+	out[32] = 0;
+}
+
+/* Checks that id is live with the given ordinal. */
+static int endpoint_ok(const struct layout_replay *r, const uint8_t id[16], uint32_t ordinal,
+		       uint64_t off, const char *role, struct layout_problem *pb)
+{
+	uint64_t have;
+	char hex[33];
+
+	if (!util_idmap_get(&r->ids, id, &have)) {
+		hex_id(hex, id);
+		layout_problem_set(pb, off, "%s concept %s is not live", role, hex);
+		return SUTRA_ECORRUPT;
+	}
+	if (have != ordinal) {
+		hex_id(hex, id);
+		layout_problem_set(pb, off, "%s concept %s has ordinal %llu, record says %u", role, hex,
+				   (unsigned long long)have, ordinal);
+		return SUTRA_ECORRUPT;
+	}
+	return 0;
+}
+
+static int apply(struct layout_replay *r, const struct layout_record *rec, struct layout_problem *pb)
+{
+	unsigned char key[16];
+	uint64_t have;
+	int rc;
+
+	switch (rec->type) {
+	case LAYOUT_REC_CONCEPT: {
+		const struct layout_concept *c = &rec->u.concept;
+		if (util_idmap_get(&r->ids, c->id, &have)) {
+			if (have != c->ordinal) {
+				layout_problem_set(pb, rec->offset + 24,
+						   "update of a live concept changes its ordinal "
+						   "from %llu to %u",
+						   (unsigned long long)have, c->ordinal);
+				return SUTRA_ECORRUPT;
+			}
+			return 0;
+		}
+		if (c->ordinal != r->next_ordinal || r->next_ordinal == UINT32_MAX) {
+			layout_problem_set(pb, rec->offset + 24,
+					   "new concept has ordinal %u, expected %u", c->ordinal,
+					   r->next_ordinal);
+			return SUTRA_ECORRUPT;
+		}
+		if ((rc = grow_degree(r, c->ordinal)) || (rc = util_idmap_put(&r->ids, c->id, c->ordinal)))
+			return rc;
+		r->next_ordinal++;
+		r->concept_count++;
+		return 0;
+	}
+	case LAYOUT_REC_ASSOCIATION:
+	case LAYOUT_REC_ASSOCIATION_DELETE: {
+		const struct layout_association *a = &rec->u.association;
+		if ((rc = endpoint_ok(r, a->src, a->src_ordinal, rec->offset + 8, "source", pb)) ||
+		    (rc = endpoint_ok(r, a->dst, a->dst_ordinal, rec->offset + 24, "target", pb)))
+			return rc;
+		edge_key(key, a->src_ordinal, a->dst_ordinal, a->type);
+		int exists = util_idmap_get(&r->edges, key, NULL);
+		if (rec->type == LAYOUT_REC_ASSOCIATION) {
+			if (exists)
+				return 0; /* upsert of an existing edge */
+			if ((rc = util_idmap_put(&r->edges, key, 1)))
+				return rc;
+			r->degree[a->src_ordinal]++;
+			r->degree[a->dst_ordinal]++;
+			r->association_count++;
+			return 0;
+		}
+		if (!exists) {
+			layout_problem_set(pb, rec->offset,
+					   "delete of association %u -> %u type %u that does not exist",
+					   a->src_ordinal, a->dst_ordinal, a->type);
+			return SUTRA_ECORRUPT;
+		}
+		util_idmap_del(&r->edges, key);
+		r->degree[a->src_ordinal]--;
+		r->degree[a->dst_ordinal]--;
+		r->association_count--;
+		return 0;
+	}
+	case LAYOUT_REC_CONCEPT_DELETE: {
+		const struct layout_concept *c = &rec->u.concept;
+		if ((rc = endpoint_ok(r, c->id, c->ordinal, rec->offset + 8, "deleted", pb)))
+			return rc;
+		if (r->degree[c->ordinal]) {
+			layout_problem_set(pb, rec->offset,
+					   "concept %u deleted while %u association ends remain",
+					   c->ordinal, r->degree[c->ordinal]);
+			return SUTRA_ECORRUPT;
+		}
+		util_idmap_del(&r->ids, c->id);
+		r->concept_count--;
+		return 0;
+	}
+	default:
+		layout_problem_set(pb, rec->offset, "unknown record type %u", rec->type);
+		return SUTRA_ECORRUPT;
+	}
+}
+
+int layout_replay_block(struct layout_replay *r, const void *buf, const struct layout_block *blk,
+			struct layout_problem *pb)
+{
+	struct layout_record_iter it;
+	struct layout_record rec;
+	int rc;
+
+	if (blk->type != LAYOUT_BLOCK_COMMIT) {
+		layout_problem_set(pb, blk->offset, "replay of a block that is not a commit");
+		return SUTRA_ECORRUPT;
+	}
+	if (blk->epoch != r->epoch + 1) {
+		layout_problem_set(pb, blk->offset + 8, "commit block has epoch %llu, expected %llu",
+				   (unsigned long long)blk->epoch, (unsigned long long)(r->epoch + 1));
+		return SUTRA_ECORRUPT;
+	}
+	layout_records_init(&it, buf, blk, r->vector_dim);
+	while ((rc = layout_records_next(&it, &rec, pb)) == 1) {
+		if ((rc = apply(r, &rec, pb)))
+			return rc;
+	}
+	if (rc)
+		return rc;
+	r->epoch = blk->epoch;
+	return 0;
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* Segment block header and section table decoder. */
+#include "layout/layout.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/crc32c.h"
+#include "util/endian.h"
+
+#define SH(f) offsetof(struct layout_segment_header_disk, f)
+#define SE(f) offsetof(struct layout_section_entry_disk, f)
+
+static int by_offset(const void *a, const void *b)
+{
+	const struct layout_section *x = a, *y = b;
+	return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+int layout_segment_decode(const void *buf, const struct layout_block *blk,
+			  struct layout_segment *out, struct layout_section *sections,
+			  uint32_t max, struct layout_problem *pb)
+{
+	const unsigned char *blockp = (const unsigned char *)buf + blk->offset;
+	const unsigned char *p = blockp + LAYOUT_BLOCK_HEADER_SIZE;
+	uint64_t poff = blk->offset + LAYOUT_BLOCK_HEADER_SIZE;
+	struct layout_segment seg;
+
+	if (blk->type != LAYOUT_BLOCK_SEGMENT) {
+		layout_problem_set(pb, blk->offset, "block is not a segment");
+		return SUTRA_ECORRUPT;
+	}
+	if (blk->payload_length < LAYOUT_SEGMENT_HEADER_SIZE) {
+		layout_problem_set(pb, poff, "segment payload too short for its header");
+		return SUTRA_ECORRUPT;
+	}
+	seg.seg_version = util_get_le32(p + SH(seg_version));
+	seg.section_count = util_get_le32(p + SH(section_count));
+	seg.first_epoch = util_get_le64(p + SH(first_epoch));
+	seg.last_epoch = util_get_le64(p + SH(last_epoch));
+	seg.concept_count = util_get_le64(p + SH(concept_count));
+	seg.association_count = util_get_le64(p + SH(association_count));
+	if (seg.seg_version != 1) {
+		layout_problem_set(pb, poff + SH(seg_version), "unknown segment version %u",
+				   seg.seg_version);
+		return SUTRA_ECORRUPT;
+	}
+	if (util_get_le64(p + SH(reserved))) {
+		layout_problem_set(pb, poff + SH(reserved), "segment reserved field is not zero");
+		return SUTRA_ECORRUPT;
+	}
+	if (seg.first_epoch > seg.last_epoch || seg.last_epoch > blk->epoch) {
+		layout_problem_set(pb, poff + SH(first_epoch), "segment epoch range is inconsistent");
+		return SUTRA_ECORRUPT;
+	}
+	if (seg.section_count > LAYOUT_MAX_SECTIONS || seg.section_count != blk->item_count ||
+	    blk->payload_length != LAYOUT_SEGMENT_HEADER_SIZE +
+					   (uint64_t)seg.section_count * LAYOUT_SECTION_ENTRY_SIZE) {
+		layout_problem_set(pb, poff + SH(section_count),
+				   "segment section count %u does not match its payload",
+				   seg.section_count);
+		return SUTRA_ECORRUPT;
+	}
+
+	/* Entries in file order, then a copy sorted by offset for the overlap check. */
+	struct layout_section *all = calloc(2 * (size_t)seg.section_count + 1, sizeof *all);
+	if (!all)
+		return -ENOMEM;
+	int rc = 0;
+	uint64_t data_start = layout_align_up(LAYOUT_BLOCK_HEADER_SIZE + blk->payload_length,
+					      LAYOUT_SECTION_ALIGN);
+	for (uint32_t i = 0; i < seg.section_count; i++) {
+		const unsigned char *e = p + LAYOUT_SEGMENT_HEADER_SIZE + i * LAYOUT_SECTION_ENTRY_SIZE;
+		uint64_t eoff = poff + LAYOUT_SEGMENT_HEADER_SIZE + i * LAYOUT_SECTION_ENTRY_SIZE;
+		struct layout_section *s = &all[i];
+		s->kind = util_get_le32(e + SE(kind));
+		s->flags = util_get_le32(e + SE(flags));
+		s->offset = util_get_le64(e + SE(offset));
+		s->length = util_get_le64(e + SE(length));
+		s->crc32c = util_get_le32(e + SE(crc32c));
+		if (util_get_le32(e + SE(reserved))) {
+			layout_problem_set(pb, eoff + SE(reserved), "section reserved field not zero");
+			rc = SUTRA_ECORRUPT;
+			goto out;
+		}
+		if (s->offset % LAYOUT_SECTION_ALIGN || s->offset < data_start ||
+		    s->offset > blk->length || s->length > blk->length - s->offset) {
+			layout_problem_set(pb, eoff + SE(offset),
+					   "section %u lies outside its block or is misaligned", i);
+			rc = SUTRA_ECORRUPT;
+			goto out;
+		}
+		uint32_t crc = util_crc32c(0, blockp + s->offset, (size_t)s->length);
+		if (crc != s->crc32c) {
+			layout_problem_set(pb, blk->offset + s->offset,
+					   "section %u checksum mismatch (stored %08x, computed %08x)",
+					   i, s->crc32c, crc);
+			rc = SUTRA_ECORRUPT;
+			goto out;
+		}
+	}
+	struct layout_section *sorted = all + seg.section_count;
+	memcpy(sorted, all, seg.section_count * sizeof *all);
+	qsort(sorted, seg.section_count, sizeof *sorted, by_offset);
+	for (uint32_t i = 1; i < seg.section_count; i++) {
+		if (sorted[i - 1].offset + sorted[i - 1].length > sorted[i].offset) {
+			layout_problem_set(pb, blk->offset + sorted[i].offset,
+					   "segment sections overlap");
+			rc = SUTRA_ECORRUPT;
+			goto out;
+		}
+	}
+	if (sections) {
+		for (uint32_t i = 0; i < seg.section_count && i < max; i++)
+			sections[i] = all[i];
+	}
+	*out = seg;
+out:
+	free(all);
+	return rc;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/* Full verification of a store image, and the scan of its unpublished tail. */
+#include "layout/layout.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Offsets of the segment blocks met during the walk, to check the meta's
+ * segment references against. */
+struct seglist {
+	struct layout_segment_ref *refs;
+	size_t len, cap;
+};
+
+static int seglist_add(struct seglist *l, uint64_t off, uint64_t len)
+{
+	if (l->len == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct layout_segment_ref *r = realloc(l->refs, cap * sizeof *r);
+		if (!r)
+			return -ENOMEM;
+		l->refs = r;
+		l->cap = cap;
+	}
+	l->refs[l->len].offset = off;
+	l->refs[l->len].length = len;
+	l->len++;
+	return 0;
+}
+
+static int counts_match(const struct layout_replay *r, const struct layout_meta *m, uint64_t at,
+			struct layout_problem *pb)
+{
+	if (r->concept_count != m->concept_count || r->association_count != m->association_count ||
+	    r->next_ordinal != m->next_ordinal) {
+		layout_problem_set(pb, at,
+				   "meta of epoch %llu says %llu concepts, %llu associations, next "
+				   "ordinal %u; the log gives %llu, %llu, %u",
+				   (unsigned long long)m->epoch, (unsigned long long)m->concept_count,
+				   (unsigned long long)m->association_count, m->next_ordinal,
+				   (unsigned long long)r->concept_count,
+				   (unsigned long long)r->association_count, r->next_ordinal);
+		return SUTRA_ECORRUPT;
+	}
+	return 0;
+}
+
+int layout_verify(const struct layout_view *v, struct layout_replay *rp, struct layout_problem *pb)
+{
+	const struct layout_meta *m = &v->meta;
+	int other = 1 - v->current;
+	uint64_t other_base = v->sb.meta_offset + (uint64_t)other * v->sb.meta_slot_size;
+	uint64_t cur_base = v->sb.meta_offset + (uint64_t)v->current * v->sb.meta_slot_size;
+	struct layout_replay local;
+	struct layout_replay *r = rp;
+	struct seglist segs = { 0 };
+	int rc = 0;
+
+	if (v->fell_back) {
+		layout_problem_set(pb, v->fallback_problem.offset,
+				   "newest meta slot rejected, store opens at older epoch %llu: %s",
+				   (unsigned long long)m->epoch, v->fallback_problem.what);
+		return SUTRA_ECORRUPT;
+	}
+	/* The other slot holds an older epoch of the same log, or nothing yet
+	 * while the store is at epoch 0. */
+	const struct layout_meta *om = NULL;
+	switch (v->slot_state[other]) {
+	case LAYOUT_SLOT_CORRUPT:
+		*pb = v->slot_problem[other];
+		return SUTRA_ECORRUPT;
+	case LAYOUT_SLOT_EMPTY:
+		if (m->epoch > 0) {
+			layout_problem_set(pb, other_base, "meta slot %d is empty at epoch %llu", other,
+					   (unsigned long long)m->epoch);
+			return SUTRA_ECORRUPT;
+		}
+		break;
+	case LAYOUT_SLOT_VALID:
+		om = &v->slots[other];
+		if (om->epoch >= m->epoch || om->epoch % LAYOUT_META_SLOT_COUNT != (uint64_t)other) {
+			layout_problem_set(pb, other_base,
+					   "meta slot %d holds epoch %llu beside current epoch %llu",
+					   other, (unsigned long long)om->epoch,
+					   (unsigned long long)m->epoch);
+			return SUTRA_ECORRUPT;
+		}
+		break;
+	}
+
+	if (!r) {
+		r = &local;
+		layout_replay_init(r, v->sb.vector_dim);
+	}
+
+	int other_seen = om == NULL || om->epoch == 0;
+	int tail_seen = 0;
+	uint64_t pos = v->sb.data_offset;
+	if (om && om->epoch == 0 && (om->published_end != pos || om->last_block_offset)) {
+		layout_problem_set(pb, other_base, "epoch 0 meta slot describes a non-empty store");
+		rc = SUTRA_ECORRUPT;
+		goto out;
+	}
+	while (pos < m->published_end) {
+		struct layout_block blk;
+		if (pos == m->tail_start)
+			tail_seen = 1;
+		if ((rc = layout_block_decode(v->base, m->published_end, pos, &blk, pb)) ||
+		    (rc = layout_block_check_payload(v->base, &blk, pb)))
+			goto out;
+		if (blk.type == LAYOUT_BLOCK_COMMIT) {
+			if ((rc = layout_replay_block(r, v->base, &blk, pb)))
+				goto out;
+			if (om && blk.epoch == om->epoch) {
+				other_seen = 1;
+				if (om->published_end != blk.offset + blk.length ||
+				    om->last_block_offset != blk.offset) {
+					layout_problem_set(pb, other_base,
+							   "older meta slot of epoch %llu does not "
+							   "match its commit block at %llu",
+							   (unsigned long long)om->epoch,
+							   (unsigned long long)blk.offset);
+					rc = SUTRA_ECORRUPT;
+					goto out;
+				}
+				if ((rc = counts_match(r, om, other_base, pb)))
+					goto out;
+			}
+		} else {
+			struct layout_segment seg;
+			if (blk.epoch > r->epoch) {
+				layout_problem_set(pb, blk.offset + 8,
+						   "segment block of epoch %llu precedes that epoch",
+						   (unsigned long long)blk.epoch);
+				rc = SUTRA_ECORRUPT;
+				goto out;
+			}
+			if ((rc = layout_segment_decode(v->base, &blk, &seg, NULL, 0, pb)) ||
+			    (rc = seglist_add(&segs, blk.offset, blk.length)))
+				goto out;
+		}
+		pos = blk.offset + blk.length;
+	}
+	if (pos == m->tail_start)
+		tail_seen = 1;
+	if (r->epoch != m->epoch) {
+		layout_problem_set(pb, cur_base, "meta says epoch %llu, the log ends at epoch %llu",
+				   (unsigned long long)m->epoch, (unsigned long long)r->epoch);
+		rc = SUTRA_ECORRUPT;
+		goto out;
+	}
+	if ((rc = counts_match(r, m, cur_base, pb)))
+		goto out;
+	if (!other_seen) {
+		layout_problem_set(pb, other_base, "older meta slot's epoch %llu is not in the log",
+				   (unsigned long long)om->epoch);
+		rc = SUTRA_ECORRUPT;
+		goto out;
+	}
+	if (!tail_seen) {
+		layout_problem_set(pb, cur_base, "tail start %llu is not a block boundary",
+				   (unsigned long long)m->tail_start);
+		rc = SUTRA_ECORRUPT;
+		goto out;
+	}
+	for (uint32_t i = 0; i < m->segment_count; i++) {
+		size_t k = 0;
+		while (k < segs.len && (segs.refs[k].offset != m->segments[i].offset ||
+					segs.refs[k].length != m->segments[i].length))
+			k++;
+		if (k == segs.len) {
+			layout_problem_set(pb, cur_base,
+					   "segment %u (offset %llu) is not a segment block of the log",
+					   i, (unsigned long long)m->segments[i].offset);
+			rc = SUTRA_ECORRUPT;
+			goto out;
+		}
+	}
+out:
+	free(segs.refs);
+	if (r == &local)
+		layout_replay_finish(&local);
+	return rc;
+}
+
+uint64_t layout_scan_tail(const struct layout_view *v, uint64_t *end, struct layout_problem *pb)
+{
+	uint64_t pos = v->meta.published_end;
+	uint64_t epoch = v->meta.epoch;
+	uint64_t found = 0;
+	struct layout_problem why;
+
+	*end = pos;
+	layout_problem_set(&why, UINT64_MAX, "no unpublished tail");
+	while (pos < v->size) {
+		struct layout_block blk;
+		if (layout_block_decode(v->base, v->size, pos, &blk, &why) ||
+		    layout_block_check_payload(v->base, &blk, &why))
+			break;
+		if (blk.type == LAYOUT_BLOCK_COMMIT) {
+			if (blk.epoch != epoch + 1) {
+				layout_problem_set(&why, pos, "tail block has epoch %llu, expected %llu",
+						   (unsigned long long)blk.epoch,
+						   (unsigned long long)(epoch + 1));
+				break;
+			}
+			epoch++;
+			found++;
+			*end = blk.offset + blk.length;
+		} else if (blk.epoch > epoch) {
+			layout_problem_set(&why, pos, "tail segment block ahead of its epoch");
+			break;
+		}
+		pos = blk.offset + blk.length;
+		layout_problem_set(&why, UINT64_MAX, "no bytes after the last tail block");
+	}
+	if (pb)
+		*pb = why;
+	return found;
+}
