@@ -96,6 +96,22 @@ int layout_block_decode(const void *buf, uint64_t size, uint64_t off, struct lay
 	return 0;
 }
 
+void layout_block_header_encode(const struct layout_block *blk, void *out)
+{
+	unsigned char *h = out;
+
+	memset(h, 0, LAYOUT_BLOCK_HEADER_SIZE);
+	util_put_le32(h + BH(magic), LAYOUT_BLOCK_MAGIC);
+	util_put_le16(h + BH(type), blk->type);
+	util_put_le16(h + BH(version), LAYOUT_BLOCK_VERSION);
+	util_put_le64(h + BH(epoch), blk->epoch);
+	util_put_le64(h + BH(length), blk->length);
+	util_put_le64(h + BH(payload_length), blk->payload_length);
+	util_put_le32(h + BH(item_count), blk->item_count);
+	util_put_le32(h + BH(payload_crc32c), blk->payload_crc32c);
+	util_put_le32(h + BH(header_crc32c), util_crc32c(0, h, BH(header_crc32c)));
+}
+
 int layout_block_check_payload(const void *buf, const struct layout_block *blk,
 			       struct layout_problem *pb)
 {
@@ -506,17 +522,15 @@ int layout_builder_seal(struct layout_builder *b, uint64_t epoch, const void **d
 
 	/* reserve() kept LAYOUT_BLOCK_ALIGN spare bytes, so the padding fits. */
 	memset(b->buf + b->len, 0, total - b->len);
-	memset(h, 0, LAYOUT_BLOCK_HEADER_SIZE);
-	util_put_le32(h + BH(magic), LAYOUT_BLOCK_MAGIC);
-	util_put_le16(h + BH(type), LAYOUT_BLOCK_COMMIT);
-	util_put_le16(h + BH(version), LAYOUT_BLOCK_VERSION);
-	util_put_le64(h + BH(epoch), epoch);
-	util_put_le64(h + BH(length), total);
-	util_put_le64(h + BH(payload_length), payload);
-	util_put_le32(h + BH(item_count), b->items);
-	util_put_le32(h + BH(payload_crc32c),
-		      util_crc32c(0, h + LAYOUT_BLOCK_HEADER_SIZE, (size_t)payload));
-	util_put_le32(h + BH(header_crc32c), util_crc32c(0, h, BH(header_crc32c)));
+	struct layout_block blk = {
+		.type = LAYOUT_BLOCK_COMMIT,
+		.epoch = epoch,
+		.length = total,
+		.payload_length = payload,
+		.item_count = b->items,
+		.payload_crc32c = util_crc32c(0, h + LAYOUT_BLOCK_HEADER_SIZE, (size_t)payload),
+	};
+	layout_block_header_encode(&blk, h);
 	*data = b->buf;
 	*len = total;
 	return 0;

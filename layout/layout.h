@@ -387,6 +387,11 @@ enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, ui
 int layout_block_decode(const void *buf, uint64_t size, uint64_t off, struct layout_block *blk,
 			struct layout_problem *pb);
 
+/* Encodes a block header (LAYOUT_BLOCK_HEADER_SIZE bytes) from blk's type,
+ * epoch, length, payload_length, item_count and payload_crc32c, computing
+ * the header CRC; flags and reserved bytes are written as zero. */
+void layout_block_header_encode(const struct layout_block *blk, void *out);
+
 /* Checks the payload CRC and that padding after the payload is zero. */
 int layout_block_check_payload(const void *buf, const struct layout_block *blk,
 			       struct layout_problem *pb);
@@ -450,6 +455,20 @@ int layout_builder_seal(struct layout_builder *b, uint64_t epoch, const void **d
 int layout_segment_decode(const void *buf, const struct layout_block *blk,
 			  struct layout_segment *seg, struct layout_section *sections,
 			  uint32_t max, struct layout_problem *pb);
+
+/* Returns the offset, from the block start, where the first section of a
+ * segment with n sections may begin. */
+uint64_t layout_segment_data_start(uint32_t n);
+
+/* Seals a segment block of length bytes (a multiple of LAYOUT_BLOCK_ALIGN)
+ * in block, whose sections' bytes the caller has already placed at
+ * sections[i].offset: computes each section's CRC into sections[i].crc32c,
+ * writes the segment header, the section table and the block header.
+ * Returns 0, or SUTRA_EVALUE when the sections do not fit, overlap or are
+ * misaligned (the same rules layout_segment_decode checks). */
+int layout_segment_seal(void *block, uint64_t length, uint64_t epoch,
+			const struct layout_segment *seg, struct layout_section *sections,
+			uint32_t n);
 
 /* ---- Opening a whole file (file.c) ------------------------------------- */
 

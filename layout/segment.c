@@ -120,3 +120,62 @@ out:
 	free(all);
 	return rc;
 }
+
+uint64_t layout_segment_data_start(uint32_t n)
+{
+	return layout_align_up(LAYOUT_BLOCK_HEADER_SIZE + LAYOUT_SEGMENT_HEADER_SIZE +
+				       (uint64_t)n * LAYOUT_SECTION_ENTRY_SIZE,
+			       LAYOUT_SECTION_ALIGN);
+}
+
+int layout_segment_seal(void *block, uint64_t length, uint64_t epoch,
+			const struct layout_segment *seg, struct layout_section *sections,
+			uint32_t n)
+{
+	unsigned char *b = block;
+	unsigned char *p = b + LAYOUT_BLOCK_HEADER_SIZE;
+	uint64_t payload = LAYOUT_SEGMENT_HEADER_SIZE + (uint64_t)n * LAYOUT_SECTION_ENTRY_SIZE;
+	uint64_t start = layout_segment_data_start(n);
+
+	if (n > LAYOUT_MAX_SECTIONS || length % LAYOUT_BLOCK_ALIGN || length < start ||
+	    length > LAYOUT_MAX_BLOCK || seg->first_epoch > seg->last_epoch ||
+	    seg->last_epoch > epoch)
+		return SUTRA_EVALUE;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct layout_section *s = &sections[i];
+		if (s->offset % LAYOUT_SECTION_ALIGN || s->offset < start || s->offset > length ||
+		    s->length > length - s->offset)
+			return SUTRA_EVALUE;
+		for (uint32_t j = 0; j < i; j++)
+			if (s->offset < sections[j].offset + sections[j].length &&
+			    sections[j].offset < s->offset + s->length)
+				return SUTRA_EVALUE;
+	}
+	memset(b, 0, (size_t)start);
+	util_put_le32(p + SH(seg_version), 1);
+	util_put_le32(p + SH(section_count), n);
+	util_put_le64(p + SH(first_epoch), seg->first_epoch);
+	util_put_le64(p + SH(last_epoch), seg->last_epoch);
+	util_put_le64(p + SH(concept_count), seg->concept_count);
+	util_put_le64(p + SH(association_count), seg->association_count);
+	for (uint32_t i = 0; i < n; i++) {
+		unsigned char *e = p + LAYOUT_SEGMENT_HEADER_SIZE + i * LAYOUT_SECTION_ENTRY_SIZE;
+		struct layout_section *s = &sections[i];
+		s->crc32c = util_crc32c(0, b + s->offset, (size_t)s->length);
+		util_put_le32(e + SE(kind), s->kind);
+		util_put_le32(e + SE(flags), s->flags);
+		util_put_le64(e + SE(offset), s->offset);
+		util_put_le64(e + SE(length), s->length);
+		util_put_le32(e + SE(crc32c), s->crc32c);
+	}
+	struct layout_block blk = {
+		.type = LAYOUT_BLOCK_SEGMENT,
+		.epoch = epoch,
+		.length = length,
+		.payload_length = payload,
+		.item_count = n,
+		.payload_crc32c = util_crc32c(0, p, (size_t)payload),
+	};
+	layout_block_header_encode(&blk, b);
+	return 0;
+}

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layout/layout.h"
+
 #define TSTORE_DIM 4u
 #define TSTORE_MAX_EPOCHS 8
 
@@ -34,7 +36,19 @@ struct tstore {
 	size_t len;
 	uint64_t epochs;
 	struct tstore_counts counts[TSTORE_MAX_EPOCHS + 1];
+	struct layout_meta meta; /* of the newest epoch */
+	size_t cap;
 };
+
+/* Starts an empty store of dimension dim (epoch 0) with the fixed uuid and
+ * times, for tests that write their own epochs with tstore_commit(). */
+int tstore_init_empty(struct tstore *t, uint32_t dim);
+
+/* Seals b as the next epoch, appends it, writes that epoch's meta slot
+ * claiming the given counts (which tests may make wrong on purpose), and
+ * resets b. Returns 0 or a negative error. */
+int tstore_commit(struct tstore *t, struct layout_builder *b, uint64_t concepts,
+		  uint64_t associations, uint32_t next_ordinal);
 
 /* Returns 0 or a negative error; free with tstore_finish(). */
 int tstore_build(struct tstore *t);

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/* Verification of the replay rules: logs whose checksums are right but whose content is not. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout/layout.h"
+#include "tests/common/tstore.h"
+
+static struct tstore ts;
+static struct layout_builder b;
+
+static void setup(void)
+{
+	ck_assert_int_eq(tstore_init_empty(&ts, 2), 0);
+	layout_builder_init(&b, 2);
+}
+
+static void teardown(void)
+{
+	layout_builder_finish(&b);
+	tstore_finish(&ts);
+}
+
+static struct layout_concept concept(int n, uint32_t ordinal)
+{
+	struct layout_concept c;
+	memset(&c, 0, sizeof c);
+	memset(c.id, n, 16);
+	c.ordinal = ordinal;
+	c.strength = 1.0f;
+	c.confidence = 1.0f;
+	c.content = "c";
+	c.content_len = 1;
+	return c;
+}
+
+static struct layout_association edge(int s, uint32_t so, int d, uint32_t dof)
+{
+	struct layout_association a;
+	memset(&a, 0, sizeof a);
+	memset(a.src, s, 16);
+	memset(a.dst, d, 16);
+	a.src_ordinal = so;
+	a.dst_ordinal = dof;
+	a.confidence = 1.0f;
+	a.weight = 1.0f;
+	return a;
+}
+
+static void add_c(int n, uint32_t ordinal)
+{
+	struct layout_concept c = concept(n, ordinal);
+	ck_assert_int_eq(layout_builder_add_concept(&b, &c), 0);
+}
+
+static void add_a(int s, uint32_t so, int d, uint32_t dof)
+{
+	struct layout_association a = edge(s, so, d, dof);
+	ck_assert_int_eq(layout_builder_add_association(&b, &a), 0);
+}
+
+static void commit(uint64_t concepts, uint64_t assocs, uint32_t next)
+{
+	ck_assert_int_eq(tstore_commit(&ts, &b, concepts, assocs, next), 0);
+}
+
+/* Opens the image and verifies it; returns the verify result and the
+ * problem text in *pb. */
+static int verify(struct layout_problem *pb)
+{
+	struct layout_view v;
+	int rc = layout_open(ts.buf, ts.len, &v, pb);
+	if (rc)
+		return rc;
+	return layout_verify(&v, NULL, pb);
+}
+
+START_TEST(test_verify_accepts_valid_history)
+{
+	struct layout_problem pb;
+	add_c(1, 0);
+	add_c(2, 1);
+	add_a(1, 0, 2, 1);
+	add_a(1, 0, 2, 1); /* upsert: still one association */
+	commit(2, 1, 2);
+	add_c(1, 0); /* update keeps the ordinal */
+	struct layout_association a = edge(1, 0, 2, 1);
+	ck_assert_int_eq(layout_builder_add_association_delete(&b, &a), 0);
+	ck_assert_int_eq(layout_builder_add_concept_delete(&b, a.dst, 1), 0);
+	commit(1, 0, 2);
+	add_c(2, 2); /* re-learnt after delete: a new ordinal */
+	commit(2, 0, 3);
+	ck_assert_msg(verify(&pb) == 0, "%s", pb.what);
+}
+END_TEST
+
+START_TEST(test_verify_rejects_wrong_new_ordinal)
+{
+	struct layout_problem pb;
+	add_c(1, 1);
+	commit(1, 0, 2);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "expected 0"));
+}
+END_TEST
+
+START_TEST(test_verify_rejects_ordinal_change_on_update)
+{
+	struct layout_problem pb;
+	add_c(1, 0);
+	add_c(1, 1);
+	commit(1, 0, 1);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "changes its ordinal"));
+}
+END_TEST
+
+START_TEST(test_verify_rejects_unknown_endpoint)
+{
+	struct layout_problem pb;
+	add_c(1, 0);
+	add_a(1, 0, 9, 1);
+	commit(1, 1, 1);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "not live"));
+}
+END_TEST
+
+START_TEST(test_verify_rejects_missing_association_delete)
+{
+	struct layout_problem pb;
+	add_c(1, 0);
+	add_c(2, 1);
+	struct layout_association a = edge(1, 0, 2, 1);
+	ck_assert_int_eq(layout_builder_add_association_delete(&b, &a), 0);
+	commit(2, 0, 2);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "does not exist"));
+}
+END_TEST
+
+START_TEST(test_verify_rejects_concept_delete_with_edges)
+{
+	struct layout_problem pb;
+	uint8_t id[16];
+	add_c(1, 0);
+	add_c(2, 1);
+	add_a(1, 0, 2, 1);
+	memset(id, 2, 16);
+	ck_assert_int_eq(layout_builder_add_concept_delete(&b, id, 1), 0);
+	commit(1, 1, 2);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "association ends remain"));
+}
+END_TEST
+
+START_TEST(test_verify_rejects_wrong_meta_counts)
+{
+	struct layout_problem pb;
+	add_c(1, 0);
+	commit(2, 0, 1);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "the log gives"));
+}
+END_TEST
+
+START_TEST(test_verify_rejects_wrong_dimension_record)
+{
+	/* A builder of another dimension writes a record whose checksums are
+	 * right but whose vector does not fit this store. */
+	struct layout_problem pb;
+	struct layout_builder other;
+	const float e[3] = { 1, 2, 3 };
+	struct layout_concept c = concept(1, 0);
+	c.embedding = e;
+	c.vector_dim = 3;
+	layout_builder_init(&other, 3);
+	ck_assert_int_eq(layout_builder_add_concept(&other, &c), 0);
+	ck_assert_int_eq(tstore_commit(&ts, &other, 1, 0, 1), 0);
+	layout_builder_finish(&other);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "dimension"));
+}
+END_TEST
+
+START_TEST(test_verify_rejects_epoch_gap)
+{
+	/* Two blocks sealed with epochs 1 and 3: the meta for 3 points at a
+	 * valid block, but the log skips epoch 2. */
+	struct layout_problem pb;
+	add_c(1, 0);
+	commit(1, 0, 1);
+	ts.meta.epoch = 2; /* the next commit is sealed as epoch 3 */
+	add_c(2, 1);
+	commit(2, 0, 2);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "epoch"));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("layout");
+	TCase *tc = tcase_create("verify");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_verify_accepts_valid_history);
+	tcase_add_test(tc, test_verify_rejects_wrong_new_ordinal);
+	tcase_add_test(tc, test_verify_rejects_ordinal_change_on_update);
+	tcase_add_test(tc, test_verify_rejects_unknown_endpoint);
+	tcase_add_test(tc, test_verify_rejects_missing_association_delete);
+	tcase_add_test(tc, test_verify_rejects_concept_delete_with_edges);
+	tcase_add_test(tc, test_verify_rejects_wrong_meta_counts);
+	tcase_add_test(tc, test_verify_rejects_wrong_dimension_record);
+	tcase_add_test(tc, test_verify_rejects_epoch_gap);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

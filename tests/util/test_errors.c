@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* Tests that every error code has a name and a description. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sutra/errors.h"
+
+START_TEST(test_errors_every_code_described)
+{
+	for (int e = SUTRA_EUNAVAIL; e <= SUTRA_ECORRUPT; e++) {
+		ck_assert_str_ne(sutra_strerror(e), "unknown error");
+		ck_assert_int_eq(strncmp(sutra_errname(e), "SUTRA_E", 7), 0);
+	}
+	ck_assert_str_eq(sutra_errname(SUTRA_ECORRUPT), "SUTRA_ECORRUPT");
+	ck_assert_str_eq(sutra_strerror(0), "success");
+	ck_assert_str_eq(sutra_strerror(-ENOENT), "No such file or directory");
+	ck_assert_str_eq(sutra_errname(-ENOSPC), "ENOSPC");
+	ck_assert_str_eq(sutra_strerror(-999999), "unknown error");
+	ck_assert_str_eq(sutra_strerror(42), "unknown error");
+	ck_assert_str_eq(sutra_errname(-1500), "UNKNOWN");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("errors");
+	tcase_add_test(tc, test_errors_every_code_described);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
