@@ -12,7 +12,7 @@
 
 #define T0 1700000000000000ull /* fixed "now" in µs, so the bytes never change */
 
-static int append(struct tstore *t, const void *data, size_t len)
+int tstore_append(struct tstore *t, const void *data, size_t len)
 {
 	if (t->len + len > t->cap) {
 		size_t cap = t->cap * 2;
@@ -61,7 +61,7 @@ int tstore_commit(struct tstore *t, struct layout_builder *b, uint64_t concepts,
 	if (rc)
 		return rc;
 	uint64_t off = t->len;
-	if ((rc = append(t, data, len)))
+	if ((rc = tstore_append(t, data, len)))
 		return rc;
 	layout_builder_reset(b);
 

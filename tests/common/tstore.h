@@ -50,6 +50,10 @@ int tstore_init_empty(struct tstore *t, uint32_t dim);
 int tstore_commit(struct tstore *t, struct layout_builder *b, uint64_t concepts,
 		  uint64_t associations, uint32_t next_ordinal);
 
+/* Appends raw bytes (a block built by the test) at the end of the log,
+ * without publishing them. Returns 0 or -ENOMEM. */
+int tstore_append(struct tstore *t, const void *data, size_t len);
+
 /* Returns 0 or a negative error; free with tstore_finish(). */
 int tstore_build(struct tstore *t);
 void tstore_finish(struct tstore *t);

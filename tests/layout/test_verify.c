@@ -199,6 +199,77 @@ START_TEST(test_verify_rejects_epoch_gap)
 }
 END_TEST
 
+/* Appends a segment block of epoch 1 with one 32-byte section and returns
+ * its offset. */
+static uint64_t add_segment(void)
+{
+	unsigned char blk[256] = { 0 };
+	struct layout_segment seg = { .first_epoch = 1, .last_epoch = 1, .concept_count = 1 };
+	struct layout_section sec = { .kind = 1, .offset = layout_segment_data_start(1),
+				      .length = 32 };
+	memset(blk + sec.offset, 0x42, 32);
+	ck_assert_int_eq(layout_segment_seal(blk, sizeof blk, 1, &seg, &sec, 1), 0);
+	uint64_t off = ts.len;
+	ck_assert_int_eq(tstore_append(&ts, blk, sizeof blk), 0);
+	return off;
+}
+
+START_TEST(test_verify_accepts_referenced_segment)
+{
+	struct layout_problem pb;
+	add_c(1, 0);
+	commit(1, 0, 1);
+	uint64_t off = add_segment();
+	ts.meta.segment_count = 1;
+	ts.meta.segments[0].offset = off;
+	ts.meta.segments[0].length = 256;
+	ts.meta.tail_start = off + 256;
+	add_c(2, 1);
+	commit(2, 0, 2);
+	ck_assert_msg(verify(&pb) == 0, "%s", pb.what);
+}
+END_TEST
+
+START_TEST(test_verify_rejects_dangling_segment_ref)
+{
+	struct layout_problem pb;
+	add_c(1, 0);
+	commit(1, 0, 1);
+	uint64_t off = add_segment();
+	ts.meta.segment_count = 1;
+	ts.meta.segments[0].offset = off + 64; /* not a block boundary */
+	ts.meta.segments[0].length = 192;
+	commit(1, 0, 1);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "not a segment block"));
+}
+END_TEST
+
+START_TEST(test_verify_rejects_segment_from_the_future)
+{
+	/* A segment block claiming epoch 1 placed before commit 1. */
+	struct layout_problem pb;
+	add_segment();
+	add_c(1, 0);
+	commit(1, 0, 1);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "precedes"));
+}
+END_TEST
+
+START_TEST(test_verify_rejects_tail_start_inside_block)
+{
+	struct layout_problem pb;
+	add_c(1, 0);
+	commit(1, 0, 1);
+	ts.meta.tail_start = LAYOUT_DATA_OFFSET + 64;
+	add_c(2, 1);
+	commit(2, 0, 2);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(pb.what, "tail start"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("layout");
@@ -213,6 +284,10 @@ int main(void)
 	tcase_add_test(tc, test_verify_rejects_wrong_meta_counts);
 	tcase_add_test(tc, test_verify_rejects_wrong_dimension_record);
 	tcase_add_test(tc, test_verify_rejects_epoch_gap);
+	tcase_add_test(tc, test_verify_accepts_referenced_segment);
+	tcase_add_test(tc, test_verify_rejects_dangling_segment_ref);
+	tcase_add_test(tc, test_verify_rejects_segment_from_the_future);
+	tcase_add_test(tc, test_verify_rejects_tail_start_inside_block);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -326,7 +326,7 @@ static void jhex(struct dump *d, const char *key, const uint8_t *p, size_t n)
 
 static void jtime(struct dump *d, const char *key, uint64_t us)
 {
-	char buf[64];
+	char buf[96];
 
 	jstr(d, key, iso_time(us, buf, sizeof buf));
 }
@@ -406,7 +406,7 @@ static void gather(struct dump *d)
 static void show_superblock(struct dump *d)
 {
 	const struct layout_superblock *sb = &d->sb;
-	char buf[64];
+	char buf[96];
 
 	if (d->opt->json) {
 		if (!d->have_sb) {
@@ -497,7 +497,7 @@ static void show_meta_fields_text(const struct layout_meta *m)
 {
 	uint32_t nseg = m->segment_count < LAYOUT_MAX_SEGMENTS ? m->segment_count
 							       : LAYOUT_MAX_SEGMENTS;
-	char buf[64];
+	char buf[96];
 
 	field(2, "seq", "%" PRIu64, m->seq);
 	field(2, "epoch", "%" PRIu64, m->epoch);
