@@ -46,12 +46,18 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 	}
 	if (m->epoch == 0) {
 		if (m->published_end != v->sb.data_offset || m->last_block_offset != 0 ||
+		    m->last_block_crc32c != 0 ||
 		    m->concept_count || m->association_count || m->next_ordinal ||
 		    m->segment_count) {
 			layout_problem_set(pb, base, "epoch 0 meta slot describes a non-empty store");
 			return SUTRA_ECORRUPT;
 		}
 		return 0;
+	}
+	if (m->last_block_offset < v->sb.data_offset || m->last_block_offset >= m->published_end) {
+		layout_problem_set(pb, base, "last block offset %llu lies outside the published log",
+				   (unsigned long long)m->last_block_offset);
+		return SUTRA_ECORRUPT;
 	}
 	int rc = layout_block_decode(v->base, m->published_end, m->last_block_offset, &blk, pb);
 	if (rc)
@@ -61,6 +67,13 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 		layout_problem_set(pb, blk.offset,
 				   "last block of epoch %llu is not its commit block ending at %llu",
 				   (unsigned long long)m->epoch, (unsigned long long)m->published_end);
+		return SUTRA_ECORRUPT;
+	}
+	if (blk.payload_crc32c != m->last_block_crc32c) {
+		layout_problem_set(pb, blk.offset,
+				   "commit block of epoch %llu has payload checksum %08x, meta names %08x",
+				   (unsigned long long)m->epoch, blk.payload_crc32c,
+				   m->last_block_crc32c);
 		return SUTRA_ECORRUPT;
 	}
 	return layout_block_check_payload(v->base, &blk, pb);

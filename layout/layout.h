@@ -128,8 +128,9 @@ struct layout_meta_disk {
 	uint64_t association_count;  /*  64 live associations */
 	uint32_t next_ordinal;       /*  72 */
 	uint32_t segment_count;      /*  76 */
-	struct layout_segment_ref_disk segments[LAYOUT_MAX_SEGMENTS]; /* 80 */
-	uint8_t reserved[44];        /* 1104 zero */
+	struct layout_segment_ref_disk segments[LAYOUT_MAX_SEGMENTS]; /* 80, unused entries zero */
+	uint32_t last_block_crc32c;  /* 1104 payload CRC32C of that commit block, 0 at epoch 0 */
+	uint8_t reserved[40];        /* 1108 zero */
 	uint32_t crc32c;             /* 1148 over bytes 0..1147 */
 };
 _Static_assert(sizeof(struct layout_meta_disk) == LAYOUT_META_SIZE, "meta");
@@ -266,6 +267,7 @@ struct layout_meta {
 	uint64_t epoch;
 	uint64_t published_end;
 	uint64_t last_block_offset;
+	uint32_t last_block_crc32c;
 	uint64_t tail_start;
 	uint64_t commit_time_us;
 	uint64_t concept_count;

@@ -97,7 +97,8 @@ int layout_verify(const struct layout_view *v, struct layout_replay *rp, struct 
 	int other_seen = om == NULL || om->epoch == 0;
 	int tail_seen = 0;
 	uint64_t pos = v->sb.data_offset;
-	if (om && om->epoch == 0 && (om->published_end != pos || om->last_block_offset)) {
+	if (om && om->epoch == 0 && (om->published_end != pos || om->last_block_offset ||
+		   om->last_block_crc32c)) {
 		layout_problem_set(pb, other_base, "epoch 0 meta slot describes a non-empty store");
 		rc = SUTRA_ECORRUPT;
 		goto out;
@@ -115,7 +116,8 @@ int layout_verify(const struct layout_view *v, struct layout_replay *rp, struct 
 			if (om && blk.epoch == om->epoch) {
 				other_seen = 1;
 				if (om->published_end != blk.offset + blk.length ||
-				    om->last_block_offset != blk.offset) {
+				    om->last_block_offset != blk.offset ||
+				    om->last_block_crc32c != blk.payload_crc32c) {
 					layout_problem_set(pb, other_base,
 							   "older meta slot of epoch %llu does not "
 							   "match its commit block at %llu",

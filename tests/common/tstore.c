@@ -64,11 +64,15 @@ int tstore_commit(struct tstore *t, struct layout_builder *b, uint64_t concepts,
 	if ((rc = tstore_append(t, data, len)))
 		return rc;
 	layout_builder_reset(b);
+	struct layout_block blk;
+	if ((rc = layout_block_decode(t->buf, t->len, off, &blk, NULL)))
+		return rc;
 
 	t->meta.seq += 2;
 	t->meta.epoch = epoch;
 	t->meta.published_end = t->len;
 	t->meta.last_block_offset = off;
+	t->meta.last_block_crc32c = blk.payload_crc32c;
 	t->meta.commit_time_us = T0 + epoch * 1000;
 	t->meta.concept_count = concepts;
 	t->meta.association_count = associations;

@@ -95,6 +95,35 @@ START_TEST(test_verify_accepts_valid_history)
 }
 END_TEST
 
+/* A commit block swapped for another one of the same offset, epoch and
+ * length (a stale block left by an earlier life of the file) must not pass
+ * for the one the meta slot published: the meta names its checksum. */
+START_TEST(test_open_rejects_swapped_commit_block)
+{
+	struct layout_problem pb;
+	struct layout_view v;
+	const void *alt;
+	size_t alt_len;
+	add_c(1, 0);
+	commit(1, 0, 1);
+	add_c(2, 1);
+	commit(2, 0, 2);
+	uint64_t at = ts.meta.last_block_offset;
+	struct layout_concept c = concept(3, 1); /* same size, other id */
+	ck_assert_int_eq(layout_builder_add_concept(&b, &c), 0);
+	ck_assert_int_eq(layout_builder_seal(&b, 2, &alt, &alt_len), 0);
+	ck_assert_uint_eq(at + alt_len, ts.len);
+	memcpy(ts.buf + at, alt, alt_len);
+
+	ck_assert_int_eq(layout_open(ts.buf, ts.len, &v, &pb), 0);
+	ck_assert_uint_eq(v.meta.epoch, 1); /* fell back to the older slot */
+	ck_assert(v.fell_back);
+	ck_assert_msg(strstr(v.fallback_problem.what, "payload checksum") != NULL, "%s",
+		      v.fallback_problem.what);
+	ck_assert_int_eq(layout_verify(&v, NULL, &pb), SUTRA_ECORRUPT);
+}
+END_TEST
+
 START_TEST(test_verify_rejects_wrong_new_ordinal)
 {
 	struct layout_problem pb;
@@ -276,6 +305,7 @@ int main(void)
 	TCase *tc = tcase_create("verify");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_verify_accepts_valid_history);
+	tcase_add_test(tc, test_open_rejects_swapped_commit_block);
 	tcase_add_test(tc, test_verify_rejects_wrong_new_ordinal);
 	tcase_add_test(tc, test_verify_rejects_ordinal_change_on_update);
 	tcase_add_test(tc, test_verify_rejects_unknown_endpoint);

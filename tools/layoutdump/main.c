@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "layout/layout.h"
@@ -351,7 +352,7 @@ __attribute__((format(printf, 3, 4))) static void field(int indent, const char *
 							 const char *fmt, ...)
 {
 	va_list ap;
-	int pad = 22 - (int)strlen(key);
+	int pad = 24 - indent - (int)strlen(key);
 
 	printf("%*s%s:%*s", indent, "", key, pad > 1 ? pad : 1, "");
 	va_start(ap, fmt);
@@ -389,14 +390,19 @@ static void gather(struct dump *d)
 		uint64_t off = d->sb.meta_offset + (uint64_t)i * d->sb.meta_slot_size;
 
 		d->slot_off[i] = off;
-		if (off > d->size || d->size - off < d->sb.meta_slot_size) {
+		if (off >= d->size) {
 			d->slot_state[i] = LAYOUT_SLOT_CORRUPT;
 			layout_problem_set(&d->slot_pb[i], d->size,
 					   "file of %" PRIu64 " bytes ends before meta slot %u",
 					   d->size, i);
 			continue;
 		}
-		d->slot_state[i] = layout_meta_decode(d->base + off, d->sb.meta_slot_size, off,
+		/* A slot cut by the end of the file is still decoded from the
+		 * bytes that are there: the decoder reports it if they are too
+		 * few, and otherwise the slot's content is worth seeing. */
+		uint64_t avail = d->size - off < d->sb.meta_slot_size ? d->size - off
+								       : d->sb.meta_slot_size;
+		d->slot_state[i] = layout_meta_decode(d->base + off, (size_t)avail, off,
 						      &d->slots[i], &d->slot_pb[i]);
 	}
 }
@@ -476,6 +482,9 @@ static void show_meta_fields_json(struct dump *d, const struct layout_meta *m)
 	ju64(d, "epoch", m->epoch);
 	ju64(d, "published_end", m->published_end);
 	ju64(d, "last_block_offset", m->last_block_offset);
+	char crc[16];
+	snprintf(crc, sizeof crc, "0x%08" PRIx32, m->last_block_crc32c);
+	jstr(d, "last_block_crc32c", crc);
 	ju64(d, "tail_start", m->tail_start);
 	ju64(d, "commit_time_us", m->commit_time_us);
 	jtime(d, "commit_time", m->commit_time_us);
@@ -503,6 +512,7 @@ static void show_meta_fields_text(const struct layout_meta *m)
 	field(2, "epoch", "%" PRIu64, m->epoch);
 	field(2, "published_end", "%" PRIu64, m->published_end);
 	field(2, "last_block_offset", "%" PRIu64, m->last_block_offset);
+	field(2, "last_block_crc32c", "0x%08" PRIx32, m->last_block_crc32c);
 	field(2, "tail_start", "%" PRIu64, m->tail_start);
 	field(2, "commit_time_us", "%" PRIu64 " (%s)", m->commit_time_us,
 	      iso_time(m->commit_time_us, buf, sizeof buf));
@@ -683,6 +693,19 @@ static const char *record_kind(uint8_t type)
 	}
 }
 
+/* The kind as the text output names it: words rather than an identifier. */
+static const char *record_text_name(uint8_t type)
+{
+	switch (type) {
+	case LAYOUT_REC_CONCEPT_DELETE:
+		return "concept delete";
+	case LAYOUT_REC_ASSOCIATION_DELETE:
+		return "association delete";
+	default:
+		return record_kind(type);
+	}
+}
+
 static void show_record(struct dump *d, const struct layout_record *rec)
 {
 	const struct layout_association *a = &rec->u.association;
@@ -718,17 +741,13 @@ static void show_record(struct dump *d, const struct layout_record *rec)
 		return;
 	}
 
-	if (kind) {
-		/* "concept_delete" reads better as two words in text. */
-		const char *sp = strchr(kind, '_');
-		printf("    %.*s%s at offset %" PRIu64 ", length %" PRIu32 ": ",
-		       sp ? (int)(sp - kind) : (int)strlen(kind), kind, sp ? " delete" : "",
-		       rec->offset, rec->length);
-	} else {
+	if (!kind) {
 		printf("    record type %u at offset %" PRIu64 ", length %" PRIu32 "\n",
 		       (unsigned)rec->type, rec->offset, rec->length);
 		return;
 	}
+	printf("    %s at offset %" PRIu64 ", length %" PRIu32 ": ", record_text_name(rec->type),
+	       rec->offset, rec->length);
 	switch (rec->type) {
 	case LAYOUT_REC_CONCEPT:
 		show_concept_text(d->opt, &rec->u.concept);
@@ -876,15 +895,17 @@ static void show_block(struct dump *d, const struct layout_block *blk)
 			printf("BAD: offset %" PRIu64 ": %s\n", pb.offset, pb.what);
 	}
 
-	if (d->opt->records) {
-		if (blk->type == LAYOUT_BLOCK_COMMIT && list)
-			show_records(d, blk);
-		else if (blk->type == LAYOUT_BLOCK_SEGMENT && list)
-			show_segment(d, blk);
-		else if (d->opt->json)
-			jnull(d, blk->type == LAYOUT_BLOCK_SEGMENT ? "segment" : "records");
-		else if (crc_rc != 0)
-			printf("    not listed: the payload is damaged\n");
+	if (list && blk->type == LAYOUT_BLOCK_COMMIT) {
+		show_records(d, blk);
+	} else if (list && blk->type == LAYOUT_BLOCK_SEGMENT) {
+		show_segment(d, blk);
+	} else if (d->opt->records && d->opt->json) {
+		/* Same keys as a listed block; checksum_problem says why not. */
+		bool seg = blk->type == LAYOUT_BLOCK_SEGMENT;
+		jnull(d, seg ? "segment" : "records");
+		jnull(d, seg ? "segment_problem" : "records_problem");
+	} else if (d->opt->records && crc_rc != 0) {
+		printf("    not listed: the payload is damaged\n");
 	}
 	if (d->opt->json)
 		jclose(d, '}');
@@ -1035,9 +1056,15 @@ static void show_verdict(struct dump *d, const struct verdict *vd)
 
 static void report(const char *path, int rc, const struct layout_problem *pb)
 {
+	struct stat st;
+
 	/* Keep stdout and stderr in order on a terminal. */
 	fflush(stdout);
-	if (pb)
+	/* layout_map_open() refuses anything but a regular file with EINVAL,
+	 * whose own text ("Invalid argument") would not say why. */
+	if (rc == -EINVAL && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		fprintf(stderr, "%s: %s: not a regular file (EINVAL)\n", PROG, path);
+	else if (pb)
 		fprintf(stderr, "%s: %s: offset %" PRIu64 ": %s (%s: %s)\n", PROG, path,
 			pb->offset, pb->what, sutra_errname(rc), sutra_strerror(rc));
 	else
@@ -1152,6 +1179,16 @@ bad:
 	return -2;
 }
 
+/* A dump cut short by a full disk must not look complete: the status says so. */
+static int flush_output(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "%s: error writing output: %s\n", PROG, strerror(errno));
+		return STATUS_BAD;
+	}
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct options opt = { 0 };
@@ -1164,40 +1201,24 @@ int main(int argc, char **argv)
 	case 0:
 		break;
 	case -1:
-		return fflush(stdout) == 0 ? STATUS_OK : STATUS_BAD;
+		return flush_output(STATUS_OK);
 	default:
 		return STATUS_USAGE;
 	}
 	d.opt = &opt;
 	d.jdepth = -1;
 
+	/* A file that cannot be mapped is reported like one that does not
+	 * open, with nothing decoded. */
 	int rc = layout_map_open(opt.path, &map);
-	if (rc != 0) {
-		if (opt.json) {
-			jopen(&d, NULL, '{');
-			jstr(&d, "path", opt.path);
-			jerror(&d, rc, NULL);
-			if (opt.verify) {
-				errno_problem(rc, 0, &vd.pb);
-				vd.ok = false;
-				vd.have_offset = false;
-				show_verdict(&d, &vd);
-			}
-			jclose(&d, '}');
-		}
-		report(opt.path, rc, NULL);
-		if (opt.verify && !opt.json) {
-			errno_problem(rc, 0, &vd.pb);
-			vd.ok = false;
-			vd.have_offset = false;
-			show_verdict(&d, &vd);
-		}
-		status = STATUS_BAD;
-		goto out;
+	bool mapped = rc == 0;
+	if (mapped) {
+		d.base = map.base;
+		d.size = map.size;
+		gather(&d);
+	} else {
+		d.open_rc = rc;
 	}
-	d.base = map.base;
-	d.size = map.size;
-	gather(&d);
 
 	bool opened = d.open_rc == 0;
 	bool dump = !opt.quiet;
@@ -1206,8 +1227,11 @@ int main(int argc, char **argv)
 	if (opt.json) {
 		jopen(&d, NULL, '{');
 		jstr(&d, "path", opt.path);
-		ju64(&d, "size", d.size);
-		if (dump) {
+		if (mapped)
+			ju64(&d, "size", d.size);
+		else
+			jnull(&d, "size");
+		if (dump && mapped) {
 			show_superblock(&d);
 			show_slots(&d);
 			if (opened) {
@@ -1219,7 +1243,7 @@ int main(int argc, char **argv)
 			}
 		}
 		jerror(&d, d.open_rc, has_pb ? &d.open_pb : NULL);
-	} else if (dump) {
+	} else if (dump && mapped) {
 		printf("file: %s\nsize: %" PRIu64 " bytes\n\n", opt.path, d.size);
 		show_superblock(&d);
 		show_slots(&d);
@@ -1234,7 +1258,7 @@ int main(int argc, char **argv)
 	status = opened ? STATUS_OK : STATUS_BAD;
 	if (opt.verify) {
 		run_verify(&d, &vd);
-		if (!opt.json && dump)
+		if (!opt.json && dump && mapped)
 			putchar('\n');
 		show_verdict(&d, &vd);
 		if (!vd.ok)
@@ -1243,12 +1267,6 @@ int main(int argc, char **argv)
 	if (opt.json)
 		jclose(&d, '}');
 
-out:
 	layout_map_close(&map);
-	/* A dump cut short by a full disk or closed pipe must not look complete. */
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "%s: error writing output: %s\n", PROG, strerror(errno));
-		status = STATUS_BAD;
-	}
-	return status;
+	return flush_output(status);
 }
