@@ -13,19 +13,18 @@
 
 #include "util/endian.h"
 
-/* Checks that meta m (decoded from slot index) can be the current state of
- * the file: bounds, slot parity, and the commit block that created it. */
+/* Checks that meta m (decoded from slot `slot`) can be the current state of
+ * the file: bounds, and every block written since the log was last known
+ * durable (from durable_end to published_end: valid headers and payloads,
+ * commit epochs contiguous and ending with the commit block of m's epoch at
+ * last_block_offset, carrying the payload CRC m names). In sync mode that
+ * range is the one commit block of the epoch, so open stays O(1). */
 static int check_meta(const struct layout_view *v, int slot, const struct layout_meta *m,
 		      struct layout_problem *pb)
 {
 	uint64_t base = v->sb.meta_offset + (uint64_t)slot * v->sb.meta_slot_size;
 	struct layout_block blk;
 
-	if (m->epoch % LAYOUT_META_SLOT_COUNT != (uint64_t)slot) {
-		layout_problem_set(pb, base, "epoch %llu does not belong in meta slot %d",
-				   (unsigned long long)m->epoch, slot);
-		return SUTRA_ECORRUPT;
-	}
 	if (m->published_end < v->sb.data_offset || m->published_end % LAYOUT_BLOCK_ALIGN) {
 		layout_problem_set(pb, base, "published end %llu is not a valid block boundary",
 				   (unsigned long long)m->published_end);
@@ -46,7 +45,7 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 	}
 	if (m->epoch == 0) {
 		if (m->published_end != v->sb.data_offset || m->last_block_offset != 0 ||
-		    m->last_block_crc32c != 0 ||
+		    m->last_block_crc32c != 0 || m->durable_end != v->sb.data_offset ||
 		    m->concept_count || m->association_count || m->next_ordinal ||
 		    m->segment_count) {
 			layout_problem_set(pb, base, "epoch 0 meta slot describes a non-empty store");
@@ -59,12 +58,39 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 				   (unsigned long long)m->last_block_offset);
 		return SUTRA_ECORRUPT;
 	}
-	int rc = layout_block_decode(v->base, m->published_end, m->last_block_offset, &blk, pb);
-	if (rc)
-		return rc;
-	if (blk.type != LAYOUT_BLOCK_COMMIT || blk.epoch != m->epoch ||
-	    blk.offset + blk.length != m->published_end) {
-		layout_problem_set(pb, blk.offset,
+	if (m->durable_end < v->sb.data_offset || m->durable_end > m->last_block_offset ||
+	    m->durable_end % LAYOUT_BLOCK_ALIGN) {
+		layout_problem_set(pb, base, "durable end %llu out of range",
+				   (unsigned long long)m->durable_end);
+		return SUTRA_ECORRUPT;
+	}
+
+	uint64_t pos = m->durable_end, prev_epoch = 0;
+	int seen_commit = 0;
+	while (pos < m->published_end) {
+		int rc = layout_block_decode(v->base, m->published_end, pos, &blk, pb);
+		if (rc == 0)
+			rc = layout_block_check_payload(v->base, &blk, pb);
+		if (rc)
+			return rc;
+		if (blk.type == LAYOUT_BLOCK_COMMIT) {
+			if (seen_commit && blk.epoch != prev_epoch + 1) {
+				layout_problem_set(pb, blk.offset,
+						   "commit block of epoch %llu follows epoch %llu",
+						   (unsigned long long)blk.epoch,
+						   (unsigned long long)prev_epoch);
+				return SUTRA_ECORRUPT;
+			}
+			seen_commit = 1;
+			prev_epoch = blk.epoch;
+		}
+		pos = blk.offset + blk.length;
+		if (pos > m->last_block_offset && pos != m->published_end)
+			break; /* a block straddles last_block_offset */
+	}
+	if (blk.offset != m->last_block_offset || blk.type != LAYOUT_BLOCK_COMMIT ||
+	    blk.epoch != m->epoch || blk.offset + blk.length != m->published_end) {
+		layout_problem_set(pb, m->last_block_offset,
 				   "last block of epoch %llu is not its commit block ending at %llu",
 				   (unsigned long long)m->epoch, (unsigned long long)m->published_end);
 		return SUTRA_ECORRUPT;
@@ -76,7 +102,7 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 				   m->last_block_crc32c);
 		return SUTRA_ECORRUPT;
 	}
-	return layout_block_check_payload(v->base, &blk, pb);
+	return 0;
 }
 
 int layout_open(const void *buf, uint64_t size, struct layout_view *out, struct layout_problem *pb)
@@ -200,6 +226,7 @@ void layout_encode_empty(const struct layout_superblock *sb, uint64_t now_us, vo
 	memset(&m, 0, sizeof m);
 	m.published_end = LAYOUT_DATA_OFFSET;
 	m.tail_start = LAYOUT_DATA_OFFSET;
+	m.durable_end = LAYOUT_DATA_OFFSET;
 	m.commit_time_us = now_us;
 	layout_meta_encode(&m, b + LAYOUT_META_OFFSET);
 }

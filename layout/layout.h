@@ -130,7 +130,9 @@ struct layout_meta_disk {
 	uint32_t segment_count;      /*  76 */
 	struct layout_segment_ref_disk segments[LAYOUT_MAX_SEGMENTS]; /* 80, unused entries zero */
 	uint32_t last_block_crc32c;  /* 1104 payload CRC32C of that commit block, 0 at epoch 0 */
-	uint8_t reserved[40];        /* 1108 zero */
+	uint32_t reserved0;          /* 1108 zero */
+	uint64_t durable_end;        /* 1112 log below it was durable when this slot was written */
+	uint8_t reserved[28];        /* 1120 zero */
 	uint32_t crc32c;             /* 1148 over bytes 0..1147 */
 };
 _Static_assert(sizeof(struct layout_meta_disk) == LAYOUT_META_SIZE, "meta");
@@ -268,6 +270,7 @@ struct layout_meta {
 	uint64_t published_end;
 	uint64_t last_block_offset;
 	uint32_t last_block_crc32c;
+	uint64_t durable_end;
 	uint64_t tail_start;
 	uint64_t commit_time_us;
 	uint64_t concept_count;

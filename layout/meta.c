@@ -21,6 +21,7 @@ void layout_meta_encode(const struct layout_meta *m, void *out)
 	util_put_le64(b + MD(published_end), m->published_end);
 	util_put_le64(b + MD(last_block_offset), m->last_block_offset);
 	util_put_le32(b + MD(last_block_crc32c), m->last_block_crc32c);
+	util_put_le64(b + MD(durable_end), m->durable_end);
 	util_put_le64(b + MD(tail_start), m->tail_start);
 	util_put_le64(b + MD(commit_time_us), m->commit_time_us);
 	util_put_le64(b + MD(concept_count), m->concept_count);
@@ -71,6 +72,7 @@ enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, ui
 	m.published_end = util_get_le64(b + MD(published_end));
 	m.last_block_offset = util_get_le64(b + MD(last_block_offset));
 	m.last_block_crc32c = util_get_le32(b + MD(last_block_crc32c));
+	m.durable_end = util_get_le64(b + MD(durable_end));
 	m.tail_start = util_get_le64(b + MD(tail_start));
 	m.commit_time_us = util_get_le64(b + MD(commit_time_us));
 	m.concept_count = util_get_le64(b + MD(concept_count));
@@ -98,7 +100,8 @@ enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, ui
 			return LAYOUT_SLOT_CORRUPT;
 		}
 	}
-	if (!util_is_zero(b + MD(reserved), sizeof(((struct layout_meta_disk *)0)->reserved))) {
+	if (util_get_le32(b + MD(reserved0)) ||
+	    !util_is_zero(b + MD(reserved), sizeof(((struct layout_meta_disk *)0)->reserved))) {
 		layout_problem_set(pb, base + MD(reserved), "meta slot reserved bytes are not zero");
 		return LAYOUT_SLOT_CORRUPT;
 	}

@@ -79,7 +79,7 @@ int layout_verify(const struct layout_view *v, struct layout_replay *rp, struct 
 		break;
 	case LAYOUT_SLOT_VALID:
 		om = &v->slots[other];
-		if (om->epoch >= m->epoch || om->epoch % LAYOUT_META_SLOT_COUNT != (uint64_t)other) {
+		if (om->epoch >= m->epoch) {
 			layout_problem_set(pb, other_base,
 					   "meta slot %d holds epoch %llu beside current epoch %llu",
 					   other, (unsigned long long)om->epoch,
@@ -98,7 +98,7 @@ int layout_verify(const struct layout_view *v, struct layout_replay *rp, struct 
 	int tail_seen = 0;
 	uint64_t pos = v->sb.data_offset;
 	if (om && om->epoch == 0 && (om->published_end != pos || om->last_block_offset ||
-		   om->last_block_crc32c)) {
+		   om->last_block_crc32c || om->durable_end != pos)) {
 		layout_problem_set(pb, other_base, "epoch 0 meta slot describes a non-empty store");
 		rc = SUTRA_ECORRUPT;
 		goto out;
@@ -117,7 +117,8 @@ int layout_verify(const struct layout_view *v, struct layout_replay *rp, struct 
 				other_seen = 1;
 				if (om->published_end != blk.offset + blk.length ||
 				    om->last_block_offset != blk.offset ||
-				    om->last_block_crc32c != blk.payload_crc32c) {
+				    om->last_block_crc32c != blk.payload_crc32c ||
+				    om->durable_end > blk.offset) {
 					layout_problem_set(pb, other_base,
 							   "older meta slot of epoch %llu does not "
 							   "match its commit block at %llu",

@@ -45,6 +45,7 @@ int tstore_init_empty(struct tstore *t, uint32_t dim)
 	layout_encode_empty(&sb, T0, t->buf);
 	t->len = LAYOUT_DATA_OFFSET;
 	t->meta.published_end = LAYOUT_DATA_OFFSET;
+	t->meta.durable_end = LAYOUT_DATA_OFFSET;
 	t->meta.tail_start = LAYOUT_DATA_OFFSET;
 	t->meta.commit_time_us = T0;
 	t->counts[0].published_end = LAYOUT_DATA_OFFSET;
@@ -70,6 +71,7 @@ int tstore_commit(struct tstore *t, struct layout_builder *b, uint64_t concepts,
 
 	t->meta.seq += 2;
 	t->meta.epoch = epoch;
+	t->meta.durable_end = t->meta.published_end; /* the previous epoch: synced */
 	t->meta.published_end = t->len;
 	t->meta.last_block_offset = off;
 	t->meta.last_block_crc32c = blk.payload_crc32c;

@@ -53,6 +53,7 @@ START_TEST(test_roundtrip_meta)
 	a.published_end = 1ull << 36;
 	a.last_block_offset = (1ull << 36) - 128;
 	a.last_block_crc32c = 0xC0FFEE42u;
+	a.durable_end = (1ull << 36) - 4096;
 	a.tail_start = 1ull << 20;
 	a.commit_time_us = 1700000000123456ull;
 	a.concept_count = 5000000000ull;

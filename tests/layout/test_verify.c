@@ -124,6 +124,72 @@ START_TEST(test_open_rejects_swapped_commit_block)
 }
 END_TEST
 
+/* Relaxed durability: slot 1 keeps the last synced epoch (1) while slot 0
+ * publishes epochs 2 and 3 unsynced, naming durable_end = the end of epoch
+ * 1. Open must check every block since durable_end, not only the last. */
+static void relaxed_history(uint64_t *epoch2_block)
+{
+	unsigned char *slot0 = ts.buf + LAYOUT_META_OFFSET;
+	unsigned char *slot1 = slot0 + LAYOUT_META_SLOT_SIZE;
+	add_c(1, 0);
+	commit(1, 0, 1);
+	struct layout_meta m1 = ts.meta;
+	add_c(2, 1);
+	commit(2, 0, 2);
+	*epoch2_block = ts.meta.last_block_offset;
+	add_c(3, 2);
+	commit(3, 0, 3);
+	struct layout_meta m3 = ts.meta;
+	m3.durable_end = m1.published_end;
+	layout_meta_encode(&m3, slot0);
+	layout_meta_encode(&m1, slot1);
+}
+
+START_TEST(test_open_accepts_unsynced_epochs_in_one_slot)
+{
+	struct layout_problem pb;
+	struct layout_view v;
+	uint64_t e2;
+	relaxed_history(&e2);
+	ck_assert_int_eq(layout_open(ts.buf, ts.len, &v, &pb), 0);
+	ck_assert_uint_eq(v.meta.epoch, 3);
+	ck_assert_int_eq(v.current, 0);
+	ck_assert(!v.fell_back);
+	ck_assert_msg(layout_verify(&v, NULL, &pb) == 0, "%s", pb.what);
+}
+END_TEST
+
+START_TEST(test_open_falls_back_over_a_lost_unsynced_block)
+{
+	struct layout_problem pb;
+	struct layout_view v;
+	uint64_t e2;
+	relaxed_history(&e2);
+	/* Power loss: epoch 3's block and meta reached the disk, epoch 2's
+	 * block did not. Only the walk from durable_end sees it. */
+	memset(ts.buf + e2 + LAYOUT_BLOCK_HEADER_SIZE, 0, 8);
+	ck_assert_int_eq(layout_open(ts.buf, ts.len, &v, &pb), 0);
+	ck_assert_uint_eq(v.meta.epoch, 1);
+	ck_assert(v.fell_back);
+	ck_assert_uint_eq(v.fallback_problem.offset, e2 + LAYOUT_BLOCK_HEADER_SIZE);
+}
+END_TEST
+
+START_TEST(test_open_rejects_durable_end_off_a_boundary)
+{
+	struct layout_problem pb;
+	struct layout_view v;
+	uint64_t e2;
+	relaxed_history(&e2);
+	struct layout_meta m3 = ts.meta;
+	m3.durable_end = e2 + LAYOUT_BLOCK_ALIGN; /* inside epoch 2's block */
+	layout_meta_encode(&m3, ts.buf + LAYOUT_META_OFFSET);
+	ck_assert_int_eq(layout_open(ts.buf, ts.len, &v, &pb), 0);
+	ck_assert_uint_eq(v.meta.epoch, 1);
+	ck_assert(v.fell_back);
+}
+END_TEST
+
 START_TEST(test_verify_rejects_wrong_new_ordinal)
 {
 	struct layout_problem pb;
@@ -306,6 +372,9 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_verify_accepts_valid_history);
 	tcase_add_test(tc, test_open_rejects_swapped_commit_block);
+	tcase_add_test(tc, test_open_accepts_unsynced_epochs_in_one_slot);
+	tcase_add_test(tc, test_open_falls_back_over_a_lost_unsynced_block);
+	tcase_add_test(tc, test_open_rejects_durable_end_off_a_boundary);
 	tcase_add_test(tc, test_verify_rejects_wrong_new_ordinal);
 	tcase_add_test(tc, test_verify_rejects_ordinal_change_on_update);
 	tcase_add_test(tc, test_verify_rejects_unknown_endpoint);

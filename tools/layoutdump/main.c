@@ -485,6 +485,7 @@ static void show_meta_fields_json(struct dump *d, const struct layout_meta *m)
 	char crc[16];
 	snprintf(crc, sizeof crc, "0x%08" PRIx32, m->last_block_crc32c);
 	jstr(d, "last_block_crc32c", crc);
+	ju64(d, "durable_end", m->durable_end);
 	ju64(d, "tail_start", m->tail_start);
 	ju64(d, "commit_time_us", m->commit_time_us);
 	jtime(d, "commit_time", m->commit_time_us);
@@ -513,6 +514,7 @@ static void show_meta_fields_text(const struct layout_meta *m)
 	field(2, "published_end", "%" PRIu64, m->published_end);
 	field(2, "last_block_offset", "%" PRIu64, m->last_block_offset);
 	field(2, "last_block_crc32c", "0x%08" PRIx32, m->last_block_crc32c);
+	field(2, "durable_end", "%" PRIu64, m->durable_end);
 	field(2, "tail_start", "%" PRIu64, m->tail_start);
 	field(2, "commit_time_us", "%" PRIu64 " (%s)", m->commit_time_us,
 	      iso_time(m->commit_time_us, buf, sizeof buf));
