@@ -11,9 +11,11 @@
  * The file is: a superblock (page 0), two meta slots (pages 1 and 2), then a
  * log of 64-byte-aligned blocks starting at data_offset. Bytes below a meta
  * slot's published_end never change while a reader may see them; a commit
- * appends a commit block for epoch E+1 and then rewrites meta slot (E+1) % 2.
- * Opening picks the newest meta slot whose checksum, bounds and last block
- * check out, so a torn meta write falls back to the previous epoch.
+ * appends a commit block for epoch E+1 and writes it into the meta slot that
+ * does not hold the newest durable epoch. Opening picks the newest meta slot
+ * whose checksum and bounds check out and whose blocks since its durable_end
+ * (one block in sync mode) are intact, so a torn or lost write falls back to
+ * the durable epoch in the other slot.
  *
  * Every decoder here works on a byte range (pointer + length) that the
  * caller owns, typically a read-only mapping; none of them reads outside it,
@@ -492,8 +494,10 @@ struct layout_view {
 
 /* Opens the store held in [buf, buf+size): checks the superblock, decodes
  * both meta slots, and picks the newest slot whose published_end lies in
- * the file and whose last commit block checks out (header, payload CRC,
- * epoch, end). Cost does not depend on the store's size. Returns 0,
+ * the file and whose blocks from durable_end to published_end check out
+ * (headers, payload CRCs, contiguous commit epochs, the last one being the
+ * slot's epoch with the payload CRC it names). Cost is the bytes written
+ * since the last sync, not the store's size. Returns 0,
  * SUTRA_ECORRUPT or SUTRA_EVERSION with the reason in *pb. */
 int layout_open(const void *buf, uint64_t size, struct layout_view *v, struct layout_problem *pb);
 
@@ -550,6 +554,12 @@ int layout_replay_block(struct layout_replay *r, const void *buf, const struct l
  * the first error with its offset in *pb. If r is not NULL it must be
  * initialised, and is left holding the replayed state. */
 int layout_verify(const struct layout_view *v, struct layout_replay *r, struct layout_problem *pb);
+
+/* layout_verify without the checks of the other meta slot (and without
+ * treating a fall-back as a finding): the published log of the current
+ * epoch alone. For the writer's recovery, which repairs that slot. */
+int layout_verify_log(const struct layout_view *v, struct layout_replay *r,
+		      struct layout_problem *pb);
 
 /* Scans the bytes after published_end for blocks that would extend the log
  * (commit epochs meta.epoch+1, +2, ... contiguous). Returns the number of

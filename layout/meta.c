@@ -102,7 +102,8 @@ enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, ui
 	}
 	if (util_get_le32(b + MD(reserved0)) ||
 	    !util_is_zero(b + MD(reserved), sizeof(((struct layout_meta_disk *)0)->reserved))) {
-		layout_problem_set(pb, base + MD(reserved), "meta slot reserved bytes are not zero");
+		layout_problem_set(pb, base + (util_get_le32(b + MD(reserved0)) ? MD(reserved0) : MD(reserved)),
+				   "meta slot reserved bytes are not zero");
 		return LAYOUT_SLOT_CORRUPT;
 	}
 	if (!util_is_zero(b + LAYOUT_META_SIZE, slot_size - LAYOUT_META_SIZE)) {

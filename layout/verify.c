@@ -46,7 +46,8 @@ static int counts_match(const struct layout_replay *r, const struct layout_meta 
 	return 0;
 }
 
-int layout_verify(const struct layout_view *v, struct layout_replay *rp, struct layout_problem *pb)
+static int verify(const struct layout_view *v, struct layout_replay *rp, int check_other,
+		  struct layout_problem *pb)
 {
 	const struct layout_meta *m = &v->meta;
 	int other = 1 - v->current;
@@ -57,7 +58,7 @@ int layout_verify(const struct layout_view *v, struct layout_replay *rp, struct 
 	struct seglist segs = { 0 };
 	int rc = 0;
 
-	if (v->fell_back) {
+	if (check_other && v->fell_back) {
 		layout_problem_set(pb, v->fallback_problem.offset,
 				   "newest meta slot rejected, store opens at older epoch %llu: %s",
 				   (unsigned long long)m->epoch, v->fallback_problem.what);
@@ -66,12 +67,12 @@ int layout_verify(const struct layout_view *v, struct layout_replay *rp, struct 
 	/* The other slot holds an older epoch of the same log, or nothing yet
 	 * while the store is at epoch 0. */
 	const struct layout_meta *om = NULL;
-	switch (v->slot_state[other]) {
+	switch (check_other ? v->slot_state[other] : LAYOUT_SLOT_EMPTY) {
 	case LAYOUT_SLOT_CORRUPT:
 		*pb = v->slot_problem[other];
 		return SUTRA_ECORRUPT;
 	case LAYOUT_SLOT_EMPTY:
-		if (m->epoch > 0) {
+		if (check_other && m->epoch > 0) {
 			layout_problem_set(pb, other_base, "meta slot %d is empty at epoch %llu", other,
 					   (unsigned long long)m->epoch);
 			return SUTRA_ECORRUPT;
@@ -185,6 +186,17 @@ out:
 	if (r == &local)
 		layout_replay_finish(&local);
 	return rc;
+}
+
+int layout_verify(const struct layout_view *v, struct layout_replay *r, struct layout_problem *pb)
+{
+	return verify(v, r, 1, pb);
+}
+
+int layout_verify_log(const struct layout_view *v, struct layout_replay *r,
+		      struct layout_problem *pb)
+{
+	return verify(v, r, 0, pb);
 }
 
 uint64_t layout_scan_tail(const struct layout_view *v, uint64_t *end, struct layout_problem *pb)

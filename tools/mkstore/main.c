@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "layout/layout.h"
+#include "util/random.h"
 
 static void usage(FILE *f)
 {
@@ -41,21 +42,6 @@ static int parse_u32(const char *s, unsigned long lo, unsigned long hi, uint32_t
 	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
 		return -1;
 	*out = (uint32_t)v;
-	return 0;
-}
-
-/* 16 random bytes for the store uuid, from the kernel's generator. */
-static int random_uuid(uint8_t uuid[16])
-{
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, uuid, 16);
-	close(fd);
-	if (n != 16)
-		return -EIO;
-	uuid[6] = (uint8_t)((uuid[6] & 0x0F) | 0x40); /* RFC 4122 version 4 */
-	uuid[8] = (uint8_t)((uuid[8] & 0x3F) | 0x80);
 	return 0;
 }
 
@@ -113,7 +99,7 @@ int main(int argc, char **argv)
 	sb.hnsw_ef_construction = (uint16_t)efc;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	sb.created_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-	int rc = random_uuid(sb.uuid);
+	int rc = util_random_uuid(sb.uuid);
 	if (rc == 0)
 		rc = layout_create_file(argv[optind], &sb, sb.created_us);
 	if (rc) {
