@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: MIT */
+/* libsutra-client: requests to the coordinator over nng REQ/REP, with resends under one client id and sequence. */
+#include "sutra/client.h"
+
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/proto.h"
+#include "util/endian.h"
+#include "util/random.h"
+
+struct sutra_client {
+	nng_socket sock;
+	pthread_mutex_t mu;
+	struct sutra_client_options opt;
+	uint64_t id;
+	uint64_t seq;
+	char err[1024];
+	int err_index;
+};
+
+struct sutra_batch {
+	unsigned char *buf; /* entries, after an 8-byte batch header */
+	size_t len, cap;
+	size_t count;
+};
+
+void sutra_client_options_init(struct sutra_client_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->timeout_ms = 10000;
+	o->resend_ms = 1000;
+	o->reconnect_min_ms = 10;
+	o->reconnect_max_ms = 500;
+}
+
+int sutra_client_connect(const char *url, const struct sutra_client_options *o,
+			 sutra_client **out)
+{
+	struct sutra_client *c;
+	int rv;
+
+	if (!url || !out)
+		return -EINVAL;
+	if (!(c = calloc(1, sizeof *c)))
+		return -ENOMEM;
+	if (o)
+		c->opt = *o;
+	else
+		sutra_client_options_init(&c->opt);
+	if (!c->opt.timeout_ms || !c->opt.resend_ms) {
+		free(c);
+		return -EINVAL;
+	}
+	c->id = c->opt.client_id;
+	while (c->id == 0) {
+		if ((rv = util_random_bytes(&c->id, sizeof c->id))) {
+			free(c);
+			return rv;
+		}
+	}
+	if ((rv = nng_req0_open(&c->sock))) {
+		free(c);
+		return rv == NNG_ENOMEM ? -ENOMEM : SUTRA_EUNAVAIL;
+	}
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, (nng_duration)c->opt.resend_ms);
+	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, (nng_duration)c->opt.timeout_ms);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, (nng_duration)c->opt.timeout_ms);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, (nng_duration)c->opt.reconnect_min_ms);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, (nng_duration)c->opt.reconnect_max_ms);
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 1u << 20);
+	/* Non-blocking dial: the coordinator may start later; nng keeps
+	 * trying in the background. */
+	if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK))) {
+		nng_close(c->sock);
+		free(c);
+		return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? -EINVAL
+										       : SUTRA_EUNAVAIL;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	c->err_index = -1;
+	*out = c;
+	return 0;
+}
+
+void sutra_client_close(sutra_client *c)
+{
+	if (!c)
+		return;
+	nng_close(c->sock);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+const char *sutra_client_last_error(const sutra_client *c)
+{
+	return c->err;
+}
+
+int sutra_client_last_error_index(const sutra_client *c)
+{
+	return c->err_index;
+}
+
+/* One round trip: body of body_len bytes under op. On success the reply
+ * body (if reply_body) is copied into reply_body/reply_len (malloc'ed). */
+static int call(sutra_client *c, uint16_t op, const void *body, size_t body_len, uint64_t *epoch,
+		unsigned char **reply_body, size_t *reply_len)
+{
+	nng_msg *m;
+	int rv, rc;
+
+	if (body_len > UINT32_MAX - PROTO_REQ_HEADER)
+		return SUTRA_ETOOBIG;
+	pthread_mutex_lock(&c->mu);
+	c->err[0] = 0;
+	c->err_index = -1;
+	if ((rv = nng_msg_alloc(&m, PROTO_REQ_HEADER + body_len))) {
+		pthread_mutex_unlock(&c->mu);
+		return -ENOMEM;
+	}
+	struct proto_req_header h = { .version = PROTO_VERSION,
+				      .op = op,
+				      .client_id = c->id,
+				      .seq = ++c->seq,
+				      .body_len = (uint32_t)body_len };
+	unsigned char *b = nng_msg_body(m);
+	proto_req_header_encode(&h, b);
+	if (body_len)
+		memcpy(b + PROTO_REQ_HEADER, body, body_len);
+	if ((rv = nng_sendmsg(c->sock, m, 0))) {
+		nng_msg_free(m);
+		snprintf(c->err, sizeof c->err, "cannot send to the coordinator: %s",
+			 nng_strerror(rv));
+		pthread_mutex_unlock(&c->mu);
+		return SUTRA_EUNAVAIL;
+	}
+	if ((rv = nng_recvmsg(c->sock, &m, 0))) {
+		snprintf(c->err, sizeof c->err, "no reply from the coordinator within %u ms: %s",
+			 c->opt.timeout_ms, nng_strerror(rv));
+		pthread_mutex_unlock(&c->mu);
+		return SUTRA_EUNAVAIL;
+	}
+	struct proto_rep_header r;
+	const unsigned char *rb = nng_msg_body(m);
+	size_t rl = nng_msg_len(m);
+	if (proto_rep_header_decode(rb, rl, &r) || r.client_id != h.client_id || r.seq != h.seq ||
+	    r.op != op) {
+		snprintf(c->err, sizeof c->err, "malformed reply from the coordinator");
+		rc = SUTRA_EPROTO;
+		goto out;
+	}
+	rc = r.status;
+	if (rc) {
+		uint32_t index, ml;
+		const char *msg;
+		if (proto_error_body_decode(rb + PROTO_REP_HEADER, r.body_len, &index, &msg, &ml) ==
+		    0) {
+			snprintf(c->err, sizeof c->err, "%.*s", (int)ml, msg);
+			c->err_index = index == UINT32_MAX ? -1 : (int)index;
+		} else {
+			snprintf(c->err, sizeof c->err, "%s", sutra_strerror(rc));
+		}
+		goto out;
+	}
+	if (epoch)
+		*epoch = r.epoch;
+	if (reply_body) {
+		*reply_body = malloc(r.body_len ? r.body_len : 1);
+		if (!*reply_body) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memcpy(*reply_body, rb + PROTO_REP_HEADER, r.body_len);
+		*reply_len = r.body_len;
+	}
+out:
+	nng_msg_free(m);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/* Fills op from a concept to learn (pointers borrowed from in). */
+static int concept_op(const struct sutra_concept_in *in, struct proto_op_body *op)
+{
+	if (!in || !in->id || (!in->content && in->content_len) ||
+	    (!in->metadata && in->metadata_len) || (in->vector_dim && !in->embedding) ||
+	    in->content_len > UINT32_MAX || in->metadata_len > UINT32_MAX)
+		return SUTRA_EVALUE;
+	memset(op, 0, sizeof *op);
+	op->op = PROTO_OP_LEARN_CONCEPT;
+	memcpy(op->u.concept.id, in->id, 16);
+	op->u.concept.strength = in->strength;
+	op->u.concept.confidence = in->confidence;
+	op->u.concept.vector_dim = in->embedding ? in->vector_dim : 0;
+	op->u.concept.content = in->content;
+	op->u.concept.content_len = (uint32_t)in->content_len;
+	op->u.concept.metadata = in->metadata;
+	op->u.concept.metadata_len = (uint32_t)in->metadata_len;
+	return 0;
+}
+
+static int send_op(sutra_client *c, const struct proto_op_body *op, const float *embedding,
+		   uint64_t *epoch)
+{
+	size_t n = proto_op_size(op);
+	unsigned char *buf = malloc(n ? n : 1);
+	if (!buf)
+		return -ENOMEM;
+	proto_op_encode(op, embedding, buf);
+	int rc = call(c, op->op, buf, n, epoch, NULL, NULL);
+	free(buf);
+	return rc;
+}
+
+static void assoc_op(struct proto_op_body *op, uint16_t type, const uint8_t src[16],
+		     const uint8_t dst[16], uint8_t atype, float confidence, float weight)
+{
+	memset(op, 0, sizeof *op);
+	op->op = type;
+	memcpy(op->u.assoc.src, src, 16);
+	memcpy(op->u.assoc.dst, dst, 16);
+	op->u.assoc.type = atype;
+	op->u.assoc.confidence = confidence;
+	op->u.assoc.weight = weight;
+}
+
+int sutra_client_learn_concept(sutra_client *c, const struct sutra_concept_in *in,
+			       uint64_t *epoch)
+{
+	struct proto_op_body op;
+	int rc = concept_op(in, &op);
+	if (rc)
+		return rc;
+	return send_op(c, &op, in->embedding, epoch);
+}
+
+int sutra_client_learn_association(sutra_client *c, const uint8_t src[16], const uint8_t dst[16],
+				   uint8_t type, float confidence, float weight, uint64_t *epoch)
+{
+	struct proto_op_body op;
+	if (!src || !dst)
+		return SUTRA_EVALUE;
+	assoc_op(&op, PROTO_OP_LEARN_ASSOCIATION, src, dst, type, confidence, weight);
+	return send_op(c, &op, NULL, epoch);
+}
+
+int sutra_client_delete_concept(sutra_client *c, const uint8_t id[16], uint64_t *epoch)
+{
+	struct proto_op_body op;
+	if (!id)
+		return SUTRA_EVALUE;
+	memset(&op, 0, sizeof op);
+	op.op = PROTO_OP_DELETE_CONCEPT;
+	memcpy(op.u.del.id, id, 16);
+	return send_op(c, &op, NULL, epoch);
+}
+
+int sutra_client_delete_association(sutra_client *c, const uint8_t src[16], const uint8_t dst[16],
+				    uint8_t type, uint64_t *epoch)
+{
+	struct proto_op_body op;
+	if (!src || !dst)
+		return SUTRA_EVALUE;
+	assoc_op(&op, PROTO_OP_DELETE_ASSOCIATION, src, dst, type, 0, 0);
+	return send_op(c, &op, NULL, epoch);
+}
+
+int sutra_client_sync(sutra_client *c, uint64_t *epoch)
+{
+	return call(c, PROTO_OP_SYNC, NULL, 0, epoch, NULL, NULL);
+}
+
+int sutra_client_ping(sutra_client *c, uint64_t *epoch)
+{
+	return call(c, PROTO_OP_PING, NULL, 0, epoch, NULL, NULL);
+}
+
+int sutra_client_stats(sutra_client *c, struct sutra_coord_stats *st)
+{
+	unsigned char *body = NULL;
+	size_t len = 0;
+	struct proto_stats ps;
+	int rc = call(c, PROTO_OP_STATS, NULL, 0, NULL, &body, &len);
+	if (rc)
+		return rc;
+	rc = proto_stats_decode(body, len, &ps);
+	free(body);
+	if (rc)
+		return rc;
+	st->epoch = ps.epoch;
+	st->durable_epoch = ps.durable_epoch;
+	st->published_end = ps.published_end;
+	st->file_size = ps.file_size;
+	st->concept_count = ps.concept_count;
+	st->association_count = ps.association_count;
+	st->next_ordinal = ps.next_ordinal;
+	st->commits = ps.commits;
+	st->requests = ps.requests;
+	st->rejected = ps.rejected;
+	st->duplicates = ps.duplicates;
+	st->syncs = ps.syncs;
+	st->vector_dim = ps.vector_dim;
+	st->relaxed = ps.durability == 1;
+	st->io_uring = ps.io_backend == 0;
+	st->relistens = ps.relistens;
+	return 0;
+}
+
+/* ---- Batches ------------------------------------------------------------ */
+
+sutra_batch *sutra_batch_create(void)
+{
+	sutra_batch *b = calloc(1, sizeof *b);
+	if (!b)
+		return NULL;
+	b->len = PROTO_BATCH_FIXED;
+	return b;
+}
+
+void sutra_batch_destroy(sutra_batch *b)
+{
+	if (!b)
+		return;
+	free(b->buf);
+	free(b);
+}
+
+void sutra_batch_clear(sutra_batch *b)
+{
+	b->len = PROTO_BATCH_FIXED;
+	b->count = 0;
+}
+
+size_t sutra_batch_count(const sutra_batch *b)
+{
+	return b->count;
+}
+
+static int batch_add(sutra_batch *b, const struct proto_op_body *op, const float *embedding)
+{
+	size_t n = proto_op_size(op);
+	if (n > UINT32_MAX || b->count >= UINT32_MAX)
+		return SUTRA_ETOOBIG;
+	size_t need = b->len + PROTO_BATCH_ENTRY + n;
+	if (need > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < need)
+			cap *= 2;
+		unsigned char *p = realloc(b->buf, cap);
+		if (!p)
+			return -ENOMEM;
+		b->buf = p;
+		b->cap = cap;
+	}
+	unsigned char *e = b->buf + b->len;
+	memset(e, 0, PROTO_BATCH_ENTRY);
+	util_put_le16(e, op->op);
+	util_put_le32(e + 4, (uint32_t)n);
+	proto_op_encode(op, embedding, e + PROTO_BATCH_ENTRY);
+	b->len = need;
+	b->count++;
+	return 0;
+}
+
+int sutra_batch_learn_concept(sutra_batch *b, const struct sutra_concept_in *in)
+{
+	struct proto_op_body op;
+	int rc = concept_op(in, &op);
+	return rc ? rc : batch_add(b, &op, in->embedding);
+}
+
+int sutra_batch_learn_association(sutra_batch *b, const uint8_t src[16], const uint8_t dst[16],
+				  uint8_t type, float confidence, float weight)
+{
+	struct proto_op_body op;
+	if (!src || !dst)
+		return SUTRA_EVALUE;
+	assoc_op(&op, PROTO_OP_LEARN_ASSOCIATION, src, dst, type, confidence, weight);
+	return batch_add(b, &op, NULL);
+}
+
+int sutra_batch_delete_concept(sutra_batch *b, const uint8_t id[16])
+{
+	struct proto_op_body op;
+	if (!id)
+		return SUTRA_EVALUE;
+	memset(&op, 0, sizeof op);
+	op.op = PROTO_OP_DELETE_CONCEPT;
+	memcpy(op.u.del.id, id, 16);
+	return batch_add(b, &op, NULL);
+}
+
+int sutra_batch_delete_association(sutra_batch *b, const uint8_t src[16], const uint8_t dst[16],
+				   uint8_t type)
+{
+	struct proto_op_body op;
+	if (!src || !dst)
+		return SUTRA_EVALUE;
+	assoc_op(&op, PROTO_OP_DELETE_ASSOCIATION, src, dst, type, 0, 0);
+	return batch_add(b, &op, NULL);
+}
+
+int sutra_client_commit(sutra_client *c, const sutra_batch *b, uint64_t *epoch)
+{
+	unsigned char hdr[PROTO_BATCH_FIXED] = { 0 };
+	if (!b->buf) {
+		/* An empty batch: just the fixed part. */
+		return call(c, PROTO_OP_BATCH, hdr, sizeof hdr, epoch, NULL, NULL);
+	}
+	util_put_le32(b->buf, (uint32_t)b->count);
+	util_put_le32(b->buf + 4, 0);
+	return call(c, PROTO_OP_BATCH, b->buf, b->len, epoch, NULL, NULL);
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* The coordinator as a library: nng REQ/REP server, single writer thread, group commit, epoch notices. */
+#ifndef COORDINATOR_SERVER_H
+#define COORDINATOR_SERVER_H
+
+/*
+ * Threads and ownership:
+ *
+ *  - nng's own threads run the callbacks of a fixed pool of REP contexts.
+ *    A callback decodes the request header; PING is answered on the spot,
+ *    malformed headers get their error reply on the spot, everything else
+ *    is queued for the writer. The callbacks never touch the store.
+ *  - The writer thread owns the coord_store and the table of client
+ *    replies (resent requests). It takes everything queued (up to a byte
+ *    budget), applies each request atomically, commits the group as one
+ *    epoch, syncs (sync mode: in the same submission), publishes the
+ *    notice, then replies to every request of the group.
+ *  - The check thread makes a REQ round trip to the server's own URL and
+ *    listens to its own notices every check interval; when either goes
+ *    silent it closes and re-opens that listener (nng 1.5.2's listener bug,
+ *    DESIGN.md "Known traps"). It also publishes a heartbeat notice with
+ *    the current epoch each interval.
+ *
+ * coord_server_stop() stops taking requests (new ones are answered
+ * SUTRA_EUNAVAIL), lets the writer finish what was queued, commit, sync and
+ * reply, and then returns. A fatal I/O error stops the writer the same way,
+ * with the queued requests answered by the error; coord_server_failed()
+ * reports it.
+ */
+
+#include <stdint.h>
+
+#include "coordinator/log.h"
+#include "coordinator/store.h"
+
+struct coord_config {
+	const char *data_path;        /* storage.dat (required) */
+	const char *listen_url;       /* REQ/REP; NULL: ipc:// next to the data */
+	const char *events_url;       /* PUB; NULL: ipc:// next to the data */
+	uint32_t vector_dim;          /* for a new store; 0: 768 */
+	int vector_dim_explicit;
+	enum coord_durability durability;
+	uint32_t sync_interval_ms;    /* relaxed mode */
+	uint32_t commit_window_us;    /* longest wait for more requests to join */
+	enum coord_io_kind io;
+	uint32_t max_request;         /* bytes of one request */
+	uint32_t max_content;         /* bytes of one concept's content */
+	uint32_t max_metadata;        /* bytes of one concept's metadata */
+	uint32_t max_batch;           /* operations in one request */
+	uint32_t contexts;            /* concurrent REP contexts */
+	uint32_t check_interval_ms;   /* self round trip and heartbeat period */
+	const char *fault_spec;       /* I/O fault injection, tests only */
+	struct coord_log log;
+};
+
+/* Fills c with the documented defaults (data_path stays NULL). */
+void coord_config_defaults(struct coord_config *c);
+
+/* The default URLs for a data path: "ipc://DIR/NAME.write" and
+ * "ipc://DIR/NAME.events" (NAME the file name), or under $XDG_RUNTIME_DIR
+ * or /tmp when that path would not fit a Unix socket address. Writes into
+ * out (len bytes). Returns 0 or -ENAMETOOLONG. */
+int coord_default_url(const char *data_path, const char *suffix, char *out, size_t len);
+
+struct coord_server;
+
+/* Opens the store (creating or recovering it), binds both listeners and
+ * starts the threads. Returns 0, or the store's errors (SUTRA_ELOCKED,
+ * SUTRA_ECORRUPT, ...), SUTRA_EUNAVAIL (a listener could not be bound), or
+ * -errno; why holds a sentence. */
+int coord_server_start(const struct coord_config *c, struct coord_server **out, char *why,
+		       size_t why_len);
+
+/* Graceful stop: see above. Safe to call more than once. */
+void coord_server_stop(struct coord_server *s);
+
+/* Blocks until the writer stopped (after coord_server_stop or a fatal
+ * error) or timeout_ms passed (-1: no limit). Returns 1 if stopped. */
+int coord_server_wait(struct coord_server *s, int timeout_ms);
+
+/* The fatal error that stopped the writer, or 0. */
+int coord_server_failed(const struct coord_server *s);
+
+/* Stops (if needed), closes sockets and the store, frees. Returns the
+ * fatal error if any, else the store's close result. NULL is allowed. */
+int coord_server_destroy(struct coord_server *s);
+
+/* The URLs actually bound. Borrowed until destroy. */
+const char *coord_server_listen_url(const struct coord_server *s);
+const char *coord_server_events_url(const struct coord_server *s);
+
+#endif /* COORDINATOR_SERVER_H */

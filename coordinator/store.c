@@ -1,0 +1,1021 @@
+/* SPDX-License-Identifier: MIT */
+/* The single writer of a store: lock, recovery, in-memory state, applying operations, committing epochs. */
+#include "coordinator/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <roaring/roaring.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "layout/layout.h"
+#include "sutra/errors.h"
+#include "util/endian.h"
+#include "util/idmap.h"
+#include "util/random.h"
+
+#define DEFAULT_DIM 768u
+
+/* One association end as seen from a concept. */
+struct edge {
+	uint32_t other;
+	uint8_t type;
+	uint8_t out; /* 1: this concept is the source */
+};
+
+struct cstate {
+	uint8_t id[16];
+	uint64_t created_us;
+	struct edge *edges;
+	uint32_t nedges, capedges;
+	uint8_t live;
+};
+
+enum undo_kind { UNDO_NEW_CONCEPT, UNDO_DEL_CONCEPT, UNDO_NEW_EDGE, UNDO_DEL_EDGE };
+
+struct undo {
+	uint8_t kind;
+	uint8_t type;
+	uint32_t a, b;
+};
+
+struct coord_store {
+	char *path;
+	int fd;
+	int lock_fd;
+	struct coord_io *io;
+	struct coord_log log;
+	enum coord_durability durability;
+	struct layout_superblock sb;
+	struct layout_meta meta;     /* the published epoch */
+	uint64_t slot_seq[LAYOUT_META_SLOT_COUNT];
+	int durable_slot;            /* slot holding the newest durable epoch */
+	uint64_t durable_end;
+	uint64_t durable_epoch;
+	uint64_t file_size;
+	int failed;
+
+	/* logical state */
+	struct util_idmap ids;   /* id -> ordinal */
+	struct util_idmap edges; /* (src, dst, type) -> 1 */
+	struct cstate *cs;
+	uint32_t cs_cap;
+	uint32_t next_ordinal;
+	uint64_t concept_count;
+	uint64_t association_count;
+
+	/* the epoch being built */
+	struct layout_builder b;
+	uint64_t now_us;
+	struct undo *undo;
+	size_t undo_len, undo_cap;
+	size_t mark_undo;
+	size_t mark_len;
+	uint32_t mark_items;
+	uint32_t *req_touched; /* ordinals touched by the current request */
+	size_t req_touched_len, req_touched_cap;
+	roaring_bitmap_t *touched;      /* of the epoch being built */
+	roaring_bitmap_t *last_touched; /* of the last committed epoch */
+	float *scratch;                 /* host floats of one embedding */
+
+	/* statistics */
+	uint64_t commits, syncs;
+};
+
+__attribute__((format(printf, 4, 5))) static int fail(int rc, char *why, size_t why_len,
+						      const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_len) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void hex(char out[33], const uint8_t id[16])
+{
+	static const char digits[] = "0123456789abcdef";
+	for (int i = 0; i < 16; i++) {
+		out[2 * i] = digits[id[i] >> 4];
+		out[2 * i + 1] = digits[id[i] & 15];
+	}
+	out[32] = 0;
+}
+
+static void edge_key(unsigned char key[16], uint32_t src, uint32_t dst, uint8_t type)
+{
+	memset(key, 0, 16);
+	util_put_le32(key, src);
+	util_put_le32(key + 4, dst);
+	key[8] = type;
+}
+
+/* ---- Lock --------------------------------------------------------------- */
+
+/* A classic fcntl write lock on byte 0 of "<path>.lock": unlike flock and
+ * OFD locks it reports the holder's pid to F_GETLK. It belongs to the
+ * process and goes away with it, however it dies. */
+static int take_lock(struct coord_store *s, char *why, size_t why_len)
+{
+	size_t n = strlen(s->path) + sizeof ".lock";
+	char *lp = malloc(n);
+	if (!lp)
+		return -ENOMEM;
+	snprintf(lp, n, "%s.lock", s->path);
+	s->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (s->lock_fd < 0) {
+		int err = -errno;
+		fail(err, why, why_len, "cannot open lock file %s: %s", lp, strerror(errno));
+		free(lp);
+		return err;
+	}
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	if (fcntl(s->lock_fd, F_SETLK, &fl) == 0) {
+		free(lp);
+		return 0;
+	}
+	int err = errno;
+	if (err == EACCES || err == EAGAIN) {
+		struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0,
+				   .l_len = 1 };
+		long pid = fcntl(s->lock_fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK ? (long)q.l_pid
+										    : -1;
+		if (pid > 0)
+			fail(SUTRA_ELOCKED, why, why_len,
+			     "store %s is locked by another writer, pid %ld (lock file %s)", s->path,
+			     pid, lp);
+		else
+			fail(SUTRA_ELOCKED, why, why_len,
+			     "store %s is locked by another writer (lock file %s)", s->path, lp);
+		free(lp);
+		return SUTRA_ELOCKED;
+	}
+	fail(-err, why, why_len, "cannot lock %s: %s", lp, strerror(err));
+	free(lp);
+	return -err;
+}
+
+/* ---- Logical state ------------------------------------------------------ */
+
+static int grow_cs(struct coord_store *s, uint32_t ordinal)
+{
+	if (ordinal < s->cs_cap)
+		return 0;
+	uint32_t cap = s->cs_cap ? s->cs_cap : 1024;
+	while (cap <= ordinal) {
+		if (cap > UINT32_MAX / 2)
+			return -ENOMEM;
+		cap *= 2;
+	}
+	struct cstate *n = realloc(s->cs, (size_t)cap * sizeof *n);
+	if (!n)
+		return -ENOMEM;
+	memset(n + s->cs_cap, 0, (size_t)(cap - s->cs_cap) * sizeof *n);
+	s->cs = n;
+	s->cs_cap = cap;
+	return 0;
+}
+
+static int adj_add(struct cstate *c, uint32_t other, uint8_t type, uint8_t out)
+{
+	if (c->nedges == c->capedges) {
+		uint32_t cap = c->capedges ? 2 * c->capedges : 4;
+		struct edge *e = realloc(c->edges, (size_t)cap * sizeof *e);
+		if (!e)
+			return -ENOMEM;
+		c->edges = e;
+		c->capedges = cap;
+	}
+	c->edges[c->nedges++] = (struct edge){ .other = other, .type = type, .out = out };
+	return 0;
+}
+
+static void adj_del(struct cstate *c, uint32_t other, uint8_t type, uint8_t out)
+{
+	for (uint32_t i = 0; i < c->nedges; i++) {
+		struct edge *e = &c->edges[i];
+		if (e->other == other && e->type == type && e->out == out) {
+			*e = c->edges[--c->nedges];
+			return;
+		}
+	}
+}
+
+/* Adds an association to the state (set, both adjacencies, count). */
+static int edge_insert(struct coord_store *s, uint32_t src, uint32_t dst, uint8_t type)
+{
+	unsigned char key[16];
+	edge_key(key, src, dst, type);
+	int rc = util_idmap_put(&s->edges, key, 1);
+	if (rc)
+		return rc;
+	if ((rc = adj_add(&s->cs[src], dst, type, 1)) ||
+	    (rc = adj_add(&s->cs[dst], src, type, 0))) {
+		adj_del(&s->cs[src], dst, type, 1);
+		util_idmap_del(&s->edges, key);
+		return rc;
+	}
+	s->association_count++;
+	return 0;
+}
+
+static void edge_remove(struct coord_store *s, uint32_t src, uint32_t dst, uint8_t type)
+{
+	unsigned char key[16];
+	edge_key(key, src, dst, type);
+	util_idmap_del(&s->edges, key);
+	adj_del(&s->cs[src], dst, type, 1);
+	adj_del(&s->cs[dst], src, type, 0);
+	s->association_count--;
+}
+
+static int edge_exists(const struct coord_store *s, uint32_t src, uint32_t dst, uint8_t type)
+{
+	unsigned char key[16];
+	edge_key(key, src, dst, type);
+	return util_idmap_get(&s->edges, key, NULL);
+}
+
+static int lookup(const struct coord_store *s, const uint8_t id[16], uint32_t *ordinal)
+{
+	uint64_t v;
+	if (!util_idmap_get(&s->ids, id, &v))
+		return 0;
+	*ordinal = (uint32_t)v;
+	return 1;
+}
+
+/* Replays the verified log of the current epoch into the state. */
+static int replay(struct coord_store *s, const struct layout_view *v, struct layout_problem *pb)
+{
+	uint64_t pos = v->sb.data_offset;
+
+	while (pos < v->meta.published_end) {
+		struct layout_block blk;
+		struct layout_record_iter it;
+		struct layout_record rec;
+		int rc = layout_block_decode(v->base, v->meta.published_end, pos, &blk, pb);
+		if (rc)
+			return rc;
+		pos = blk.offset + blk.length;
+		if (blk.type != LAYOUT_BLOCK_COMMIT)
+			continue;
+		layout_records_init(&it, v->base, &blk, v->sb.vector_dim);
+		while ((rc = layout_records_next(&it, &rec, pb)) == 1) {
+			if (rec.type == LAYOUT_REC_CONCEPT) {
+				const struct layout_concept *c = &rec.u.concept;
+				if ((rc = grow_cs(s, c->ordinal)))
+					return rc;
+				struct cstate *cs = &s->cs[c->ordinal];
+				if (!cs->live) {
+					memcpy(cs->id, c->id, 16);
+					cs->live = 1;
+					if ((rc = util_idmap_put(&s->ids, c->id, c->ordinal)))
+						return rc;
+					s->concept_count++;
+				}
+				cs->created_us = c->created_us;
+			} else if (rec.type == LAYOUT_REC_CONCEPT_DELETE) {
+				struct cstate *cs = &s->cs[rec.u.concept.ordinal];
+				cs->live = 0;
+				util_idmap_del(&s->ids, cs->id);
+				s->concept_count--;
+			} else if (rec.type == LAYOUT_REC_ASSOCIATION) {
+				const struct layout_association *a = &rec.u.association;
+				if (!edge_exists(s, a->src_ordinal, a->dst_ordinal, a->type) &&
+				    (rc = edge_insert(s, a->src_ordinal, a->dst_ordinal, a->type)))
+					return rc;
+			} else {
+				const struct layout_association *a = &rec.u.association;
+				edge_remove(s, a->src_ordinal, a->dst_ordinal, a->type);
+			}
+		}
+		if (rc < 0)
+			return rc;
+	}
+	s->next_ordinal = v->meta.next_ordinal;
+	return 0;
+}
+
+/* ---- Open and recovery -------------------------------------------------- */
+
+static int map_file(int fd, const unsigned char **base, uint64_t *size)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	*base = NULL;
+	if (st.st_size == 0)
+		return 0;
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*base = p;
+	return 0;
+}
+
+static int create_store(const struct coord_store_options *o, char *why, size_t why_len)
+{
+	struct layout_superblock sb;
+	uint32_t dim = o->vector_dim ? o->vector_dim : DEFAULT_DIM;
+
+	if (dim > LAYOUT_MAX_VECTOR_DIM)
+		return fail(SUTRA_EVALUE, why, why_len, "vector dimension %u exceeds %u", dim,
+			    LAYOUT_MAX_VECTOR_DIM);
+	layout_superblock_defaults(&sb, dim);
+	sb.created_us = now_us();
+	int rc = util_random_uuid(sb.uuid);
+	if (rc == 0)
+		rc = layout_create_file(o->path, &sb, sb.created_us);
+	if (rc == -EEXIST)
+		return 0; /* created by someone else in between: recover it */
+	if (rc)
+		return fail(rc, why, why_len, "cannot create %s: %s", o->path, sutra_strerror(rc));
+	coord_logf(&o->log, COORD_LOG_NOTICE, "created %s (dimension %u, cosine)", o->path, dim);
+	return 0;
+}
+
+/* Recovery (FORMAT.md 11.4). v is the opened image; fixes the file so that
+ * the next commit starts from a clean state, and reports in *need_commit
+ * whether the other slot was cleared while the store is past epoch 0. */
+static int repair(struct coord_store *s, const struct layout_view *v, uint64_t size,
+		  int *need_commit, char *why, size_t why_len)
+{
+	int other = 1 - v->current;
+	const struct layout_meta *om = &v->slots[other];
+	int changed = 0;
+
+	*need_commit = 0;
+	if (size > v->meta.published_end) {
+		coord_logf(&s->log, COORD_LOG_NOTICE,
+			   "recovery: discarding %llu unpublished bytes after offset %llu",
+			   (unsigned long long)(size - v->meta.published_end),
+			   (unsigned long long)v->meta.published_end);
+		if (ftruncate(s->fd, (off_t)v->meta.published_end) < 0)
+			return fail(-errno, why, why_len, "cannot truncate %s: %s", s->path,
+				    strerror(errno));
+		changed = 1;
+	}
+	int other_ok = v->slot_state[other] == LAYOUT_SLOT_VALID && om->epoch < v->meta.epoch;
+	if (!other_ok && v->slot_state[other] != LAYOUT_SLOT_EMPTY) {
+		static const unsigned char zero[LAYOUT_META_SLOT_SIZE];
+		coord_logf(&s->log, COORD_LOG_NOTICE, "recovery: clearing meta slot %d (%s)", other,
+			   v->fell_back ? v->fallback_problem.what : v->slot_problem[other].what);
+		uint64_t off = v->sb.meta_offset + (uint64_t)other * v->sb.meta_slot_size;
+		struct coord_io_write w = { .offset = off, .buf = zero, .len = sizeof zero };
+		int rc = coord_io_submit(s->io, &w, 1, 0);
+		if (rc)
+			return fail(rc, why, why_len, "cannot clear meta slot %d: %s", other,
+				    strerror(-rc));
+		changed = 1;
+	}
+	if (!other_ok && v->meta.epoch > 0)
+		*need_commit = 1;
+	/* Always sync at start: in relaxed mode the previous life may have left
+	 * published epochs that are not durable yet. */
+	int rc = coord_io_sync(s->io);
+	if (rc)
+		return fail(rc, why, why_len, "fdatasync of %s failed: %s", s->path, strerror(-rc));
+	s->syncs++;
+	(void)changed;
+	return 0;
+}
+
+int coord_store_open(const struct coord_store_options *o, struct coord_store **out, char *why,
+		     size_t why_len)
+{
+	struct coord_store *s = calloc(1, sizeof *s);
+	const unsigned char *base = NULL;
+	uint64_t size = 0;
+	struct layout_view v;
+	struct layout_problem pb;
+	int rc, fell_back_rc = 0;
+
+	if (!s)
+		return -ENOMEM;
+	s->fd = -1;
+	s->lock_fd = -1;
+	s->log = o->log;
+	s->durability = o->durability;
+	util_idmap_init(&s->ids);
+	util_idmap_init(&s->edges);
+	s->touched = roaring_bitmap_create();
+	s->last_touched = roaring_bitmap_create();
+	if (!(s->path = strdup(o->path)) || !s->touched || !s->last_touched) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if ((rc = take_lock(s, why, why_len)))
+		goto fail;
+	if (access(o->path, F_OK) != 0 && errno == ENOENT && (rc = create_store(o, why, why_len)))
+		goto fail;
+	s->fd = open(o->path, O_RDWR | O_CLOEXEC);
+	if (s->fd < 0) {
+		rc = fail(-errno, why, why_len, "cannot open %s: %s", o->path, strerror(errno));
+		goto fail;
+	}
+	if ((rc = coord_io_open(s->fd, o->io, o->fault_spec, &s->io, &fell_back_rc))) {
+		fail(rc, why, why_len, "cannot start the %s I/O backend: %s",
+		     o->io == COORD_IO_URING ? "io_uring" : "requested", strerror(-rc));
+		goto fail;
+	}
+	if (fell_back_rc)
+		coord_logf(&s->log, COORD_LOG_WARN,
+			   "io_uring unavailable (%s): using pwrite/fdatasync instead",
+			   strerror(-fell_back_rc));
+
+	if ((rc = map_file(s->fd, &base, &size))) {
+		fail(rc, why, why_len, "cannot map %s: %s", o->path, strerror(-rc));
+		goto fail;
+	}
+	if ((rc = layout_open(base, size, &v, &pb))) {
+		fail(rc, why, why_len, "%s: %s at offset %llu", o->path, pb.what,
+		     (unsigned long long)pb.offset);
+		goto fail;
+	}
+	if (o->vector_dim_explicit && o->vector_dim != v.sb.vector_dim) {
+		rc = fail(SUTRA_EDIM, why, why_len,
+			  "%s has vector dimension %u, not the %u asked for", o->path,
+			  v.sb.vector_dim, o->vector_dim);
+		goto fail;
+	}
+	if (v.fell_back)
+		coord_logf(&s->log, COORD_LOG_WARN,
+			   "recovery: newest meta slot rejected (%s at offset %llu); opening at "
+			   "epoch %llu",
+			   v.fallback_problem.what, (unsigned long long)v.fallback_problem.offset,
+			   (unsigned long long)v.meta.epoch);
+	/* The published log must be sound before anything is built on it. */
+	if ((rc = layout_verify_log(&v, NULL, &pb))) {
+		fail(rc, why, why_len, "%s does not verify: %s at offset %llu", o->path, pb.what,
+		     (unsigned long long)pb.offset);
+		goto fail;
+	}
+	s->sb = v.sb;
+	s->meta = v.meta;
+	for (int i = 0; i < (int)LAYOUT_META_SLOT_COUNT; i++)
+		s->slot_seq[i] = v.slot_state[i] == LAYOUT_SLOT_VALID ? v.slots[i].seq : 0;
+	if ((rc = replay(s, &v, &pb))) {
+		fail(rc, why, why_len, "%s: replay failed: %s", o->path,
+		     rc == -ENOMEM ? "out of memory" : pb.what);
+		goto fail;
+	}
+	int need_commit;
+	if ((rc = repair(s, &v, size, &need_commit, why, why_len)))
+		goto fail;
+	munmap((void *)base, (size_t)size);
+	base = NULL;
+
+	s->durable_slot = v.current;
+	s->durable_end = s->meta.published_end;
+	s->durable_epoch = s->meta.epoch;
+	s->file_size = s->meta.published_end;
+	layout_builder_init(&s->b, s->sb.vector_dim);
+	if (!(s->scratch = malloc((size_t)s->sb.vector_dim * sizeof(float)))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (need_commit) {
+		/* The other slot was cleared: an empty epoch fills it again, so
+		 * that both slots hold epochs of this log (FORMAT.md 11.4). */
+		uint64_t e;
+		int committed;
+		coord_store_request_begin(s);
+		coord_store_request_end(s, 1);
+		s->durability = COORD_DURABILITY_SYNC;
+		rc = coord_store_commit(s, 1, &e, &committed);
+		s->durability = o->durability;
+		if (rc) {
+			fail(rc, why, why_len, "recovery commit failed: %s", strerror(-rc));
+			goto fail;
+		}
+	}
+	coord_logf(&s->log, COORD_LOG_INFO,
+		   "opened %s at epoch %llu: %llu concepts, %llu associations, %llu bytes, I/O %s",
+		   s->path, (unsigned long long)s->meta.epoch,
+		   (unsigned long long)s->concept_count, (unsigned long long)s->association_count,
+		   (unsigned long long)s->meta.published_end, coord_io_name(s->io));
+	*out = s;
+	return 0;
+
+fail:
+	if (base)
+		munmap((void *)base, (size_t)size);
+	coord_store_close(s);
+	return rc;
+}
+
+int coord_store_close(struct coord_store *s)
+{
+	if (!s)
+		return 0;
+	int rc = s->failed;
+	if (!rc && s->io && coord_store_has_unsynced(s))
+		rc = coord_store_sync(s);
+	coord_io_close(s->io);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	for (uint32_t i = 0; i < s->cs_cap; i++)
+		free(s->cs[i].edges);
+	free(s->cs);
+	util_idmap_finish(&s->ids);
+	util_idmap_finish(&s->edges);
+	layout_builder_finish(&s->b);
+	free(s->undo);
+	free(s->req_touched);
+	free(s->scratch);
+	if (s->touched)
+		roaring_bitmap_free(s->touched);
+	if (s->last_touched)
+		roaring_bitmap_free(s->last_touched);
+	free(s->path);
+	free(s);
+	return rc;
+}
+
+/* ---- Applying operations ------------------------------------------------ */
+
+static int push_undo(struct coord_store *s, uint8_t kind, uint32_t a, uint32_t b, uint8_t type)
+{
+	if (s->undo_len == s->undo_cap) {
+		size_t cap = s->undo_cap ? 2 * s->undo_cap : 256;
+		struct undo *u = realloc(s->undo, cap * sizeof *u);
+		if (!u)
+			return -ENOMEM;
+		s->undo = u;
+		s->undo_cap = cap;
+	}
+	s->undo[s->undo_len++] = (struct undo){ .kind = kind, .type = type, .a = a, .b = b };
+	return 0;
+}
+
+static int touch(struct coord_store *s, uint32_t ordinal)
+{
+	if (s->req_touched_len == s->req_touched_cap) {
+		size_t cap = s->req_touched_cap ? 2 * s->req_touched_cap : 64;
+		uint32_t *t = realloc(s->req_touched, cap * sizeof *t);
+		if (!t)
+			return -ENOMEM;
+		s->req_touched = t;
+		s->req_touched_cap = cap;
+	}
+	s->req_touched[s->req_touched_len++] = ordinal;
+	return 0;
+}
+
+void coord_store_request_begin(struct coord_store *s)
+{
+	if (s->b.items == 0 && s->undo_len == 0)
+		s->now_us = now_us(); /* first request of the epoch: its time */
+	s->mark_undo = s->undo_len;
+	s->mark_len = s->b.len;
+	s->mark_items = s->b.items;
+	s->req_touched_len = 0;
+}
+
+void coord_store_request_end(struct coord_store *s, int ok)
+{
+	if (ok) {
+		for (size_t i = 0; i < s->req_touched_len; i++)
+			roaring_bitmap_add(s->touched, s->req_touched[i]);
+		return;
+	}
+	while (s->undo_len > s->mark_undo) {
+		struct undo *u = &s->undo[--s->undo_len];
+		struct cstate *c = &s->cs[u->a];
+		switch (u->kind) {
+		case UNDO_NEW_CONCEPT:
+			util_idmap_del(&s->ids, c->id);
+			c->live = 0;
+			s->next_ordinal--;
+			s->concept_count--;
+			break;
+		case UNDO_DEL_CONCEPT:
+			/* The id's slot was freed by the delete; putting it back
+			 * cannot need memory the map did not have a moment ago
+			 * unless it was rebuilt, and a rebuild only shrinks. */
+			(void)util_idmap_put(&s->ids, c->id, u->a);
+			c->live = 1;
+			s->concept_count++;
+			break;
+		case UNDO_NEW_EDGE:
+			edge_remove(s, u->a, u->b, u->type);
+			break;
+		case UNDO_DEL_EDGE:
+			(void)edge_insert(s, u->a, u->b, u->type);
+			break;
+		}
+	}
+	s->b.len = s->mark_len;
+	s->b.items = s->mark_items;
+	s->req_touched_len = 0;
+}
+
+size_t coord_store_pending_bytes(const struct coord_store *s)
+{
+	return s->b.items ? s->b.len : 0;
+}
+
+static int learn_concept(struct coord_store *s, const struct proto_op_body *op, char *why,
+			 size_t why_len)
+{
+	struct layout_concept c;
+	uint32_t ordinal;
+	int existed = lookup(s, op->u.concept.id, &ordinal);
+	int rc;
+
+	if (op->u.concept.vector_dim && op->u.concept.vector_dim != s->sb.vector_dim)
+		return fail(SUTRA_EDIM, why, why_len,
+			    "embedding has %u values, the store's dimension is %u",
+			    op->u.concept.vector_dim, s->sb.vector_dim);
+	if (!existed) {
+		if (s->next_ordinal == UINT32_MAX)
+			return fail(SUTRA_ETOOBIG, why, why_len, "no ordinal left for a new concept");
+		ordinal = s->next_ordinal;
+		if ((rc = grow_cs(s, ordinal)))
+			return fail(rc, why, why_len, "out of memory");
+	}
+	memset(&c, 0, sizeof c);
+	memcpy(c.id, op->u.concept.id, 16);
+	c.ordinal = ordinal;
+	c.strength = op->u.concept.strength;
+	c.confidence = op->u.concept.confidence;
+	c.created_us = existed ? s->cs[ordinal].created_us : s->now_us;
+	c.updated_us = s->now_us;
+	c.content = op->u.concept.content;
+	c.content_len = op->u.concept.content_len;
+	c.metadata = op->u.concept.metadata;
+	c.metadata_len = op->u.concept.metadata_len;
+	if (op->u.concept.vector_dim) {
+		for (uint32_t i = 0; i < s->sb.vector_dim; i++)
+			s->scratch[i] = util_get_lef32(op->u.concept.embedding + 4 * (size_t)i);
+		c.embedding = s->scratch;
+		c.vector_dim = s->sb.vector_dim;
+	}
+	if ((rc = layout_builder_add_concept(&s->b, &c)))
+		return fail(rc, why, why_len, "learn_concept: %s", sutra_strerror(rc));
+	if (!existed) {
+		if ((rc = util_idmap_put(&s->ids, c.id, ordinal)) ||
+		    (rc = push_undo(s, UNDO_NEW_CONCEPT, ordinal, 0, 0))) {
+			util_idmap_del(&s->ids, c.id);
+			return fail(rc, why, why_len, "out of memory");
+		}
+		struct cstate *cs = &s->cs[ordinal];
+		memcpy(cs->id, c.id, 16);
+		cs->created_us = c.created_us;
+		cs->live = 1;
+		s->next_ordinal++;
+		s->concept_count++;
+	}
+	if ((rc = touch(s, ordinal)))
+		return fail(rc, why, why_len, "out of memory");
+	return 0;
+}
+
+static int assoc_endpoints(struct coord_store *s, const struct proto_op_body *op, uint32_t *src,
+			   uint32_t *dst, char *why, size_t why_len)
+{
+	char h[33];
+	if (!lookup(s, op->u.assoc.src, src)) {
+		hex(h, op->u.assoc.src);
+		return fail(SUTRA_ENOTFOUND, why, why_len, "unknown source concept %s", h);
+	}
+	if (!lookup(s, op->u.assoc.dst, dst)) {
+		hex(h, op->u.assoc.dst);
+		return fail(SUTRA_ENOTFOUND, why, why_len, "unknown target concept %s", h);
+	}
+	return 0;
+}
+
+static int learn_association(struct coord_store *s, const struct proto_op_body *op, char *why,
+			     size_t why_len)
+{
+	struct layout_association a;
+	uint32_t src, dst;
+	int rc = assoc_endpoints(s, op, &src, &dst, why, why_len);
+	if (rc)
+		return rc;
+	memset(&a, 0, sizeof a);
+	memcpy(a.src, op->u.assoc.src, 16);
+	memcpy(a.dst, op->u.assoc.dst, 16);
+	a.src_ordinal = src;
+	a.dst_ordinal = dst;
+	a.type = op->u.assoc.type;
+	a.confidence = op->u.assoc.confidence;
+	a.weight = op->u.assoc.weight;
+	a.created_us = s->now_us;
+	if ((rc = layout_builder_add_association(&s->b, &a)))
+		return fail(rc, why, why_len, "learn_association: %s", sutra_strerror(rc));
+	if (!edge_exists(s, src, dst, a.type)) {
+		if ((rc = edge_insert(s, src, dst, a.type)))
+			return fail(rc, why, why_len, "out of memory");
+		if ((rc = push_undo(s, UNDO_NEW_EDGE, src, dst, a.type))) {
+			edge_remove(s, src, dst, a.type);
+			return fail(rc, why, why_len, "out of memory");
+		}
+	}
+	if ((rc = touch(s, src)) || (rc = touch(s, dst)))
+		return fail(rc, why, why_len, "out of memory");
+	return 0;
+}
+
+static int remove_association(struct coord_store *s, uint32_t src, uint32_t dst, uint8_t type)
+{
+	struct layout_association a;
+	int rc;
+
+	memset(&a, 0, sizeof a);
+	memcpy(a.src, s->cs[src].id, 16);
+	memcpy(a.dst, s->cs[dst].id, 16);
+	a.src_ordinal = src;
+	a.dst_ordinal = dst;
+	a.type = type;
+	if ((rc = layout_builder_add_association_delete(&s->b, &a)))
+		return rc;
+	if ((rc = push_undo(s, UNDO_DEL_EDGE, src, dst, type)))
+		return rc;
+	edge_remove(s, src, dst, type);
+	if ((rc = touch(s, src)) || (rc = touch(s, dst)))
+		return rc;
+	return 0;
+}
+
+static int delete_association(struct coord_store *s, const struct proto_op_body *op, char *why,
+			      size_t why_len)
+{
+	uint32_t src, dst;
+	int rc = assoc_endpoints(s, op, &src, &dst, why, why_len);
+	if (rc)
+		return rc;
+	if (!edge_exists(s, src, dst, op->u.assoc.type)) {
+		char a[33], b[33];
+		hex(a, op->u.assoc.src);
+		hex(b, op->u.assoc.dst);
+		return fail(SUTRA_ENOTFOUND, why, why_len, "no association %s -> %s of type %u", a,
+			    b, op->u.assoc.type);
+	}
+	if ((rc = remove_association(s, src, dst, op->u.assoc.type)))
+		return fail(rc, why, why_len, "out of memory");
+	return 0;
+}
+
+static int delete_concept(struct coord_store *s, const struct proto_op_body *op, char *why,
+			  size_t why_len)
+{
+	uint32_t ordinal;
+	int rc;
+
+	if (!lookup(s, op->u.del.id, &ordinal)) {
+		char h[33];
+		hex(h, op->u.del.id);
+		return fail(SUTRA_ENOTFOUND, why, why_len, "unknown concept %s", h);
+	}
+	/* Its associations go first, in the same block: the replay rules
+	 * allow a concept delete only once nothing refers to it. */
+	struct cstate *c = &s->cs[ordinal];
+	while (c->nedges) {
+		struct edge e = c->edges[c->nedges - 1];
+		uint32_t src = e.out ? ordinal : e.other, dst = e.out ? e.other : ordinal;
+		if ((rc = remove_association(s, src, dst, e.type)))
+			return fail(rc, why, why_len, "out of memory");
+		c = &s->cs[ordinal];
+	}
+	if ((rc = layout_builder_add_concept_delete(&s->b, c->id, ordinal)) ||
+	    (rc = push_undo(s, UNDO_DEL_CONCEPT, ordinal, 0, 0)) || (rc = touch(s, ordinal)))
+		return fail(rc, why, why_len, "out of memory");
+	util_idmap_del(&s->ids, c->id);
+	c->live = 0;
+	s->concept_count--;
+	return 0;
+}
+
+int coord_store_apply(struct coord_store *s, const struct proto_op_body *op, char *why,
+		      size_t why_len)
+{
+	/* A failed operation must leave nothing: undo what it did itself (a
+	 * delete_concept may have removed edges before failing), then its
+	 * request's earlier operations stay until request_end decides. */
+	size_t undo = s->undo_len, len = s->b.len, tl = s->req_touched_len;
+	uint32_t items = s->b.items;
+	size_t mark_undo = s->mark_undo, mark_len = s->mark_len;
+	uint32_t mark_items = s->mark_items;
+	int rc;
+
+	if (s->failed)
+		return fail(s->failed, why, why_len, "the store stopped after an I/O error");
+	switch (op->op) {
+	case PROTO_OP_LEARN_CONCEPT:
+		rc = learn_concept(s, op, why, why_len);
+		break;
+	case PROTO_OP_LEARN_ASSOCIATION:
+		rc = learn_association(s, op, why, why_len);
+		break;
+	case PROTO_OP_DELETE_CONCEPT:
+		rc = delete_concept(s, op, why, why_len);
+		break;
+	case PROTO_OP_DELETE_ASSOCIATION:
+		rc = delete_association(s, op, why, why_len);
+		break;
+	default:
+		rc = fail(SUTRA_EPROTO, why, why_len, "operation %u is not a write", op->op);
+		break;
+	}
+	if (rc && (s->undo_len != undo || s->b.len != len)) {
+		s->mark_undo = undo;
+		s->mark_len = len;
+		s->mark_items = items;
+		coord_store_request_end(s, 0);
+		s->mark_undo = mark_undo;
+		s->mark_len = mark_len;
+		s->mark_items = mark_items;
+	}
+	if (rc)
+		s->req_touched_len = tl;
+	return rc;
+}
+
+/* ---- Commit ------------------------------------------------------------- */
+
+int coord_store_commit(struct coord_store *s, int force_empty, uint64_t *epoch, int *committed)
+{
+	const void *data;
+	size_t len;
+	int rc;
+
+	*committed = 0;
+	*epoch = s->meta.epoch;
+	if (s->failed)
+		return s->failed;
+	if (s->b.items == 0 && !force_empty)
+		return 0;
+	uint64_t e = s->meta.epoch + 1;
+	if ((rc = layout_builder_seal(&s->b, e, &data, &len)))
+		return rc; /* -ENOMEM: the epoch is lost, the store is intact */
+
+	struct layout_meta m = s->meta;
+	int slot = 1 - s->durable_slot;
+	m.seq = s->slot_seq[slot] + 2;
+	m.epoch = e;
+	m.last_block_offset = s->meta.published_end;
+	m.last_block_crc32c = util_get_le32((const unsigned char *)data + 40);
+	m.durable_end = s->durable_end;
+	m.published_end = s->meta.published_end + len;
+	m.commit_time_us = s->now_us ? s->now_us : now_us();
+	m.concept_count = s->concept_count;
+	m.association_count = s->association_count;
+	m.next_ordinal = s->next_ordinal;
+
+	unsigned char slotbuf[LAYOUT_META_SIZE];
+	layout_meta_encode(&m, slotbuf);
+	struct coord_io_write w[2] = {
+		{ .offset = m.last_block_offset, .buf = data, .len = len },
+		{ .offset = s->sb.meta_offset + (uint64_t)slot * s->sb.meta_slot_size,
+		  .buf = slotbuf,
+		  .len = sizeof slotbuf },
+	};
+	int sync = s->durability == COORD_DURABILITY_SYNC;
+	rc = coord_io_submit(s->io, w, 2, sync);
+	if (rc) {
+		s->failed = rc;
+		coord_logf(&s->log, COORD_LOG_ERR,
+			   "commit of epoch %llu failed: %s; refusing further writes",
+			   (unsigned long long)e, strerror(-rc));
+		return rc;
+	}
+	if (sync)
+		s->syncs++;
+	s->meta = m;
+	s->slot_seq[slot] = m.seq;
+	if (m.published_end > s->file_size)
+		s->file_size = m.published_end;
+	if (sync) {
+		s->durable_slot = slot;
+		s->durable_end = m.published_end;
+		s->durable_epoch = e;
+	}
+	s->commits++;
+	roaring_bitmap_t *t = s->last_touched;
+	s->last_touched = s->touched;
+	s->touched = t;
+	roaring_bitmap_clear(s->touched);
+	layout_builder_reset(&s->b);
+	s->undo_len = 0;
+	s->now_us = 0;
+	*epoch = e;
+	*committed = 1;
+	return 0;
+}
+
+int coord_store_sync(struct coord_store *s)
+{
+	if (s->failed)
+		return s->failed;
+	if (!coord_store_has_unsynced(s))
+		return 0;
+	int rc = coord_io_sync(s->io);
+	if (rc) {
+		s->failed = rc;
+		coord_logf(&s->log, COORD_LOG_ERR, "fdatasync failed: %s; refusing further writes",
+			   strerror(-rc));
+		return rc;
+	}
+	s->syncs++;
+	/* Everything written so far is durable, the current slot included. */
+	s->durable_slot = 1 - s->durable_slot;
+	s->durable_end = s->meta.published_end;
+	s->durable_epoch = s->meta.epoch;
+	return 0;
+}
+
+int coord_store_has_unsynced(const struct coord_store *s)
+{
+	return s->durable_epoch != s->meta.epoch;
+}
+
+unsigned char *coord_store_touched(const struct coord_store *s, size_t *len)
+{
+	*len = 0;
+	if (roaring_bitmap_is_empty(s->last_touched))
+		return NULL;
+	roaring_bitmap_t *copy = roaring_bitmap_copy(s->last_touched);
+	if (!copy)
+		return NULL;
+	roaring_bitmap_run_optimize(copy);
+	size_t n = roaring_bitmap_portable_size_in_bytes(copy);
+	unsigned char *buf = malloc(n);
+	if (buf)
+		*len = roaring_bitmap_portable_serialize(copy, (char *)buf);
+	roaring_bitmap_free(copy);
+	return buf;
+}
+
+int coord_store_failed(const struct coord_store *s)
+{
+	return s->failed;
+}
+
+uint64_t coord_store_epoch(const struct coord_store *s)
+{
+	return s->meta.epoch;
+}
+
+uint64_t coord_store_durable_epoch(const struct coord_store *s)
+{
+	return s->durable_epoch;
+}
+
+uint64_t coord_store_published_end(const struct coord_store *s)
+{
+	return s->meta.published_end;
+}
+
+uint32_t coord_store_vector_dim(const struct coord_store *s)
+{
+	return s->sb.vector_dim;
+}
+
+const uint8_t *coord_store_uuid(const struct coord_store *s)
+{
+	return s->sb.uuid;
+}
+
+const char *coord_store_io_name(const struct coord_store *s)
+{
+	return coord_io_name(s->io);
+}
+
+void coord_store_stats(const struct coord_store *s, struct proto_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->epoch = s->meta.epoch;
+	st->durable_epoch = s->durable_epoch;
+	st->published_end = s->meta.published_end;
+	st->file_size = s->file_size;
+	st->concept_count = s->meta.concept_count;
+	st->association_count = s->meta.association_count;
+	st->next_ordinal = s->meta.next_ordinal;
+	st->commits = s->commits;
+	st->syncs = s->syncs;
+	st->vector_dim = s->sb.vector_dim;
+	st->durability = (uint32_t)s->durability;
+	st->io_backend = coord_io_kind(s->io) == COORD_IO_URING ? 0 : 1;
+}
