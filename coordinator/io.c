@@ -40,9 +40,12 @@ static int parse_faults(struct coord_io *io, const char *spec)
 		if (k == FAULT_KINDS)
 			return -EINVAL;
 		char *end;
+		if (p[n + 1] < '0' || p[n + 1] > '9')
+			return -EINVAL;
 		errno = 0;
 		unsigned long long v = strtoull(p + n + 1, &end, 10);
-		if (errno || end == p + n + 1 || v == 0 || (*end && *end != ','))
+		if (errno || end == p + n + 1 || v == 0 || (*end && *end != ',') ||
+		    (*end == ',' && !end[1]))
 			return -EINVAL;
 		io->faults[k] = v;
 		p = *end ? end + 1 : end;

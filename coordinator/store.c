@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <roaring/roaring.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ struct coord_store {
 	char *path;
 	int fd;
 	int lock_fd;
+	int lock_held;
 	struct coord_io *io;
 	struct coord_log log;
 	enum coord_durability durability;
@@ -128,6 +130,58 @@ static void edge_key(unsigned char key[16], uint32_t src, uint32_t dst, uint8_t 
 
 /* ---- Lock --------------------------------------------------------------- */
 
+/* fcntl locks belong to the process: a second open in the same process
+ * would be granted the lock again, and closing either descriptor would drop
+ * it for both. So the process also keeps the lock files it holds. */
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct held {
+	dev_t dev;
+	ino_t ino;
+	struct held *next;
+} *held;
+
+static int held_add(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	pthread_mutex_lock(&held_mu);
+	for (struct held *h = held; h; h = h->next) {
+		if (h->dev == st.st_dev && h->ino == st.st_ino) {
+			pthread_mutex_unlock(&held_mu);
+			return SUTRA_ELOCKED;
+		}
+	}
+	struct held *h = malloc(sizeof *h);
+	if (!h) {
+		pthread_mutex_unlock(&held_mu);
+		return -ENOMEM;
+	}
+	h->dev = st.st_dev;
+	h->ino = st.st_ino;
+	h->next = held;
+	held = h;
+	pthread_mutex_unlock(&held_mu);
+	return 0;
+}
+
+static void held_del(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return;
+	pthread_mutex_lock(&held_mu);
+	for (struct held **p = &held; *p; p = &(*p)->next) {
+		if ((*p)->dev == st.st_dev && (*p)->ino == st.st_ino) {
+			struct held *h = *p;
+			*p = h->next;
+			free(h);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&held_mu);
+}
+
 /* A classic fcntl write lock on byte 0 of "<path>.lock": unlike flock and
  * OFD locks it reports the holder's pid to F_GETLK. It belongs to the
  * process and goes away with it, however it dies. */
@@ -145,11 +199,24 @@ static int take_lock(struct coord_store *s, char *why, size_t why_len)
 		free(lp);
 		return err;
 	}
+	int rc = held_add(s->lock_fd);
+	if (rc) {
+		if (rc == SUTRA_ELOCKED)
+			fail(rc, why, why_len,
+			     "store %s is already open for writing in this process, pid %ld",
+			     s->path, (long)getpid());
+		close(s->lock_fd);
+		s->lock_fd = -1;
+		free(lp);
+		return rc;
+	}
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
 	if (fcntl(s->lock_fd, F_SETLK, &fl) == 0) {
+		s->lock_held = 1;
 		free(lp);
 		return 0;
 	}
+	held_del(s->lock_fd);
 	int err = errno;
 	if (err == EACCES || err == EAGAIN) {
 		struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0,
@@ -532,8 +599,11 @@ int coord_store_close(struct coord_store *s)
 	coord_io_close(s->io);
 	if (s->fd >= 0)
 		close(s->fd);
-	if (s->lock_fd >= 0)
+	if (s->lock_fd >= 0) {
+		if (s->lock_held)
+			held_del(s->lock_fd);
 		close(s->lock_fd);
+	}
 	for (uint32_t i = 0; i < s->cs_cap; i++)
 		free(s->cs[i].edges);
 	free(s->cs);
