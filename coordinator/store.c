@@ -44,6 +44,7 @@ struct undo {
 	uint8_t kind;
 	uint8_t type;
 	uint32_t a, b;
+	uint64_t created_us; /* of a deleted association */
 };
 
 struct coord_store {
@@ -284,12 +285,14 @@ static void adj_del(struct cstate *c, uint32_t other, uint8_t type, uint8_t out)
 	}
 }
 
-/* Adds an association to the state (set, both adjacencies, count). */
-static int edge_insert(struct coord_store *s, uint32_t src, uint32_t dst, uint8_t type)
+/* Adds an association to the state (set with its creation time, both
+ * adjacencies, count). */
+static int edge_insert(struct coord_store *s, uint32_t src, uint32_t dst, uint8_t type,
+		       uint64_t created_us)
 {
 	unsigned char key[16];
 	edge_key(key, src, dst, type);
-	int rc = util_idmap_put(&s->edges, key, 1);
+	int rc = util_idmap_put(&s->edges, key, created_us);
 	if (rc)
 		return rc;
 	if ((rc = adj_add(&s->cs[src], dst, type, 1)) ||
@@ -312,11 +315,13 @@ static void edge_remove(struct coord_store *s, uint32_t src, uint32_t dst, uint8
 	s->association_count--;
 }
 
-static int edge_exists(const struct coord_store *s, uint32_t src, uint32_t dst, uint8_t type)
+/* 1 if the association exists (its creation time in *created_us). */
+static int edge_find(const struct coord_store *s, uint32_t src, uint32_t dst, uint8_t type,
+		     uint64_t *created_us)
 {
 	unsigned char key[16];
 	edge_key(key, src, dst, type);
-	return util_idmap_get(&s->edges, key, NULL);
+	return util_idmap_get(&s->edges, key, created_us);
 }
 
 static int lookup(const struct coord_store *s, const uint8_t id[16], uint32_t *ordinal)
@@ -365,8 +370,9 @@ static int replay(struct coord_store *s, const struct layout_view *v, struct lay
 				s->concept_count--;
 			} else if (rec.type == LAYOUT_REC_ASSOCIATION) {
 				const struct layout_association *a = &rec.u.association;
-				if (!edge_exists(s, a->src_ordinal, a->dst_ordinal, a->type) &&
-				    (rc = edge_insert(s, a->src_ordinal, a->dst_ordinal, a->type)))
+				if (!edge_find(s, a->src_ordinal, a->dst_ordinal, a->type, NULL) &&
+				    (rc = edge_insert(s, a->src_ordinal, a->dst_ordinal, a->type,
+						      a->created_us)))
 					return rc;
 			} else {
 				const struct layout_association *a = &rec.u.association;
@@ -624,7 +630,8 @@ int coord_store_close(struct coord_store *s)
 
 /* ---- Applying operations ------------------------------------------------ */
 
-static int push_undo(struct coord_store *s, uint8_t kind, uint32_t a, uint32_t b, uint8_t type)
+static int push_undo(struct coord_store *s, uint8_t kind, uint32_t a, uint32_t b, uint8_t type,
+		     uint64_t created_us)
 {
 	if (s->undo_len == s->undo_cap) {
 		size_t cap = s->undo_cap ? 2 * s->undo_cap : 256;
@@ -634,7 +641,8 @@ static int push_undo(struct coord_store *s, uint8_t kind, uint32_t a, uint32_t b
 		s->undo = u;
 		s->undo_cap = cap;
 	}
-	s->undo[s->undo_len++] = (struct undo){ .kind = kind, .type = type, .a = a, .b = b };
+	s->undo[s->undo_len++] =
+		(struct undo){ .kind = kind, .type = type, .a = a, .b = b, .created_us = created_us };
 	return 0;
 }
 
@@ -691,7 +699,7 @@ void coord_store_request_end(struct coord_store *s, int ok)
 			edge_remove(s, u->a, u->b, u->type);
 			break;
 		case UNDO_DEL_EDGE:
-			(void)edge_insert(s, u->a, u->b, u->type);
+			(void)edge_insert(s, u->a, u->b, u->type, u->created_us);
 			break;
 		}
 	}
@@ -745,7 +753,7 @@ static int learn_concept(struct coord_store *s, const struct proto_op_body *op, 
 		return fail(rc, why, why_len, "learn_concept: %s", sutra_strerror(rc));
 	if (!existed) {
 		if ((rc = util_idmap_put(&s->ids, c.id, ordinal)) ||
-		    (rc = push_undo(s, UNDO_NEW_CONCEPT, ordinal, 0, 0))) {
+		    (rc = push_undo(s, UNDO_NEW_CONCEPT, ordinal, 0, 0, 0))) {
 			util_idmap_del(&s->ids, c.id);
 			return fail(rc, why, why_len, "out of memory");
 		}
@@ -792,13 +800,16 @@ static int learn_association(struct coord_store *s, const struct proto_op_body *
 	a.type = op->u.assoc.type;
 	a.confidence = op->u.assoc.confidence;
 	a.weight = op->u.assoc.weight;
-	a.created_us = s->now_us;
+	/* An upsert keeps the association's creation time. */
+	uint64_t created;
+	int existed = edge_find(s, src, dst, a.type, &created);
+	a.created_us = existed ? created : s->now_us;
 	if ((rc = layout_builder_add_association(&s->b, &a)))
 		return fail(rc, why, why_len, "learn_association: %s", sutra_strerror(rc));
-	if (!edge_exists(s, src, dst, a.type)) {
-		if ((rc = edge_insert(s, src, dst, a.type)))
+	if (!existed) {
+		if ((rc = edge_insert(s, src, dst, a.type, a.created_us)))
 			return fail(rc, why, why_len, "out of memory");
-		if ((rc = push_undo(s, UNDO_NEW_EDGE, src, dst, a.type))) {
+		if ((rc = push_undo(s, UNDO_NEW_EDGE, src, dst, a.type, 0))) {
 			edge_remove(s, src, dst, a.type);
 			return fail(rc, why, why_len, "out of memory");
 		}
@@ -819,9 +830,11 @@ static int remove_association(struct coord_store *s, uint32_t src, uint32_t dst,
 	a.src_ordinal = src;
 	a.dst_ordinal = dst;
 	a.type = type;
+	uint64_t created = 0;
+	(void)edge_find(s, src, dst, type, &created);
 	if ((rc = layout_builder_add_association_delete(&s->b, &a)))
 		return rc;
-	if ((rc = push_undo(s, UNDO_DEL_EDGE, src, dst, type)))
+	if ((rc = push_undo(s, UNDO_DEL_EDGE, src, dst, type, created)))
 		return rc;
 	edge_remove(s, src, dst, type);
 	if ((rc = touch(s, src)) || (rc = touch(s, dst)))
@@ -836,7 +849,7 @@ static int delete_association(struct coord_store *s, const struct proto_op_body 
 	int rc = assoc_endpoints(s, op, &src, &dst, why, why_len);
 	if (rc)
 		return rc;
-	if (!edge_exists(s, src, dst, op->u.assoc.type)) {
+	if (!edge_find(s, src, dst, op->u.assoc.type, NULL)) {
 		char a[33], b[33];
 		hex(a, op->u.assoc.src);
 		hex(b, op->u.assoc.dst);
@@ -870,7 +883,7 @@ static int delete_concept(struct coord_store *s, const struct proto_op_body *op,
 		c = &s->cs[ordinal];
 	}
 	if ((rc = layout_builder_add_concept_delete(&s->b, c->id, ordinal)) ||
-	    (rc = push_undo(s, UNDO_DEL_CONCEPT, ordinal, 0, 0)) || (rc = touch(s, ordinal)))
+	    (rc = push_undo(s, UNDO_DEL_CONCEPT, ordinal, 0, 0, 0)) || (rc = touch(s, ordinal)))
 		return fail(rc, why, why_len, "out of memory");
 	util_idmap_del(&s->ids, c->id);
 	c->live = 0;

@@ -307,6 +307,51 @@ START_TEST(test_store_update_keeps_ordinal_edges_and_creation)
 }
 END_TEST
 
+START_TEST(test_store_association_upsert_keeps_creation)
+{
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	struct proto_op_body ops[] = { concept(1, "a"), concept(2, "b"),
+				       assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 2) };
+	ck_assert_int_eq(request(ops, 3), 0);
+	commit();
+	usleep(2000);
+	struct proto_op_body up = assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 2);
+	up.u.assoc.confidence = 0.75f;
+	ck_assert_int_eq(request(&up, 1), 0);
+	commit();
+	reopen(COORD_DURABILITY_SYNC);
+	usleep(2000);
+	ck_assert_int_eq(request(&up, 1), 0);
+	commit();
+
+	struct layout_map map;
+	struct layout_view v;
+	struct layout_problem pb;
+	ck_assert_int_eq(layout_map_open(path, &map), 0);
+	ck_assert_int_eq(layout_open(map.base, map.size, &v, &pb), 0);
+	uint64_t pos = v.sb.data_offset, created = 0;
+	int versions = 0;
+	while (pos < v.meta.published_end) {
+		struct layout_block blk;
+		struct layout_record_iter it;
+		struct layout_record rec;
+		ck_assert_int_eq(layout_block_decode(map.base, map.size, pos, &blk, &pb), 0);
+		layout_records_init(&it, map.base, &blk, v.sb.vector_dim);
+		while (layout_records_next(&it, &rec, &pb) == 1) {
+			if (rec.type != LAYOUT_REC_ASSOCIATION)
+				continue;
+			if (!versions++)
+				created = rec.u.association.created_us;
+			ck_assert_uint_eq(rec.u.association.created_us, created);
+		}
+		pos = blk.offset + blk.length;
+	}
+	ck_assert_int_eq(versions, 3);
+	ck_assert_uint_eq(v.meta.association_count, 1);
+	layout_map_close(&map);
+}
+END_TEST
+
 START_TEST(test_store_recovery_discards_tail)
 {
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
@@ -528,6 +573,7 @@ int main(void)
 	tcase_add_test(tc, test_store_failed_delete_cascade_rolls_back);
 	tcase_add_test(tc, test_store_delete_concept_removes_its_edges);
 	tcase_add_test(tc, test_store_update_keeps_ordinal_edges_and_creation);
+	tcase_add_test(tc, test_store_association_upsert_keeps_creation);
 	tcase_add_test(tc, test_store_recovery_discards_tail);
 	tcase_add_test(tc, test_store_recovery_from_torn_meta);
 	tcase_add_test(tc, test_store_sync_mode_alternates_slots);
