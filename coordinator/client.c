@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,13 +134,20 @@ static int call(sutra_client *c, uint16_t op, const void *body, size_t body_len,
 	proto_req_header_encode(&h, b);
 	if (body_len)
 		memcpy(b + PROTO_REQ_HEADER, body, body_len);
+	/* One budget for the whole call: what the send waited for a
+	 * connection is taken from the wait for the reply. */
+	nng_time start = nng_clock();
+	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, (nng_duration)c->opt.timeout_ms);
 	if ((rv = nng_sendmsg(c->sock, m, 0))) {
 		nng_msg_free(m);
-		snprintf(c->err, sizeof c->err, "cannot send to the coordinator: %s",
-			 nng_strerror(rv));
+		snprintf(c->err, sizeof c->err, "cannot reach the coordinator within %u ms: %s",
+			 c->opt.timeout_ms, nng_strerror(rv));
 		pthread_mutex_unlock(&c->mu);
 		return SUTRA_EUNAVAIL;
 	}
+	nng_time spent = nng_clock() - start;
+	nng_duration left = spent >= c->opt.timeout_ms ? 1 : (nng_duration)(c->opt.timeout_ms - spent);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, left);
 	if ((rv = nng_recvmsg(c->sock, &m, 0))) {
 		snprintf(c->err, sizeof c->err, "no reply from the coordinator within %u ms: %s",
 			 c->opt.timeout_ms, nng_strerror(rv));

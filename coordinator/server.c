@@ -361,17 +361,18 @@ struct group {
 	struct work *syncs; /* SYNC requests to answer after the sync */
 };
 
-static int group_add(struct group *g, struct work *w, struct centry *e)
+/* Makes room for one more pending request, before it is applied: once
+ * applied, it must be remembered until the commit. */
+static int group_reserve(struct group *g)
 {
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? 2 * g->cap : 64;
-		struct pending *p = realloc(g->p, cap * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		g->p = p;
-		g->cap = cap;
-	}
-	g->p[g->n++] = (struct pending){ .w = w, .e = e };
+	if (g->n < g->cap)
+		return 0;
+	size_t cap = g->cap ? 2 * g->cap : 64;
+	struct pending *p = realloc(g->p, cap * sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	g->p = p;
+	g->cap = cap;
 	return 0;
 }
 
@@ -448,6 +449,10 @@ static void take_write(struct coord_server *s, struct group *g, struct work *w)
 	struct centry *e = NULL;
 	uint64_t epoch = coord_store_epoch(s->store);
 
+	if (group_reserve(g) != 0) {
+		send_reply(w, error_msg(&w->h, -ENOMEM, epoch, UINT32_MAX, "out of memory"));
+		return;
+	}
 	if (w->h.client_id != 0) {
 		struct client *c = client_get(s, w->h.client_id);
 		if (!c) {
@@ -497,14 +502,7 @@ static void take_write(struct coord_server *s, struct group *g, struct work *w)
 		answer(w, e, rc, epoch, index, why);
 		return;
 	}
-	if (group_add(g, w, e) != 0) {
-		/* Cannot remember it: it is in the epoch already, so the
-		 * reply must wait for the commit anyway. Fatal-free fallback:
-		 * answer after the commit through the waiter list is not
-		 * possible without memory either; fail loudly instead. */
-		atomic_store(&s->fatal, -ENOMEM);
-		answer(w, e, -ENOMEM, epoch, UINT32_MAX, "out of memory");
-	}
+	g->p[g->n++] = (struct pending){ .w = w, .e = e };
 }
 
 static void publish(struct coord_server *s, uint16_t kind, const unsigned char *changed,
