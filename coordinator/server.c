@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "sutra/errors.h"
+#include "util/crc32c.h"
 #include "util/endian.h"
 #include "util/idmap.h"
 
@@ -45,6 +46,7 @@ struct centry {
 	uint64_t seq;
 	uint8_t state;
 	uint16_t op;
+	uint32_t crc; /* of the whole request: a resend is byte for byte the same */
 	int32_t status;
 	uint64_t epoch;
 	uint32_t index;
@@ -271,8 +273,8 @@ static void work_cb(void *arg)
 	if (s->stopping || atomic_load(&s->fatal)) {
 		int fatal = atomic_load(&s->fatal);
 		pthread_mutex_unlock(&s->mu);
-		send_reply(w, error_msg(&w->h, fatal ? fatal : SUTRA_EUNAVAIL,
-					atomic_load(&s->epoch_seen), UINT32_MAX,
+		send_reply(w, error_msg(&w->h, SUTRA_EUNAVAIL, atomic_load(&s->epoch_seen),
+					UINT32_MAX,
 					fatal ? "the coordinator stopped after an I/O error"
 					      : "the coordinator is shutting down"));
 		return;
@@ -315,8 +317,11 @@ static struct client *client_get(struct coord_server *s, uint64_t id)
 		unsigned char ok[16] = { 0 };
 		util_put_le64(ok, old->id);
 		util_idmap_del(&s->client_ix, ok);
-		for (unsigned r = 0; r < RING; r++)
+		for (unsigned r = 0; r < RING; r++) {
 			free(old->ring[r].msg);
+			old->ring[r].msg = NULL;
+		}
+		old->id = 0;
 	}
 	if (util_idmap_put(&s->client_ix, key, ix) != 0)
 		return NULL;
@@ -411,13 +416,22 @@ static int apply_request(struct coord_server *s, struct work *w, uint32_t *index
 		struct proto_batch_iter it;
 		rc = proto_batch_begin(&it, body, len, &s->lim, why, why_len);
 		while (rc == 0) {
+			uint32_t at = it.index;
 			rc = proto_batch_next(&it, &s->lim, &op, why, why_len);
-			if (rc <= 0)
+			if (rc == 0)
+				break; /* the end, checked */
+			if (rc < 0) {
+				/* An entry that does not decode names itself; a
+				 * fault of the batch as a whole (trailing bytes)
+				 * names no entry. */
+				if (at < it.count)
+					*index = at;
 				break;
+			}
 			rc = coord_store_apply(s->store, &op, why, why_len);
+			if (rc)
+				*index = at;
 		}
-		if (rc)
-			*index = it.index;
 	} else {
 		rc = proto_op_decode(w->h.op, body, len, &s->lim, &op, why, why_len);
 		if (rc == 0)
@@ -460,6 +474,18 @@ static void take_write(struct coord_server *s, struct group *g, struct work *w)
 			return;
 		}
 		struct centry *slot = &c->ring[w->h.seq % RING];
+		uint32_t crc = util_crc32c(0, nng_msg_body(w->msg), nng_msg_len(w->msg));
+		if (slot->state != C_EMPTY && slot->seq == w->h.seq && slot->crc != crc) {
+			/* Not a resend: a client that reuses a sequence number
+			 * for another request must not get the old reply. */
+			snprintf(why, sizeof why,
+				 "sequence %llu of client %016llx was already used for another "
+				 "request",
+				 (unsigned long long)w->h.seq, (unsigned long long)w->h.client_id);
+			s->rejected++;
+			send_reply(w, error_msg(&w->h, SUTRA_EPROTO, epoch, UINT32_MAX, why));
+			return;
+		}
 		if (slot->state != C_EMPTY && slot->seq == w->h.seq) {
 			s->duplicates++;
 			if (slot->state == C_DONE) {
@@ -492,6 +518,7 @@ static void take_write(struct coord_server *s, struct group *g, struct work *w)
 		slot->seq = w->h.seq;
 		slot->state = C_PENDING;
 		slot->op = w->h.op;
+		slot->crc = crc;
 		if (w->h.seq > c->max_seq)
 			c->max_seq = w->h.seq;
 		e = slot;
@@ -574,7 +601,8 @@ static void finish_group(struct coord_server *s, struct group *g, uint64_t *last
 		if (rc == 0)
 			send_reply(w, reply_msg(&w->h, 0, coord_store_durable_epoch(s->store), NULL, 0));
 		else
-			send_reply(w, error_msg(&w->h, rc, 0, UINT32_MAX, "sync failed"));
+			send_reply(w, error_msg(&w->h, rc, coord_store_epoch(s->store), UINT32_MAX,
+						"sync failed with an I/O error; the coordinator stops"));
 	}
 }
 
@@ -626,7 +654,8 @@ static void *writer_main(void *arg)
 			list = w->next;
 			w->next = NULL;
 			if (fatal) {
-				send_reply(w, error_msg(&w->h, fatal, 0, UINT32_MAX,
+				send_reply(w, error_msg(&w->h, SUTRA_EUNAVAIL,
+							coord_store_epoch(s->store), UINT32_MAX,
 							"the coordinator stopped after an I/O error"));
 				continue;
 			}
