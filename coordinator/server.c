@@ -67,6 +67,8 @@ struct coord_server {
 	char events_url[256];
 	struct coord_store *store;
 	struct proto_limits lim;
+	uint8_t uuid[16];
+	uint32_t vector_dim;
 
 	nng_socket rep, pub;
 	nng_listener rep_l, pub_l;
@@ -264,8 +266,7 @@ static void work_cb(void *arg)
 	}
 	if (w->h.op == PROTO_OP_PING) {
 		unsigned char ping[PROTO_PING_SIZE];
-		proto_ping_encode(atomic_load(&s->end_seen), coord_store_uuid(s->store),
-				  coord_store_vector_dim(s->store), ping);
+		proto_ping_encode(atomic_load(&s->end_seen), s->uuid, s->vector_dim, ping);
 		send_reply(w, reply_msg(&w->h, 0, atomic_load(&s->epoch_seen), ping, sizeof ping));
 		return;
 	}
@@ -540,7 +541,7 @@ static void publish(struct coord_server *s, uint16_t kind, const unsigned char *
 				  .published_end = atomic_load(&s->end_seen),
 				  .durable_epoch = atomic_load(&s->durable_seen),
 				  .changed_len = (uint32_t)changed_len };
-	memcpy(n.store_uuid, coord_store_uuid(s->store), 16);
+	memcpy(n.store_uuid, s->uuid, 16);
 	nng_msg *m;
 	if (nng_msg_alloc(&m, PROTO_NOTICE_HEADER + changed_len) != 0)
 		return; /* notices are hints */
@@ -863,6 +864,9 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 					.max_metadata = c->max_metadata,
 					.max_batch = c->max_batch,
 					.vector_dim = coord_store_vector_dim(s->store) };
+	/* Copies for nng's threads, which may run after the store closed. */
+	memcpy(s->uuid, coord_store_uuid(s->store), 16);
+	s->vector_dim = coord_store_vector_dim(s->store);
 
 	if ((rv = nng_rep0_open(&s->rep)) || (rv = nng_pub0_open(&s->pub))) {
 		rc = nng_to_sutra(rv);
@@ -966,8 +970,48 @@ int coord_server_failed(const struct coord_server *s)
 	return atomic_load(&((struct coord_server *)s)->fatal);
 }
 
+/* Closing nng sockets while client pipes are still going away can block
+ * for ever in nng 1.5.2 (an endpoint close deadlock fixed upstream after
+ * 1.5.2). Everything that matters is done before the sockets are closed
+ * (the writer has stopped, the store is synced and unlocked), so the
+ * closes run on a helper thread with a deadline, and what does not finish
+ * in time is abandoned: the process is about to exit anyway. */
+struct closer {
+	struct coord_server *s;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+};
+
+static void *closer_main(void *arg)
+{
+	struct closer *c = arg;
+	if (nng_socket_id(c->s->rep) > 0)
+		nng_close(c->s->rep);
+	if (nng_socket_id(c->s->pub) > 0)
+		nng_close(c->s->pub);
+	pthread_mutex_lock(&c->mu);
+	c->done = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+static void deadline_in(struct timespec *ts, uint32_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	uint64_t ns = (uint64_t)ts->tv_nsec + (uint64_t)ms * 1000000u;
+	ts->tv_sec += (time_t)(ns / 1000000000u);
+	ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+#define CLOSE_DEADLINE_MS 3000u
+
 int coord_server_destroy(struct coord_server *s)
 {
+	struct timespec ts;
+	int abandoned = 0;
+
 	if (!s)
 		return 0;
 	if (s->checker_started) {
@@ -975,7 +1019,6 @@ int coord_server_destroy(struct coord_server *s)
 		s->check_stop = 1;
 		pthread_cond_broadcast(&s->check_cv);
 		pthread_mutex_unlock(&s->check_mu);
-		pthread_join(s->checker, NULL);
 	}
 	if (s->writer_started) {
 		coord_server_stop(s);
@@ -983,14 +1026,62 @@ int coord_server_destroy(struct coord_server *s)
 		/* Let the last replies leave before the socket closes. */
 		uint64_t until = mono_ms() + 2000;
 		while (atomic_load(&s->sending) > 0 && mono_ms() < until) {
-			struct timespec ts = { 0, 1000000 };
-			nanosleep(&ts, NULL);
+			struct timespec nap = { 0, 1000000 };
+			nanosleep(&nap, NULL);
 		}
 	}
-	if (nng_socket_id(s->rep) > 0)
-		nng_close(s->rep);
-	if (nng_socket_id(s->pub) > 0)
-		nng_close(s->pub);
+	/* The data first: synced, lock released, whatever nng does next. */
+	int rc = atomic_load(&s->fatal);
+	int crc = coord_store_close(s->store);
+	s->store = NULL;
+	if (!rc)
+		rc = crc;
+
+	/* On the heap: if it is abandoned, the closer thread may still write
+	 * to it when (if ever) nng returns. */
+	struct closer *c = calloc(1, sizeof *c);
+	pthread_t ct;
+	if (c && (c->s = s, pthread_mutex_init(&c->mu, NULL), pthread_cond_init(&c->cv, NULL),
+		  pthread_create(&ct, NULL, closer_main, c) == 0)) {
+		deadline_in(&ts, CLOSE_DEADLINE_MS);
+		pthread_mutex_lock(&c->mu);
+		while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &ts) != ETIMEDOUT)
+			;
+		int done = c->done;
+		pthread_mutex_unlock(&c->mu);
+		if (done) {
+			pthread_join(ct, NULL);
+		} else {
+			pthread_detach(ct);
+			abandoned = 1;
+		}
+	} else {
+		/* No thread to spare: close here, without a deadline. */
+		struct closer local = { .s = s };
+		pthread_mutex_init(&local.mu, NULL);
+		pthread_cond_init(&local.cv, NULL);
+		closer_main(&local);
+		pthread_mutex_destroy(&local.mu);
+		pthread_cond_destroy(&local.cv);
+	}
+	if (s->checker_started && !abandoned) {
+		deadline_in(&ts, CLOSE_DEADLINE_MS);
+		if (pthread_timedjoin_np(s->checker, NULL, &ts) != 0)
+			abandoned = 1;
+	}
+	if (abandoned) {
+		/* Threads may still touch s and c: leave them allocated. */
+		coord_logf(&s->cfg.log, COORD_LOG_WARN,
+			   "nng did not close its sockets within %u ms (nng 1.5.2 close "
+			   "deadlock); the store is synced and closed, leaving them",
+			   CLOSE_DEADLINE_MS);
+		return rc;
+	}
+	if (c) {
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv);
+		free(c);
+	}
 	for (uint32_t i = 0; s->works && i < s->nworks; i++) {
 		struct work *w = s->works[i];
 		if (!w)
@@ -1004,10 +1095,6 @@ int coord_server_destroy(struct coord_server *s)
 		free(w);
 	}
 	free(s->works);
-	int rc = atomic_load(&s->fatal);
-	int crc = coord_store_close(s->store);
-	if (!rc)
-		rc = crc;
 	for (uint32_t i = 0; s->clients && i < s->nclients; i++)
 		for (unsigned r = 0; r < RING; r++)
 			free(s->clients[i].ring[r].msg);
