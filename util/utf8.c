@@ -2,6 +2,9 @@
 /* Strict UTF-8 validation (RFC 3629, table 3-7 of the Unicode standard). */
 #include "util/utf8.h"
 
+#include <stdint.h>
+#include <string.h>
+
 int util_utf8_valid(const void *s, size_t len, size_t *bad_at)
 {
 	const unsigned char *p = s;
@@ -13,7 +16,15 @@ int util_utf8_valid(const void *s, size_t len, size_t *bad_at)
 		unsigned char lo = 0x80, hi = 0xBF; /* bounds of the second byte */
 
 		if (c < 0x80) {
+			/* ASCII runs, the common case, 8 bytes at a time. */
 			i++;
+			while (len - i >= 8) {
+				uint64_t w;
+				memcpy(&w, p + i, 8);
+				if (w & 0x8080808080808080ull)
+					break;
+				i += 8;
+			}
 			continue;
 		} else if (c >= 0xC2 && c <= 0xDF) {
 			n = 1;

@@ -22,6 +22,35 @@ START_TEST(test_utf8_accepts_well_formed)
 }
 END_TEST
 
+/* The ASCII fast path reads 8 bytes at a time: a bad byte (or a
+ * multi-byte character) at any offset of a long ASCII run must still be
+ * found at its exact position. */
+START_TEST(test_utf8_ascii_runs_at_every_offset)
+{
+	char buf[80];
+	size_t bad;
+	for (size_t len = 1; len <= sizeof buf; len++) {
+		memset(buf, 'a', len);
+		ck_assert(util_utf8_valid(buf, len, NULL));
+		for (size_t k = 0; k < len; k++) {
+			memset(buf, 'a', len);
+			buf[k] = (char)0xFF;
+			bad = 12345;
+			ck_assert(!util_utf8_valid(buf, len, &bad));
+			ck_assert_uint_eq(bad, k);
+			if (k + 1 < len) {
+				buf[k] = (char)0xC3; /* é: valid */
+				buf[k + 1] = (char)0xA9;
+				ck_assert(util_utf8_valid(buf, len, NULL));
+				buf[k + 1] = 'a'; /* truncated sequence */
+				ck_assert(!util_utf8_valid(buf, len, &bad));
+				ck_assert_uint_eq(bad, k);
+			}
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_utf8_rejects_ill_formed)
 {
 	static const struct {
@@ -55,6 +84,7 @@ int main(void)
 	TCase *tc = tcase_create("utf8");
 	tcase_add_test(tc, test_utf8_accepts_well_formed);
 	tcase_add_test(tc, test_utf8_rejects_ill_formed);
+	tcase_add_test(tc, test_utf8_ascii_runs_at_every_offset);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
