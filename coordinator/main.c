@@ -294,6 +294,13 @@ static int load_config(struct settings *st, const char *path)
 	return rc;
 }
 
+static void settings_free(struct settings *st)
+{
+	free(st->data);
+	free(st->listen);
+	free(st->events);
+}
+
 static const char *opt_name(int opt)
 {
 	for (const struct option *o = long_opts; o->name; o++)
@@ -329,37 +336,46 @@ int main(int argc, char **argv)
 		if (opt == 'c')
 			config = optarg;
 	}
-	if (config && load_config(&st, config))
+	if (config && load_config(&st, config)) {
+		settings_free(&st);
 		return 2;
+	}
 	optind = 1;
 	opterr = 1;
 	while ((opt = getopt_long(argc, argv, "d:l:e:c:hV", long_opts, NULL)) != -1) {
 		if (opt == '?') {
 			fprintf(stderr, "Try 'sutra-coordinator --help'.\n");
+			settings_free(&st);
 			return 2;
 		}
 		if (opt == 'c')
 			continue;
-		if (apply(&st, opt, opt_name(opt), optarg, "command line"))
+		if (apply(&st, opt, opt_name(opt), optarg, "command line")) {
+			settings_free(&st);
 			return 2;
+		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "sutra-coordinator: unexpected argument '%s'\n"
 				"Try 'sutra-coordinator --help'.\n",
 			argv[optind]);
+		settings_free(&st);
 		return 2;
 	}
 	if (!st.data) {
 		fprintf(stderr, "sutra-coordinator: --data PATH is required\n"
 				"Try 'sutra-coordinator --help'.\n");
+		settings_free(&st);
 		return 2;
 	}
 	struct stat sbuf;
 	if (stat(st.data, &sbuf) == 0 && S_ISDIR(sbuf.st_mode)) {
 		size_t n = strlen(st.data) + sizeof "/storage.dat";
 		char *p = malloc(n);
-		if (!p)
+		if (!p) {
+			settings_free(&st);
 			return 1;
+		}
 		snprintf(p, n, "%s/storage.dat", st.data);
 		free(st.data);
 		st.data = p;
@@ -383,6 +399,7 @@ int main(int argc, char **argv)
 	int rc = coord_server_start(&st.cfg, &srv, why, sizeof why);
 	if (rc) {
 		log_stderr(NULL, COORD_LOG_ERR, why[0] ? why : sutra_strerror(rc));
+		settings_free(&st);
 		return 1;
 	}
 	for (;;) {
@@ -405,9 +422,7 @@ int main(int argc, char **argv)
 	} else {
 		log_stderr(NULL, COORD_LOG_INFO, "stopped cleanly");
 	}
-	free(st.data);
-	free(st.listen);
-	free(st.events);
+	settings_free(&st);
 	/* nng may have left threads behind (see coord_server_destroy): exit
 	 * without running library destructors that could wait for them. */
 	fflush(stderr);
