@@ -110,6 +110,20 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* The CLOCK_REALTIME time us microseconds from now, for condition waits. */
+static void deadline_us(struct timespec *ts, uint64_t us)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	uint64_t ns = (uint64_t)ts->tv_nsec + us * 1000u;
+	ts->tv_sec += (time_t)(ns / 1000000000u);
+	ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+static void deadline_in(struct timespec *ts, uint32_t ms)
+{
+	deadline_us(ts, (uint64_t)ms * 1000u);
+}
+
 void coord_config_defaults(struct coord_config *c)
 {
 	memset(c, 0, sizeof *c);
@@ -623,10 +637,7 @@ static void *writer_main(void *arg)
 				if (now >= due)
 					break;
 				struct timespec ts;
-				clock_gettime(CLOCK_REALTIME, &ts);
-				uint64_t ns = (uint64_t)ts.tv_nsec + (due - now) * 1000000u;
-				ts.tv_sec += (time_t)(ns / 1000000000u);
-				ts.tv_nsec = (long)(ns % 1000000000u);
+				deadline_us(&ts, (due - now) * 1000u);
 				pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 			} else {
 				pthread_cond_wait(&s->cv, &s->mu);
@@ -639,10 +650,7 @@ static void *writer_main(void *arg)
 		if (s->qhead && s->cfg.commit_window_us && !s->stopping) {
 			/* Give other requests up to the window to join. */
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)s->cfg.commit_window_us * 1000u;
-			ts.tv_sec += (time_t)(ns / 1000000000u);
-			ts.tv_nsec = (long)(ns % 1000000000u);
+			deadline_us(&ts, s->cfg.commit_window_us);
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 		}
 		struct work *list = s->qhead;
@@ -735,10 +743,7 @@ static int self_ping(nng_socket req)
 static int check_sleep(struct coord_server *s, uint32_t ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)ms * 1000000u;
-	ts.tv_sec += (time_t)(ns / 1000000000u);
-	ts.tv_nsec = (long)(ns % 1000000000u);
+	deadline_in(&ts, ms);
 	pthread_mutex_lock(&s->check_mu);
 	while (!s->check_stop) {
 		if (pthread_cond_timedwait(&s->check_cv, &s->check_mu, &ts) == ETIMEDOUT)
@@ -964,12 +969,8 @@ int coord_server_wait(struct coord_server *s, int timeout_ms)
 	struct timespec ts;
 	int done;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (timeout_ms >= 0) {
-		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)timeout_ms * 1000000u;
-		ts.tv_sec += (time_t)(ns / 1000000000u);
-		ts.tv_nsec = (long)(ns % 1000000000u);
-	}
+	if (timeout_ms >= 0)
+		deadline_in(&ts, (uint32_t)timeout_ms);
 	pthread_mutex_lock(&s->mu);
 	while (!s->writer_done && !atomic_load(&s->fatal)) {
 		if (timeout_ms < 0)
@@ -1012,14 +1013,6 @@ static void *closer_main(void *arg)
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
-}
-
-static void deadline_in(struct timespec *ts, uint32_t ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	uint64_t ns = (uint64_t)ts->tv_nsec + (uint64_t)ms * 1000000u;
-	ts->tv_sec += (time_t)(ns / 1000000000u);
-	ts->tv_nsec = (long)(ns % 1000000000u);
 }
 
 #define CLOSE_DEADLINE_MS 3000u

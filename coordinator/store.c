@@ -425,15 +425,15 @@ static int create_store(const struct coord_store_options *o, char *why, size_t w
 	return 0;
 }
 
-/* Recovery (FORMAT.md 11.4). v is the opened image; fixes the file so that
- * the next commit starts from a clean state, and reports in *need_commit
- * whether the other slot was cleared while the store is past epoch 0. */
+/* Recovery (FORMAT.md 11.4). v is the opened image; other_bad is NULL
+ * when the other meta slot is sound (an older epoch of this log, or empty
+ * at epoch 0), else why not. Fixes the file so that the next commit starts
+ * from a clean state, and reports in *need_commit whether the other slot
+ * must be written again (it was cleared, or is empty past epoch 0). */
 static int repair(struct coord_store *s, const struct layout_view *v, uint64_t size,
-		  int *need_commit, char *why, size_t why_len)
+		  const char *other_bad, int *need_commit, char *why, size_t why_len)
 {
 	int other = 1 - v->current;
-	const struct layout_meta *om = &v->slots[other];
-	int changed = 0;
 
 	*need_commit = 0;
 	if (size > v->meta.published_end) {
@@ -444,22 +444,19 @@ static int repair(struct coord_store *s, const struct layout_view *v, uint64_t s
 		if (ftruncate(s->fd, (off_t)v->meta.published_end) < 0)
 			return fail(-errno, why, why_len, "cannot truncate %s: %s", s->path,
 				    strerror(errno));
-		changed = 1;
 	}
-	int other_ok = v->slot_state[other] == LAYOUT_SLOT_VALID && om->epoch < v->meta.epoch;
-	if (!other_ok && v->slot_state[other] != LAYOUT_SLOT_EMPTY) {
+	if (other_bad && v->slot_state[other] != LAYOUT_SLOT_EMPTY) {
 		static const unsigned char zero[LAYOUT_META_SLOT_SIZE];
 		coord_logf(&s->log, COORD_LOG_NOTICE, "recovery: clearing meta slot %d (%s)", other,
-			   v->fell_back ? v->fallback_problem.what : v->slot_problem[other].what);
+			   other_bad);
 		uint64_t off = v->sb.meta_offset + (uint64_t)other * v->sb.meta_slot_size;
 		struct coord_io_write w = { .offset = off, .buf = zero, .len = sizeof zero };
 		int rc = coord_io_submit(s->io, &w, 1, 0);
 		if (rc)
 			return fail(rc, why, why_len, "cannot clear meta slot %d: %s", other,
 				    strerror(-rc));
-		changed = 1;
 	}
-	if (!other_ok && v->meta.epoch > 0)
+	if (other_bad)
 		*need_commit = 1;
 	/* Always sync at start: in relaxed mode the previous life may have left
 	 * published epochs that are not durable yet. */
@@ -467,7 +464,6 @@ static int repair(struct coord_store *s, const struct layout_view *v, uint64_t s
 	if (rc)
 		return fail(rc, why, why_len, "fdatasync of %s failed: %s", s->path, strerror(-rc));
 	s->syncs++;
-	(void)changed;
 	return 0;
 }
 
@@ -535,8 +531,11 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 			   "epoch %llu",
 			   v.fallback_problem.what, (unsigned long long)v.fallback_problem.offset,
 			   (unsigned long long)v.meta.epoch);
-	/* The published log must be sound before anything is built on it. */
-	if ((rc = layout_verify_log(&v, NULL, &pb))) {
+	/* The whole file first; when that fails, the published log alone:
+	 * a bad other slot is repaired below, a bad log is not. */
+	struct layout_problem other_pb;
+	int other_sound = layout_verify(&v, NULL, &other_pb) == 0;
+	if (!other_sound && (rc = layout_verify_log(&v, NULL, &pb))) {
 		fail(rc, why, why_len, "%s does not verify: %s at offset %llu", o->path, pb.what,
 		     (unsigned long long)pb.offset);
 		goto fail;
@@ -551,7 +550,8 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 		goto fail;
 	}
 	int need_commit;
-	if ((rc = repair(s, &v, size, &need_commit, why, why_len)))
+	if ((rc = repair(s, &v, size, other_sound ? NULL : other_pb.what, &need_commit, why,
+			 why_len)))
 		goto fail;
 	munmap((void *)base, (size_t)size);
 	base = NULL;

@@ -10,11 +10,12 @@
  * Open takes an exclusive fcntl lock on "<path>.lock" (a second writer gets
  * SUTRA_ELOCKED naming the holder's pid), creates the store if the file does
  * not exist, and recovers it (docs/FORMAT.md section 11.4): it chooses the
- * current epoch, truncates whatever lies after the published end, clears a
- * meta slot that does not hold an older valid epoch, fdatasyncs, replays the
- * log into memory, commits an empty epoch if the other slot had to be
- * cleared, and runs a full verify. It refuses to start on a file that does
- * not verify.
+ * current epoch, verifies the whole file (layout_verify) or, when only the
+ * other meta slot is at fault, the published log (layout_verify_log),
+ * replays the log into memory, truncates whatever lies after the published
+ * end, clears the other slot if it is not an older epoch of this log,
+ * fdatasyncs, and commits an empty epoch if that slot must be written
+ * again. It refuses to start on a log that does not verify.
  *
  * The logical state kept in memory is what the writer needs to turn a
  * request into records that obey the replay rules: id -> ordinal, per

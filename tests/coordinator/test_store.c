@@ -410,6 +410,40 @@ START_TEST(test_store_recovery_from_torn_meta)
 }
 END_TEST
 
+/* The older slot is intact (valid CRC) but does not match the log: it
+ * cannot be the fallback, so recovery rewrites it with an empty epoch
+ * instead of refusing to start. */
+START_TEST(test_store_recovery_replaces_inconsistent_older_slot)
+{
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	struct proto_op_body a = concept(1, "a"), b = concept(2, "b");
+	ck_assert_int_eq(request(&a, 1), 0);
+	commit();
+	ck_assert_int_eq(request(&b, 1), 0);
+	commit();
+	coord_store_close(st);
+	st = NULL;
+	int fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	unsigned char slot[LAYOUT_META_SLOT_SIZE];
+	off_t off = LAYOUT_META_OFFSET + LAYOUT_META_SLOT_SIZE; /* epoch 1 */
+	ck_assert_int_eq(pread(fd, slot, sizeof slot, off), (ssize_t)sizeof slot);
+	struct layout_meta m;
+	struct layout_problem pb;
+	ck_assert_int_eq(layout_meta_decode(slot, sizeof slot, (uint64_t)off, &m, &pb),
+			 LAYOUT_SLOT_VALID);
+	ck_assert_uint_eq(m.epoch, 1);
+	m.concept_count = 99;
+	layout_meta_encode(&m, slot);
+	ck_assert_int_eq(pwrite(fd, slot, LAYOUT_META_SIZE, off), LAYOUT_META_SIZE);
+	close(fd);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_uint_eq(coord_store_epoch(st), 3); /* 2, then the recovery epoch */
+	struct layout_meta now = verify_file();
+	ck_assert_uint_eq(now.concept_count, 2);
+}
+END_TEST
+
 static int current_slot(void)
 {
 	struct layout_map map;
@@ -576,6 +610,7 @@ int main(void)
 	tcase_add_test(tc, test_store_association_upsert_keeps_creation);
 	tcase_add_test(tc, test_store_recovery_discards_tail);
 	tcase_add_test(tc, test_store_recovery_from_torn_meta);
+	tcase_add_test(tc, test_store_recovery_replaces_inconsistent_older_slot);
 	tcase_add_test(tc, test_store_sync_mode_alternates_slots);
 	tcase_add_test(tc, test_store_relaxed_keeps_durable_slot);
 	tcase_add_test(tc, test_store_io_failure_is_fatal);
