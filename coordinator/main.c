@@ -43,7 +43,7 @@ static void usage(FILE *f)
 		"      --max-content-size N   bytes of one concept's content (default 1048576)\n"
 		"      --max-metadata-size N  bytes of one concept's metadata (default 1048576)\n"
 		"      --max-batch N          operations in one request (default 100000)\n"
-		"      --contexts N           requests received concurrently (default 64)\n"
+		"      --contexts N           requests received concurrently, 1..1024 (default 64)\n"
 		"      --check-interval-ms N  self round trip and heartbeat period (default\n"
 		"                             1000; 0 disables the listener self check)\n"
 		"      --log-level LEVEL      error, warning, notice, info (default) or debug\n"
@@ -207,7 +207,7 @@ static int apply(struct settings *st, int opt, const char *name, const char *val
 		bad = parse_u32(val, 1, 10000000, &c->max_batch);
 		break;
 	case OPT_CONTEXTS:
-		bad = parse_u32(val, 1, 4096, &c->contexts);
+		bad = parse_u32(val, 1, 1024, &c->contexts);
 		break;
 	case OPT_CHECK:
 		bad = parse_u32(val, 0, 3600000, &c->check_interval_ms);

@@ -321,9 +321,10 @@ static struct client *client_get(struct coord_server *s, uint64_t id)
 	if (s->nclients < MAX_CLIENTS) {
 		ix = s->nclients;
 	} else {
-		/* Forget the least recently seen client (none of its requests
-		 * is pending: pending ones belong to the group being built, and
-		 * their clients were just seen). */
+		/* Forget the least recently seen client. None of its requests
+		 * is pending: a group holds at most one request per context
+		 * (at most 1,024, fewer than MAX_CLIENTS), all of whose
+		 * clients were seen more recently than any other. */
 		ix = 0;
 		for (uint32_t i = 1; i < s->nclients; i++)
 			if (s->clients[i].last_used < s->clients[ix].last_used)
@@ -913,6 +914,8 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 		goto fail;
 	}
 	s->nworks = c->contexts ? c->contexts : 64;
+	if (s->nworks > MAX_CLIENTS / 2)
+		s->nworks = MAX_CLIENTS / 2; /* see client_get() */
 	if (!(s->works = calloc(s->nworks, sizeof *s->works))) {
 		rc = -ENOMEM;
 		goto fail;
