@@ -347,6 +347,24 @@ int layout_records_next(struct layout_record_iter *it, struct layout_record *rec
 	case LAYOUT_REC_ASSOCIATION_DELETE:
 		rc = decode_association_delete(r, len, off, &rec->u.association, pb);
 		break;
+	case LAYOUT_REC_REQUEST:
+		if (len != sizeof(struct layout_request_disk)) {
+			layout_problem_set(pb, off + 4, "request marker length %u, expected %zu", len,
+					   sizeof(struct layout_request_disk));
+			return SUTRA_ECORRUPT;
+		}
+		rec->u.request.client_id = util_get_le64(r + 8);
+		rec->u.request.seq = util_get_le64(r + 16);
+		rec->u.request.request_crc32c = util_get_le32(r + 24);
+		rc = 0;
+		if (rec->u.request.client_id == 0) {
+			layout_problem_set(pb, off + 8, "request marker has client id 0");
+			rc = SUTRA_ECORRUPT;
+		} else if (util_get_le32(r + 28)) {
+			layout_problem_set(pb, off + 28, "request marker reserved field is not zero");
+			rc = SUTRA_ECORRUPT;
+		}
+		break;
 	default:
 		layout_problem_set(pb, off, "unknown record type %u", type);
 		rc = SUTRA_ECORRUPT;
@@ -508,6 +526,21 @@ int layout_builder_add_association_delete(struct layout_builder *b,
 	r[XD(type)] = key->type;
 	commit_record(b, r, LAYOUT_REC_ASSOCIATION_DELETE,
 		      sizeof(struct layout_association_delete_disk));
+	return 0;
+}
+
+int layout_builder_add_request(struct layout_builder *b, uint64_t client_id, uint64_t seq,
+			       uint32_t request_crc32c)
+{
+	if (client_id == 0)
+		return SUTRA_EVALUE;
+	unsigned char *r = reserve(b, sizeof(struct layout_request_disk));
+	if (!r)
+		return -ENOMEM;
+	util_put_le64(r + 8, client_id);
+	util_put_le64(r + 16, seq);
+	util_put_le32(r + 24, request_crc32c);
+	commit_record(b, r, LAYOUT_REC_REQUEST, sizeof(struct layout_request_disk));
 	return 0;
 }
 

@@ -81,6 +81,7 @@ enum layout_record_type {
 	LAYOUT_REC_ASSOCIATION = 2,
 	LAYOUT_REC_CONCEPT_DELETE = 3,
 	LAYOUT_REC_ASSOCIATION_DELETE = 4,
+	LAYOUT_REC_REQUEST = 5, /* marker: the block applied a client's request */
 };
 
 #define LAYOUT_CONCEPT_HAS_EMBEDDING 0x1u
@@ -213,6 +214,19 @@ struct layout_association_delete_disk {
 };
 _Static_assert(sizeof(struct layout_association_delete_disk) == 56, "association delete");
 
+/* Changes nothing: says that this commit block applied the request
+ * (client_id, seq) whose message had request_crc32c, so that a writer
+ * restarted after a crash answers a resend of it instead of applying it
+ * again. */
+struct layout_request_disk {
+	struct layout_record_header_disk h; /* 0 */
+	uint64_t client_id;          /*   8 non-zero */
+	uint64_t seq;                /*  16 */
+	uint32_t request_crc32c;     /*  24 CRC32C of the whole request message */
+	uint32_t reserved;           /*  28 zero */
+};
+_Static_assert(sizeof(struct layout_request_disk) == 32, "request marker");
+
 struct layout_segment_header_disk {
 	uint32_t seg_version;        /*   0 = 1 */
 	uint32_t section_count;      /*   4 */
@@ -334,6 +348,11 @@ struct layout_record {
 	union {
 		struct layout_concept concept;
 		struct layout_association association;
+		struct {
+			uint64_t client_id;
+			uint64_t seq;
+			uint32_t request_crc32c;
+		} request;
 	} u;
 };
 
@@ -448,6 +467,9 @@ int layout_builder_add_concept_delete(struct layout_builder *b, const uint8_t id
 				      uint32_t ordinal);
 int layout_builder_add_association_delete(struct layout_builder *b,
 					  const struct layout_association *key);
+/* A request marker (client_id must not be 0: SUTRA_EVALUE). */
+int layout_builder_add_request(struct layout_builder *b, uint64_t client_id, uint64_t seq,
+			       uint32_t request_crc32c);
 
 /* Seals the block for epoch: writes the header with both CRCs and zero
  * padding. *data and *len borrow the builder's buffer until the next add/reset/

@@ -157,6 +157,8 @@ static int apply(struct layout_replay *r, const struct layout_record *rec, struc
 		r->concept_count--;
 		return 0;
 	}
+	case LAYOUT_REC_REQUEST:
+		return 0; /* a marker: changes nothing */
 	default:
 		layout_problem_set(pb, rec->offset, "unknown record type %u", rec->type);
 		return SUTRA_ECORRUPT;

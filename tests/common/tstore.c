@@ -179,7 +179,9 @@ int tstore_build(struct tstore *t)
 	if ((rc = layout_builder_add_association(&b, &a)))
 		goto fail;
 	a = assoc(1, 0, 4, 3, 0, 13);
-	if ((rc = layout_builder_add_association(&b, &a)) || (rc = tstore_commit(t, &b, 4, 3, 4)))
+	if ((rc = layout_builder_add_association(&b, &a)) ||
+	    (rc = layout_builder_add_request(&b, 0x5157A7E5C0FFEE01ull, 7, 0x1234ABCDu)) ||
+	    (rc = tstore_commit(t, &b, 4, 3, 4)))
 		goto fail;
 
 	/* Epoch 3: delete the edge 3 -> 1, then concept 3 (no edges left). */

@@ -9,7 +9,8 @@
  * every run (the golden layoutdump output depends on it). Its epochs:
  *   1: three concepts (one without embedding, one with metadata, UTF-8
  *      content), two associations;
- *   2: an update of a concept, a new concept, an association upsert;
+ *   2: an update of a concept, a new concept, an association upsert, a
+ *      request marker;
  *   3: an association delete, then the delete of a concept after its
  *      remaining edges were deleted;
  *   4: an empty commit.

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "layout/layout.h"
+#include "sutra/errors.h"
 #include "util/endian.h"
 
 START_TEST(test_roundtrip_superblock)
@@ -130,6 +131,9 @@ START_TEST(test_roundtrip_commit_block)
 	ck_assert_int_eq(layout_builder_add_association(&b, &a), 0);
 	ck_assert_int_eq(layout_builder_add_association_delete(&b, &a), 0);
 	ck_assert_int_eq(layout_builder_add_concept_delete(&b, c2.id, 10), 0);
+	ck_assert_int_eq(layout_builder_add_request(&b, 0, 1, 2), SUTRA_EVALUE);
+	ck_assert_int_eq(layout_builder_add_request(&b, 0xFEDCBA9876543210ull, 1ull << 40,
+						    0xC0FFEE11u), 0);
 	ck_assert_int_eq(layout_builder_seal(&b, 5, &data, &len), 0);
 	ck_assert_uint_eq(len % LAYOUT_BLOCK_ALIGN, 0);
 
@@ -143,7 +147,7 @@ START_TEST(test_roundtrip_commit_block)
 	ck_assert_uint_eq(blk.type, LAYOUT_BLOCK_COMMIT);
 	ck_assert_uint_eq(blk.epoch, 5);
 	ck_assert_uint_eq(blk.length, len);
-	ck_assert_uint_eq(blk.item_count, 5);
+	ck_assert_uint_eq(blk.item_count, 6);
 
 	struct layout_record_iter it;
 	struct layout_record r;
@@ -191,6 +195,12 @@ START_TEST(test_roundtrip_commit_block)
 	ck_assert_uint_eq(r.type, LAYOUT_REC_CONCEPT_DELETE);
 	ck_assert_mem_eq(r.u.concept.id, c2.id, 16);
 	ck_assert_uint_eq(r.u.concept.ordinal, 10);
+	ck_assert_int_eq(layout_records_next(&it, &r, &pb), 1);
+	ck_assert_uint_eq(r.type, LAYOUT_REC_REQUEST);
+	ck_assert_uint_eq(r.length, 32);
+	ck_assert_uint_eq(r.u.request.client_id, 0xFEDCBA9876543210ull);
+	ck_assert_uint_eq(r.u.request.seq, 1ull << 40);
+	ck_assert_uint_eq(r.u.request.request_crc32c, 0xC0FFEE11u);
 	ck_assert_int_eq(layout_records_next(&it, &r, &pb), 0);
 
 	free(file);

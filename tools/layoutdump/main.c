@@ -690,6 +690,8 @@ static const char *record_kind(uint8_t type)
 		return "concept_delete";
 	case LAYOUT_REC_ASSOCIATION_DELETE:
 		return "association_delete";
+	case LAYOUT_REC_REQUEST:
+		return "request";
 	default:
 		return NULL;
 	}
@@ -703,6 +705,8 @@ static const char *record_text_name(uint8_t type)
 		return "concept delete";
 	case LAYOUT_REC_ASSOCIATION_DELETE:
 		return "association delete";
+	case LAYOUT_REC_REQUEST:
+		return "request marker";
 	default:
 		return record_kind(type);
 	}
@@ -736,6 +740,14 @@ static void show_record(struct dump *d, const struct layout_record *rec)
 		case LAYOUT_REC_ASSOCIATION_DELETE:
 			show_edge_json(d, a);
 			break;
+		case LAYOUT_REC_REQUEST: {
+			char crc[16];
+			ju64(d, "client_id", rec->u.request.client_id);
+			ju64(d, "seq", rec->u.request.seq);
+			snprintf(crc, sizeof crc, "0x%08" PRIx32, rec->u.request.request_crc32c);
+			jstr(d, "request_crc32c", crc);
+			break;
+		}
 		default:
 			break;
 		}
@@ -767,6 +779,10 @@ static void show_record(struct dump *d, const struct layout_record *rec)
 		printf("ordinal %" PRIu32 ", id %s\n", rec->u.concept.ordinal, id);
 		break;
 	}
+	case LAYOUT_REC_REQUEST:
+		printf("client %016" PRIx64 ", seq %" PRIu64 ", request crc32c 0x%08" PRIx32 "\n",
+		       rec->u.request.client_id, rec->u.request.seq, rec->u.request.request_crc32c);
+		break;
 	default:
 		show_edge_text(a);
 		putchar('\n');
