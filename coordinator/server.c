@@ -23,7 +23,7 @@
 #include "util/endian.h"
 #include "util/idmap.h"
 
-#define RING 16u          /* remembered replies per client */
+#define RING COORD_MARKER_RING /* remembered replies per client (16) */
 #define MAX_CLIENTS 4096u /* clients remembered; the least recently seen goes */
 #define GROUP_BUDGET (64u << 20)
 #define WHY 512
@@ -368,6 +368,29 @@ static void centry_finish(struct centry *e, int32_t status, uint64_t epoch, uint
 	e->msg = msg ? strdup(msg) : NULL;
 }
 
+/* Seeds the resend cache from the request markers of the log, so that a
+ * request applied before a crash is answered, not applied again, when its
+ * client resends it to the restarted coordinator. */
+static void seed_marker(void *arg, uint64_t client_id, uint64_t seq, uint32_t crc,
+			uint64_t epoch)
+{
+	struct coord_server *s = arg;
+	struct client *c = client_get(s, client_id);
+	if (!c)
+		return; /* out of memory: that resend will be applied again */
+	struct centry *e = &c->ring[seq % RING];
+	free(e->msg);
+	memset(e, 0, sizeof *e);
+	e->seq = seq;
+	e->crc = crc;
+	e->state = C_DONE;
+	e->status = 0;
+	e->epoch = epoch;
+	e->index = UINT32_MAX;
+	if (seq > c->max_seq)
+		c->max_seq = seq;
+}
+
 /* ---- The writer --------------------------------------------------------- */
 
 /* A write request of the group being built. */
@@ -418,8 +441,8 @@ static void answer(struct work *w, struct centry *e, int32_t status, uint64_t ep
 }
 
 /* Applies one write request (a single op or a batch) atomically. */
-static int apply_request(struct coord_server *s, struct work *w, uint32_t *index, char *why,
-			 size_t why_len)
+static int apply_request(struct coord_server *s, struct work *w, uint32_t crc, uint32_t *index,
+			 char *why, size_t why_len)
 {
 	const unsigned char *body = (const unsigned char *)nng_msg_body(w->msg) + PROTO_REQ_HEADER;
 	size_t len = w->h.body_len;
@@ -453,6 +476,10 @@ static int apply_request(struct coord_server *s, struct work *w, uint32_t *index
 		if (rc == 0)
 			rc = coord_store_apply(s->store, &op, why, why_len);
 	}
+	/* The marker makes the request recognisable after a restart. */
+	if (rc == 0 && w->h.client_id != 0 &&
+	    (rc = coord_store_mark_request(s->store, w->h.client_id, w->h.seq, crc)))
+		snprintf(why, why_len, "cannot record the request: %s", sutra_strerror(rc));
 	coord_store_request_end(s->store, rc == 0);
 	return rc;
 }
@@ -478,6 +505,7 @@ static void take_write(struct coord_server *s, struct group *g, struct work *w)
 	uint32_t index;
 	struct centry *e = NULL;
 	uint64_t epoch = coord_store_epoch(s->store);
+	uint32_t crc = 0;
 
 	if (group_reserve(g) != 0) {
 		send_reply(w, error_msg(&w->h, -ENOMEM, epoch, UINT32_MAX, "out of memory"));
@@ -490,7 +518,7 @@ static void take_write(struct coord_server *s, struct group *g, struct work *w)
 			return;
 		}
 		struct centry *slot = &c->ring[w->h.seq % RING];
-		uint32_t crc = util_crc32c(0, nng_msg_body(w->msg), nng_msg_len(w->msg));
+		crc = util_crc32c(0, nng_msg_body(w->msg), nng_msg_len(w->msg));
 		if (slot->state != C_EMPTY && slot->seq == w->h.seq && slot->crc != crc) {
 			/* Not a resend: a client that reuses a sequence number
 			 * for another request must not get the old reply. */
@@ -539,7 +567,7 @@ static void take_write(struct coord_server *s, struct group *g, struct work *w)
 			c->max_seq = w->h.seq;
 		e = slot;
 	}
-	int rc = apply_request(s, w, &index, why, sizeof why);
+	int rc = apply_request(s, w, crc, &index, why, sizeof why);
 	if (rc) {
 		s->rejected++;
 		answer(w, e, rc, epoch, index, why);
@@ -882,6 +910,7 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 	if ((rc = coord_store_open(&so, &s->store, why, why_len)))
 		goto fail;
 	note_epoch(s);
+	coord_store_foreach_marker(s->store, seed_marker, s);
 	s->lim = (struct proto_limits){ .max_request = c->max_request,
 					.max_content = c->max_content,
 					.max_metadata = c->max_metadata,

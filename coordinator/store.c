@@ -47,6 +47,20 @@ struct undo {
 	uint64_t created_us; /* of a deleted association */
 };
 
+/* Request markers found in the log at open (FORMAT.md 8.5). */
+struct marker {
+	uint64_t seq;
+	uint64_t epoch;
+	uint32_t crc;
+	uint8_t used;
+};
+
+struct marker_client {
+	uint64_t id;
+	uint64_t last_epoch;
+	struct marker ring[COORD_MARKER_RING];
+};
+
 struct coord_store {
 	char *path;
 	int fd;
@@ -86,6 +100,11 @@ struct coord_store {
 	roaring_bitmap_t *touched;      /* of the epoch being built */
 	roaring_bitmap_t *last_touched; /* of the last committed epoch */
 	float *scratch;                 /* host floats of one embedding */
+
+	/* request markers replayed at open */
+	struct marker_client *markers;
+	uint32_t nmarkers;
+	struct util_idmap marker_ix;
 
 	/* statistics */
 	uint64_t commits, syncs;
@@ -333,6 +352,43 @@ static int lookup(const struct coord_store *s, const uint8_t id[16], uint32_t *o
 	return 1;
 }
 
+/* Remembers a request marker met during replay: per client a ring of the
+ * last COORD_MARKER_RING, for the COORD_MARKER_CLIENTS clients seen last. */
+static int remember_marker(struct coord_store *s, uint64_t client_id, uint64_t seq, uint32_t crc,
+			   uint64_t epoch)
+{
+	unsigned char key[16] = { 0 };
+	uint64_t ix;
+
+	util_put_le64(key, client_id);
+	if (!util_idmap_get(&s->marker_ix, key, &ix)) {
+		if (!s->markers &&
+		    !(s->markers = calloc(COORD_MARKER_CLIENTS, sizeof *s->markers)))
+			return -ENOMEM;
+		if (s->nmarkers < COORD_MARKER_CLIENTS) {
+			ix = s->nmarkers++;
+		} else {
+			ix = 0;
+			for (uint32_t i = 1; i < s->nmarkers; i++)
+				if (s->markers[i].last_epoch < s->markers[ix].last_epoch)
+					ix = i;
+			unsigned char old[16] = { 0 };
+			util_put_le64(old, s->markers[ix].id);
+			util_idmap_del(&s->marker_ix, old);
+		}
+		int rc = util_idmap_put(&s->marker_ix, key, ix);
+		if (rc)
+			return rc;
+		memset(&s->markers[ix], 0, sizeof s->markers[ix]);
+		s->markers[ix].id = client_id;
+	}
+	struct marker_client *mc = &s->markers[ix];
+	mc->last_epoch = epoch;
+	mc->ring[seq % COORD_MARKER_RING] =
+		(struct marker){ .seq = seq, .epoch = epoch, .crc = crc, .used = 1 };
+	return 0;
+}
+
 /* Replays the verified log of the current epoch into the state. */
 static int replay(struct coord_store *s, const struct layout_view *v, struct layout_problem *pb)
 {
@@ -363,6 +419,11 @@ static int replay(struct coord_store *s, const struct layout_view *v, struct lay
 					s->concept_count++;
 				}
 				cs->created_us = c->created_us;
+			} else if (rec.type == LAYOUT_REC_REQUEST) {
+				if ((rc = remember_marker(s, rec.u.request.client_id,
+							  rec.u.request.seq,
+							  rec.u.request.request_crc32c, blk.epoch)))
+					return rc;
 			} else if (rec.type == LAYOUT_REC_CONCEPT_DELETE) {
 				struct cstate *cs = &s->cs[rec.u.concept.ordinal];
 				cs->live = 0;
@@ -485,6 +546,7 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 	s->durability = o->durability;
 	util_idmap_init(&s->ids);
 	util_idmap_init(&s->edges);
+	util_idmap_init(&s->marker_ix);
 	s->touched = roaring_bitmap_create();
 	s->last_touched = roaring_bitmap_create();
 	if (!(s->path = strdup(o->path)) || !s->touched || !s->last_touched) {
@@ -615,6 +677,8 @@ int coord_store_close(struct coord_store *s)
 	free(s->cs);
 	util_idmap_finish(&s->ids);
 	util_idmap_finish(&s->edges);
+	util_idmap_finish(&s->marker_ix);
+	free(s->markers);
 	layout_builder_finish(&s->b);
 	free(s->undo);
 	free(s->req_touched);
@@ -706,6 +770,38 @@ void coord_store_request_end(struct coord_store *s, int ok)
 	s->b.len = s->mark_len;
 	s->b.items = s->mark_items;
 	s->req_touched_len = 0;
+}
+
+int coord_store_mark_request(struct coord_store *s, uint64_t client_id, uint64_t seq,
+			     uint32_t crc)
+{
+	if (s->failed)
+		return s->failed;
+	return layout_builder_add_request(&s->b, client_id, seq, crc);
+}
+
+void coord_store_foreach_marker(const struct coord_store *s,
+				void (*fn)(void *arg, uint64_t client_id, uint64_t seq, uint32_t crc,
+					   uint64_t epoch),
+				void *arg)
+{
+	for (uint32_t i = 0; i < s->nmarkers; i++) {
+		const struct marker_client *mc = &s->markers[i];
+		/* Oldest first: the ring is indexed by seq, so order by seq. */
+		const struct marker *order[COORD_MARKER_RING];
+		unsigned n = 0;
+		for (unsigned r = 0; r < COORD_MARKER_RING; r++)
+			if (mc->ring[r].used)
+				order[n++] = &mc->ring[r];
+		for (unsigned a = 1; a < n; a++)
+			for (unsigned b = a; b > 0 && order[b - 1]->seq > order[b]->seq; b--) {
+				const struct marker *t = order[b];
+				order[b] = order[b - 1];
+				order[b - 1] = t;
+			}
+		for (unsigned k = 0; k < n; k++)
+			fn(arg, mc->id, order[k]->seq, order[k]->crc, order[k]->epoch);
+	}
 }
 
 size_t coord_store_pending_bytes(const struct coord_store *s)

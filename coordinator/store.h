@@ -79,6 +79,25 @@ void coord_store_request_begin(struct coord_store *s);
 int coord_store_apply(struct coord_store *s, const struct proto_op_body *op, char *why,
 		      size_t why_len);
 
+/* Records in the epoch being built that the current request is (client_id,
+ * seq) with message CRC crc (a request marker, FORMAT.md 8.5), so that a
+ * resend after a restart can be recognised. Call after its operations,
+ * before coord_store_request_end(); rolled back with them. Returns 0 or
+ * -ENOMEM. */
+int coord_store_mark_request(struct coord_store *s, uint64_t client_id, uint64_t seq,
+			     uint32_t crc);
+
+/* The requests the log says were applied: for up to COORD_MARKER_CLIENTS
+ * clients (the most recently seen), the last COORD_MARKER_RING of each,
+ * with the epoch that applied them. Filled at open from the log; fn is
+ * called once per remembered request, oldest first per client. */
+#define COORD_MARKER_CLIENTS 4096u
+#define COORD_MARKER_RING 16u
+void coord_store_foreach_marker(const struct coord_store *s,
+				void (*fn)(void *arg, uint64_t client_id, uint64_t seq, uint32_t crc,
+					   uint64_t epoch),
+				void *arg);
+
 /* Ends the request: keeps its operations (ok != 0) or rolls them back. */
 void coord_store_request_end(struct coord_store *s, int ok);
 

@@ -26,7 +26,8 @@ extern "C" {
  * number. When no reply comes (the coordinator restarted, the connection
  * dropped), the client resends the same request until timeout_ms has
  * passed, and the coordinator applies it once and answers the resend with
- * the original reply (within one coordinator run: docs/PROTOCOL.md).
+ * the original reply, also after a restart of the coordinator (the log
+ * records which requests it applied: docs/PROTOCOL.md section 7).
  */
 typedef struct sutra_client sutra_client;
 

@@ -208,7 +208,7 @@ struct fassoc {
 struct fscan {
 	struct layout_map map;
 	struct layout_view v;
-	uint64_t nrec[5]; /* records of each LAYOUT_REC_* type */
+	uint64_t nrec[LAYOUT_REC_REQUEST + 1]; /* records of each LAYOUT_REC_* type */
 	uint64_t blocks;
 	struct fconcept *c;
 	size_t nc, capc;
@@ -236,8 +236,10 @@ static struct fassoc *fscan_assoc(const struct fscan *f, const uint8_t src[16],
 static void fscan_record(struct fscan *f, const struct layout_record *rec, uint64_t epoch)
 {
 	ck_assert_uint_ge(rec->type, LAYOUT_REC_CONCEPT);
-	ck_assert_uint_le(rec->type, LAYOUT_REC_ASSOCIATION_DELETE);
+	ck_assert_uint_le(rec->type, LAYOUT_REC_REQUEST);
 	f->nrec[rec->type]++;
+	if (rec->type == LAYOUT_REC_REQUEST)
+		return; /* a marker: counted only */
 	if (rec->type == LAYOUT_REC_CONCEPT || rec->type == LAYOUT_REC_CONCEPT_DELETE) {
 		struct fconcept *c = fscan_concept(f, rec->u.concept.id);
 		if (!c) {
@@ -761,6 +763,56 @@ START_TEST(test_daemon_resend_applied_once)
 	ck_assert_uint_eq(fc->versions, 1);
 	ck_assert_uint_eq(f.nrec[LAYOUT_REC_CONCEPT], 2);
 	ck_assert_uint_eq(f.v.meta.epoch, r3.epoch);
+	fscan_close(&f);
+	expect_clean_stops();
+	tdaemon_cleanup(&d);
+}
+END_TEST
+
+/* A request applied just before the coordinator was killed (its reply lost)
+ * and resent to the restarted one is answered with the original epoch, not
+ * applied again: the commit block carries a request marker. A reused
+ * sequence with other bytes is refused, and not applied, after the restart
+ * too. */
+START_TEST(test_daemon_resend_after_restart_applied_once)
+{
+	const char *args[] = { "--vector-dimension", "8", NULL };
+	const uint64_t client = 0x5eed5eedcafe0002ull;
+	struct tdaemon d;
+	uint8_t x[16], y[16];
+	size_t l1, l2;
+
+	id_of(x, 110);
+	id_of(y, 111);
+	start(&d, args);
+	unsigned char *m1 = concept_request(client, 1, x, "applied before the crash", &l1);
+	struct proto_rep_header r1 = raw_call(d.url, m1, l1);
+	ck_assert_int_eq(r1.status, 0);
+	tdaemon_kill9(&d);
+	ck_assert_msg(tdaemon_start(&d, args) == 0, "restart failed");
+
+	struct proto_rep_header r2 = raw_call(d.url, m1, l1);
+	ck_assert_int_eq(r2.status, 0);
+	ck_assert_uint_eq(r2.epoch, r1.epoch);
+	unsigned char *m2 = concept_request(client, 1, y, "same seq, other bytes", &l2);
+	struct proto_rep_header r3 = raw_call(d.url, m2, l2);
+	ck_assert_int_eq(r3.status, SUTRA_EPROTO);
+	sutra_client *cl = client_open(&d, 5000);
+	struct sutra_coord_stats st = stats_of(cl);
+	ck_assert_uint_eq(st.duplicates, 1);
+	ck_assert_uint_eq(st.requests, 0);
+	ck_assert_uint_eq(st.concept_count, 1);
+	sutra_client_close(cl);
+	free(m1);
+	free(m2);
+	stop_daemon(&d);
+
+	struct fscan f;
+	fscan_open(&f, d.data);
+	const struct fconcept *fc = expect_concept(&f, x, "applied before the crash", r1.epoch);
+	ck_assert_uint_eq(fc->versions, 1);
+	ck_assert_uint_eq(f.nrec[LAYOUT_REC_CONCEPT], 1);
+	ck_assert_uint_eq(f.nrec[LAYOUT_REC_REQUEST], 1);
 	fscan_close(&f);
 	expect_clean_stops();
 	tdaemon_cleanup(&d);
@@ -1339,6 +1391,7 @@ int main(int argc, char **argv)
 	add(s, "learn_keeps_values", test_daemon_learn_keeps_values);
 	add(s, "restart_continues", test_daemon_restart_continues);
 	add(s, "resend_applied_once", test_daemon_resend_applied_once);
+	add(s, "resend_after_restart_applied_once", test_daemon_resend_after_restart_applied_once);
 	add(s, "second_writer_refused", test_daemon_second_writer_refused);
 	add(s, "backend_io_uring", test_daemon_backend_io_uring);
 	add(s, "backend_pwrite", test_daemon_backend_pwrite);
