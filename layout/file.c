@@ -105,13 +105,58 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 	return 0;
 }
 
-int layout_open(const void *buf, uint64_t size, struct layout_view *out, struct layout_problem *pb)
+/* The size of the open file fd, capped at cap. */
+static int live_size(int fd, uint64_t cap, uint64_t *size)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*size = (uint64_t)st.st_size < cap ? (uint64_t)st.st_size : cap;
+	return 0;
+}
+
+/* Decodes slot i of a file that a writer may be rewriting: the slot is
+ * copied to private memory (a seqlock read: seq, copy, seq again) and
+ * decoded from the copy, retried while it reads as torn or in progress.
+ * A slot that stays so is reported corrupt for this open. */
+#define LIVE_TRIES 64
+static enum layout_slot_state decode_live(const unsigned char *b, const struct layout_view *v,
+					  uint32_t i, struct layout_meta *m,
+					  struct layout_problem *pb)
+{
+	uint64_t base = v->sb.meta_offset + (uint64_t)i * v->sb.meta_slot_size;
+	const volatile uint64_t *seqp = (const volatile uint64_t *)(const void *)(b + base + 8);
+	unsigned char copy[LAYOUT_META_SLOT_SIZE];
+	enum layout_slot_state st = LAYOUT_SLOT_CORRUPT;
+
+	for (int t = 0; t < LIVE_TRIES; t++) {
+		uint64_t s1 = *seqp;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		memcpy(copy, b + base, sizeof copy);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		uint64_t s2 = *seqp;
+		if (s1 != s2 || (s1 & 1))
+			continue;
+		st = layout_meta_decode(copy, sizeof copy, base, m, pb);
+		if (st != LAYOUT_SLOT_CORRUPT)
+			return st;
+	}
+	return st;
+}
+
+static int open_impl(const void *buf, uint64_t size, int live_fd, struct layout_view *out,
+		     struct layout_problem *pb)
 {
 	struct layout_view *v = calloc(1, sizeof *v);
+	uint64_t cap = size;
 	int rc;
 
 	if (!v)
 		return -ENOMEM;
+	if (live_fd >= 0 && (rc = live_size(live_fd, cap, &size))) {
+		free(v);
+		return rc;
+	}
 	v->base = buf;
 	v->size = size;
 	rc = layout_superblock_decode(buf, size < SIZE_MAX ? (size_t)size : SIZE_MAX, &v->sb, pb);
@@ -134,8 +179,19 @@ int layout_open(const void *buf, uint64_t size, struct layout_view *out, struct 
 	}
 	for (uint32_t i = 0; i < LAYOUT_META_SLOT_COUNT; i++) {
 		uint64_t base = v->sb.meta_offset + (uint64_t)i * v->sb.meta_slot_size;
-		v->slot_state[i] = layout_meta_decode(b + base, v->sb.meta_slot_size, base,
-						      &v->slots[i], &v->slot_problem[i]);
+		if (live_fd >= 0)
+			v->slot_state[i] =
+				decode_live(b, v, i, &v->slots[i], &v->slot_problem[i]);
+		else
+			v->slot_state[i] = layout_meta_decode(b + base, v->sb.meta_slot_size, base,
+							      &v->slots[i], &v->slot_problem[i]);
+	}
+	/* The writer writes a block before the meta that names it, so the
+	 * size read after the slots covers every block they name. */
+	if (live_fd >= 0) {
+		if ((rc = live_size(live_fd, cap, &size)))
+			goto out;
+		v->size = size;
 	}
 
 	/* Try the valid slots newest first. */
@@ -170,6 +226,19 @@ int layout_open(const void *buf, uint64_t size, struct layout_view *out, struct 
 out:
 	free(v);
 	return rc;
+}
+
+int layout_open(const void *buf, uint64_t size, struct layout_view *out, struct layout_problem *pb)
+{
+	return open_impl(buf, size, -1, out, pb);
+}
+
+int layout_open_live(const void *map, uint64_t map_len, int fd, struct layout_view *out,
+		     struct layout_problem *pb)
+{
+	if (fd < 0)
+		return -EBADF;
+	return open_impl(map, map_len, fd, out, pb);
 }
 
 int layout_map_open(const char *path, struct layout_map *map)

@@ -523,6 +523,18 @@ struct layout_view {
  * SUTRA_ECORRUPT or SUTRA_EVERSION with the reason in *pb. */
 int layout_open(const void *buf, uint64_t size, struct layout_view *v, struct layout_problem *pb);
 
+/* layout_open for a file that the coordinator may be writing right now:
+ * map is a read-only mapping of the file fd that may extend past its end
+ * (map_len bytes). Each meta slot is copied to private memory under its
+ * seq (FORMAT.md 5.3) and retried while it reads as torn; the file size is
+ * taken (fstat) after the slots, so every block they name lies inside it.
+ * The view's slots are private copies; only bytes below size (the file size
+ * then, at most map_len) may be read through the mapping, and the bytes
+ * below the chosen published_end never change. Returns as layout_open, or
+ * -errno from fstat. */
+int layout_open_live(const void *map, uint64_t map_len, int fd, struct layout_view *v,
+		     struct layout_problem *pb);
+
 /* A read-only mapping of a whole file, for the tools and tests. */
 struct layout_map {
 	int fd;
