@@ -149,6 +149,21 @@ void layout_records_init(struct layout_record_iter *it, const void *buf,
 	it->vector_dim = vector_dim;
 }
 
+int layout_record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
+		     struct layout_record *rec, struct layout_problem *pb)
+{
+	struct layout_record_iter it = {
+		.base = buf, .pos = off, .end = end, .left = 1, .vector_dim = vector_dim
+	};
+	if (off % LAYOUT_RECORD_ALIGN || off >= end) {
+		layout_problem_set(pb, off, "no record can start at offset %llu",
+				   (unsigned long long)off);
+		return SUTRA_ECORRUPT;
+	}
+	int rc = layout_records_next(&it, rec, pb);
+	return rc == 1 ? 0 : rc == 0 ? SUTRA_ECORRUPT : rc;
+}
+
 static int finite_f(float f)
 {
 	return isfinite(f);

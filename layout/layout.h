@@ -441,6 +441,12 @@ void layout_records_init(struct layout_record_iter *it, const void *buf,
 int layout_records_next(struct layout_record_iter *it, struct layout_record *rec,
 			struct layout_problem *pb);
 
+/* Decodes the one record at file offset off (found through an index),
+ * with every check of layout_records_next, reading nothing at or past end
+ * (the published end it was found under). Returns 0 or SUTRA_ECORRUPT. */
+int layout_record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
+		     struct layout_record *rec, struct layout_problem *pb);
+
 /* Builds one commit block in memory. */
 struct layout_builder {
 	unsigned char *buf;

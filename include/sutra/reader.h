@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/* The public read API: zero-copy snapshots of a Sutra store (libsutra-reader). */
+#ifndef SUTRA_READER_H
+#define SUTRA_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sutra/common.h"
+#include "sutra/errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * A reader maps storage.dat read-only and answers from it with no copy, no
+ * lock shared with other processes and no network hop. The file is the
+ * truth: the reader finds the newest epoch in the file itself.
+ *
+ * Thread-safety: a sutra_reader may be shared by threads. Snapshots may be
+ * used from any thread; lookups through a snapshot never wait for anything.
+ * Do not use a reader in a child after fork(); open one there.
+ *
+ * Status: this first version indexes the whole log privately at open and
+ * then incrementally (only new commit blocks are read on refresh). Index
+ * segments, neighbours, paths, reader slots and notices come next.
+ */
+typedef struct sutra_reader sutra_reader;
+
+/** A stable view of one epoch: everything read through it stays valid and
+ *  unchanged until it is released, while the coordinator keeps committing. */
+typedef struct sutra_snapshot sutra_snapshot;
+
+/** A concept as stored: every pointer points into the mapped file and is
+ *  valid until the snapshot it came from is released. */
+struct sutra_concept_view {
+	uint8_t id[16];
+	uint32_t ordinal;
+	const char *content;     /**< UTF-8, not NUL-terminated */
+	uint32_t content_len;
+	const float *embedding;  /**< vector_dim floats (little-endian hosts), or NULL */
+	uint32_t vector_dim;     /**< 0 without embedding */
+	float strength;
+	float confidence;
+	uint64_t created_us;
+	uint64_t updated_us;
+	const void *metadata;    /**< or NULL */
+	uint32_t metadata_len;
+};
+
+/** What sutra_snapshot_stats() reports. */
+struct sutra_reader_stats {
+	uint64_t epoch;
+	uint64_t concept_count;
+	uint64_t association_count;
+	uint64_t published_end;  /**< bytes of published log */
+	uint64_t file_size;
+	uint64_t tail_bytes;     /**< bytes indexed privately (the whole log so far) */
+	uint32_t segment_count;
+	uint32_t vector_dim;
+};
+
+/**
+ * Opens the store at path read-only and indexes its log.
+ * @return 0, -ENOENT and other -errno, SUTRA_ECORRUPT (the file or a block
+ *   it reads does not check out), SUTRA_EVERSION, -ENOMEM
+ */
+SUTRA_API int sutra_reader_open(const char *path, sutra_reader **out);
+
+/** Closes the reader. Every snapshot must have been released. NULL is allowed. */
+SUTRA_API void sutra_reader_close(sutra_reader *r);
+
+/**
+ * Reads the newest epoch from the file and indexes what is new.
+ * @param epoch out (may be NULL): the newest epoch now visible
+ * @return 0, SUTRA_ECORRUPT, -ENOMEM
+ */
+SUTRA_API int sutra_reader_refresh(sutra_reader *r, uint64_t *epoch);
+
+/**
+ * Waits until the newest published epoch is at least epoch (polling the
+ * file), then returns 0. With the epoch a write returned, this gives
+ * read-your-writes across processes.
+ * @param timeout_ms -1: no limit
+ * @return 0, -ETIMEDOUT, SUTRA_ECORRUPT, -ENOMEM
+ */
+SUTRA_API int sutra_reader_wait_for_epoch(sutra_reader *r, uint64_t epoch, int timeout_ms);
+
+/**
+ * Takes a snapshot of the newest epoch (after a refresh) that is at least
+ * min_epoch.
+ * @return 0, -EAGAIN (the newest epoch is below min_epoch: wait for it
+ *   first), SUTRA_ECORRUPT, -ENOMEM
+ */
+SUTRA_API int sutra_snapshot_acquire(sutra_reader *r, uint64_t min_epoch, sutra_snapshot **out);
+
+/** Releases a snapshot. NULL is allowed. */
+SUTRA_API void sutra_snapshot_release(sutra_snapshot *s);
+
+/** The snapshot's epoch. */
+SUTRA_API uint64_t sutra_snapshot_epoch(const sutra_snapshot *s);
+
+/**
+ * Gets the concept id as of the snapshot, zero-copy.
+ * @return 0, SUTRA_ENOTFOUND, SUTRA_ECORRUPT (its record does not check out)
+ */
+SUTRA_API int sutra_snapshot_get(const sutra_snapshot *s, const uint8_t id[16],
+				 struct sutra_concept_view *out);
+
+/** 1 when the concept id is live in the snapshot, else 0. */
+SUTRA_API int sutra_snapshot_contains(const sutra_snapshot *s, const uint8_t id[16]);
+
+/**
+ * Calls fn for every live concept of the snapshot, in ordinal order; stops
+ * when fn returns non-zero and returns that value.
+ * @return 0, fn's value, SUTRA_ECORRUPT
+ */
+SUTRA_API int sutra_snapshot_foreach(const sutra_snapshot *s,
+				     int (*fn)(void *arg, const struct sutra_concept_view *c),
+				     void *arg);
+
+/** Fills *st for the snapshot. */
+SUTRA_API void sutra_snapshot_stats(const sutra_snapshot *s, struct sutra_reader_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SUTRA_READER_H */

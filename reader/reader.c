@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/* libsutra-reader: live read-only mapping, incremental private index of the log, snapshots, zero-copy gets. */
+#include "sutra/reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "layout/layout.h"
+#include "reader/tindex.h"
+
+/* The mapping reserves this much address space once, so that the file can
+ * grow under it without a remap; only bytes below a validated published
+ * end are ever touched. */
+#define MAP_LEN (1ull << 40)
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "embeddings are handed out as host floats: little-endian hosts only");
+
+struct idchunk {
+	uint8_t id[RDR_CHUNK][16];
+};
+
+struct sutra_reader {
+	int fd;
+	const unsigned char *map;
+	pthread_mutex_t mu; /* refresh, acquire */
+	struct rdr_tindex ix;
+	struct idchunk **ords; /* ordinal -> id, append-only, RDR_MAX_CHUNKS entries */
+	struct layout_superblock sb;
+	/* the newest indexed epoch (under mu) */
+	uint64_t epoch;
+	uint64_t published_end;
+	uint64_t concepts, assocs, file_size;
+	uint32_t next_ordinal;
+	uint32_t segment_count;
+};
+
+struct sutra_snapshot {
+	sutra_reader *r;
+	struct rdr_gen *gen;
+	uint64_t epoch;
+	uint64_t published_end;
+	uint64_t concepts, assocs, file_size;
+	uint32_t next_ordinal;
+	uint32_t segment_count;
+};
+
+static int put_ordinal(sutra_reader *r, uint32_t ordinal, const uint8_t id[16])
+{
+	uint32_t c = ordinal >> RDR_CHUNK_BITS;
+	if (c >= RDR_MAX_CHUNKS)
+		return -ENOMEM;
+	if (!r->ords[c]) {
+		struct idchunk *k = calloc(1, sizeof *k);
+		if (!k)
+			return -ENOMEM;
+		__atomic_store_n(&r->ords[c], k, __ATOMIC_RELEASE);
+	}
+	memcpy(r->ords[c]->id[ordinal & (RDR_CHUNK - 1)], id, 16);
+	return 0;
+}
+
+static const uint8_t *id_of_ordinal(const sutra_reader *r, uint32_t ordinal)
+{
+	struct idchunk *k = __atomic_load_n(&r->ords[ordinal >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
+	return k->id[ordinal & (RDR_CHUNK - 1)];
+}
+
+/* Indexes the commit blocks in [from, v->meta.published_end). Called with
+ * mu held. On error nothing of the reader's published state changes (the
+ * versions already put carry epochs no snapshot can see yet). */
+static int index_blocks(sutra_reader *r, const struct layout_view *v, uint64_t from)
+{
+	struct layout_problem pb;
+	uint64_t pos = from, end = v->meta.published_end;
+	uint64_t epoch = r->epoch;
+	uint32_t next = r->next_ordinal;
+
+	while (pos < end) {
+		struct layout_block blk;
+		struct layout_record_iter it;
+		struct layout_record rec;
+		int rc = layout_block_decode(r->map, end, pos, &blk, &pb);
+		if (rc == 0)
+			rc = layout_block_check_payload(r->map, &blk, &pb);
+		if (rc)
+			return rc;
+		pos = blk.offset + blk.length;
+		if (blk.type != LAYOUT_BLOCK_COMMIT)
+			continue;
+		if (blk.epoch != epoch + 1)
+			return SUTRA_ECORRUPT;
+		epoch = blk.epoch;
+		layout_records_init(&it, r->map, &blk, r->sb.vector_dim);
+		while ((rc = layout_records_next(&it, &rec, &pb)) == 1) {
+			if (rec.type == LAYOUT_REC_CONCEPT) {
+				const struct layout_concept *c = &rec.u.concept;
+				if (c->ordinal == next) {
+					if ((rc = put_ordinal(r, c->ordinal, c->id)))
+						return rc;
+					next++;
+				} else if (c->ordinal > next) {
+					return SUTRA_ECORRUPT;
+				}
+				if ((rc = rdr_tindex_put(&r->ix, c->id, blk.epoch, rec.offset,
+							 c->ordinal)))
+					return rc;
+			} else if (rec.type == LAYOUT_REC_CONCEPT_DELETE) {
+				if ((rc = rdr_tindex_put(&r->ix, rec.u.concept.id, blk.epoch, 0,
+							 rec.u.concept.ordinal)))
+					return rc;
+			}
+		}
+		if (rc < 0)
+			return rc;
+	}
+	if (epoch != v->meta.epoch)
+		return SUTRA_ECORRUPT;
+	r->next_ordinal = next;
+	return 0;
+}
+
+static int refresh_locked(sutra_reader *r)
+{
+	struct layout_view v;
+	struct layout_problem pb;
+	int rc = layout_open_live(r->map, MAP_LEN, r->fd, &v, &pb);
+	if (rc)
+		return rc;
+	if (r->published_end == 0) {
+		r->sb = v.sb;
+		r->published_end = v.sb.data_offset;
+	} else if (memcmp(v.sb.uuid, r->sb.uuid, 16) != 0) {
+		return SUTRA_ECORRUPT; /* another store under the same path */
+	}
+	/* A slot read as torn many times (relaxed mode rewrites one slot per
+	 * epoch) can make the open fall back to an older epoch: keep ours. */
+	if (v.meta.epoch <= r->epoch)
+		return 0;
+	if (v.meta.published_end < r->published_end)
+		return SUTRA_ECORRUPT;
+	if ((rc = index_blocks(r, &v, r->published_end)))
+		return rc;
+	r->epoch = v.meta.epoch;
+	r->published_end = v.meta.published_end;
+	r->concepts = v.meta.concept_count;
+	r->assocs = v.meta.association_count;
+	r->file_size = v.size;
+	r->segment_count = v.meta.segment_count;
+	return 0;
+}
+
+int sutra_reader_open(const char *path, sutra_reader **out)
+{
+	sutra_reader *r = calloc(1, sizeof *r);
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0) {
+		rc = -errno;
+		free(r);
+		return rc;
+	}
+	struct stat st;
+	rc = fstat(r->fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : 0;
+	if (rc) {
+		close(r->fd);
+		free(r);
+		return rc;
+	}
+	void *map = mmap(NULL, MAP_LEN, PROT_READ, MAP_SHARED | MAP_NORESERVE, r->fd, 0);
+	if (map == MAP_FAILED) {
+		rc = -errno;
+		close(r->fd);
+		free(r);
+		return rc;
+	}
+	r->map = map;
+	pthread_mutex_init(&r->mu, NULL);
+	if ((rc = rdr_tindex_init(&r->ix)) ||
+	    !(r->ords = calloc(RDR_MAX_CHUNKS, sizeof *r->ords))) {
+		if (!rc)
+			rdr_tindex_finish(&r->ix);
+		munmap(map, MAP_LEN);
+		close(r->fd);
+		free(r);
+		return -ENOMEM;
+	}
+	if ((rc = refresh_locked(r))) {
+		sutra_reader_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void sutra_reader_close(sutra_reader *r)
+{
+	if (!r)
+		return;
+	rdr_tindex_finish(&r->ix);
+	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && r->ords && r->ords[c]; c++)
+		free(r->ords[c]);
+	free(r->ords);
+	munmap((void *)r->map, MAP_LEN);
+	close(r->fd);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+int sutra_reader_refresh(sutra_reader *r, uint64_t *epoch)
+{
+	pthread_mutex_lock(&r->mu);
+	int rc = refresh_locked(r);
+	if (epoch)
+		*epoch = r->epoch;
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int sutra_reader_wait_for_epoch(sutra_reader *r, uint64_t epoch, int timeout_ms)
+{
+	uint64_t start = mono_us(), nap = 20;
+	for (;;) {
+		uint64_t now_epoch;
+		int rc = sutra_reader_refresh(r, &now_epoch);
+		if (rc)
+			return rc;
+		if (now_epoch >= epoch)
+			return 0;
+		if (timeout_ms >= 0 && mono_us() - start >= (uint64_t)timeout_ms * 1000u)
+			return -ETIMEDOUT;
+		/* Polling the file: the notice subscription (next) makes this
+		 * immediate; until then back off from 20 µs to 1 ms. */
+		struct timespec ts = { 0, (long)nap * 1000 };
+		nanosleep(&ts, NULL);
+		if (nap < 1000)
+			nap *= 2;
+	}
+}
+
+int sutra_snapshot_acquire(sutra_reader *r, uint64_t min_epoch, sutra_snapshot **out)
+{
+	sutra_snapshot *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_lock(&r->mu);
+	int rc = refresh_locked(r);
+	if (rc == 0 && r->epoch < min_epoch)
+		rc = -EAGAIN;
+	if (rc) {
+		pthread_mutex_unlock(&r->mu);
+		free(s);
+		return rc;
+	}
+	s->r = r;
+	s->gen = rdr_tindex_acquire(&r->ix);
+	s->epoch = r->epoch;
+	s->published_end = r->published_end;
+	s->concepts = r->concepts;
+	s->assocs = r->assocs;
+	s->file_size = r->file_size;
+	s->next_ordinal = r->next_ordinal;
+	s->segment_count = r->segment_count;
+	pthread_mutex_unlock(&r->mu);
+	*out = s;
+	return 0;
+}
+
+void sutra_snapshot_release(sutra_snapshot *s)
+{
+	if (!s)
+		return;
+	rdr_tindex_release(s->gen);
+	free(s);
+}
+
+uint64_t sutra_snapshot_epoch(const sutra_snapshot *s)
+{
+	return s->epoch;
+}
+
+static int view_at(const sutra_snapshot *s, uint64_t off, struct sutra_concept_view *out)
+{
+	struct layout_record rec;
+	struct layout_problem pb;
+	int rc = layout_record_at(s->r->map, s->published_end, off, s->r->sb.vector_dim, &rec, &pb);
+	if (rc)
+		return rc;
+	if (rec.type != LAYOUT_REC_CONCEPT)
+		return SUTRA_ECORRUPT;
+	const struct layout_concept *c = &rec.u.concept;
+	memcpy(out->id, c->id, 16);
+	out->ordinal = c->ordinal;
+	out->content = c->content;
+	out->content_len = c->content_len;
+	out->embedding = c->embedding; /* 8-aligned little-endian f32 in the file */
+	out->vector_dim = c->embedding ? c->vector_dim : 0;
+	out->strength = c->strength;
+	out->confidence = c->confidence;
+	out->created_us = c->created_us;
+	out->updated_us = c->updated_us;
+	out->metadata = c->metadata_len ? c->metadata : NULL;
+	out->metadata_len = c->metadata_len;
+	return 0;
+}
+
+int sutra_snapshot_get(const sutra_snapshot *s, const uint8_t id[16],
+		       struct sutra_concept_view *out)
+{
+	uint64_t off;
+	uint32_t ordinal;
+	if (!rdr_tindex_get(&s->r->ix, s->gen, id, s->epoch, &off, &ordinal))
+		return SUTRA_ENOTFOUND;
+	return view_at(s, off, out);
+}
+
+int sutra_snapshot_contains(const sutra_snapshot *s, const uint8_t id[16])
+{
+	uint64_t off;
+	uint32_t ordinal;
+	return rdr_tindex_get(&s->r->ix, s->gen, id, s->epoch, &off, &ordinal);
+}
+
+int sutra_snapshot_foreach(const sutra_snapshot *s,
+			   int (*fn)(void *arg, const struct sutra_concept_view *c), void *arg)
+{
+	for (uint32_t o = 0; o < s->next_ordinal; o++) {
+		const uint8_t *id = id_of_ordinal(s->r, o);
+		uint64_t off;
+		uint32_t ordinal;
+		/* An id learnt again after a delete has a newer ordinal: the
+		 * old one is dead. */
+		if (!rdr_tindex_get(&s->r->ix, s->gen, id, s->epoch, &off, &ordinal) || ordinal != o)
+			continue;
+		struct sutra_concept_view v;
+		int rc = view_at(s, off, &v);
+		if (rc)
+			return rc;
+		if ((rc = fn(arg, &v)))
+			return rc;
+	}
+	return 0;
+}
+
+void sutra_snapshot_stats(const sutra_snapshot *s, struct sutra_reader_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->epoch = s->epoch;
+	st->concept_count = s->concepts;
+	st->association_count = s->assocs;
+	st->published_end = s->published_end;
+	st->file_size = s->file_size;
+	st->tail_bytes = s->published_end - s->r->sb.data_offset;
+	st->segment_count = s->segment_count;
+	st->vector_dim = s->r->sb.vector_dim;
+}

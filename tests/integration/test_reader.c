@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/* libsutra-reader against the real coordinator: read-your-writes across processes, batch atomicity in snapshots, corrupt files. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sutra/client.h"
+#include "sutra/reader.h"
+#include "tests/common/daemon.h"
+#include "tests/common/tstore.h"
+
+#define BATCH 5
+#define NREADERS 3
+#define RUN_MS 2500
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void id_of(uint8_t id[16], uint32_t batch, uint32_t k)
+{
+	memset(id, 0, 16);
+	memcpy(id, &batch, 4);
+	id[4] = (uint8_t)k;
+	id[15] = 0xBE;
+}
+
+/* ---- Child processes: re-executed test binary, no nng inherited --------- */
+
+/* Learns one concept and prints the epoch that holds it. */
+static int once_main(const char *url)
+{
+	sutra_client *c;
+	uint8_t id[16];
+	uint64_t epoch;
+	if (sutra_client_connect(url, NULL, &c))
+		return 3;
+	id_of(id, 999999, 1);
+	const char *text = "written by another process";
+	struct sutra_concept_in in = { .id = id, .content = text, .content_len = strlen(text),
+				       .strength = 0.5f, .confidence = 0.75f };
+	if (sutra_client_learn_concept(c, &in, &epoch))
+		return 4;
+	printf("%" PRIu64 "\n", epoch);
+	fflush(stdout);
+	sutra_client_close(c);
+	return 0;
+}
+
+/* Reads the epoch on stdin, waits for it, and checks the write is there. */
+static int ryw_main(const char *path)
+{
+	uint64_t epoch;
+	sutra_reader *r;
+	sutra_snapshot *s;
+	struct sutra_concept_view v;
+	uint8_t id[16];
+	if (scanf("%" SCNu64, &epoch) != 1)
+		return 3;
+	if (sutra_reader_open(path, &r))
+		return 4;
+	if (sutra_reader_wait_for_epoch(r, epoch, 10000))
+		return 5;
+	if (sutra_snapshot_acquire(r, epoch, &s))
+		return 6;
+	id_of(id, 999999, 1);
+	if (sutra_snapshot_get(s, id, &v))
+		return 7;
+	const char *text = "written by another process";
+	if (v.content_len != strlen(text) || memcmp(v.content, text, v.content_len) ||
+	    v.strength != 0.5f || v.confidence != 0.75f)
+		return 8;
+	sutra_snapshot_release(s);
+	sutra_reader_close(r);
+	return 0;
+}
+
+/*
+ * Writer: batch b learns BATCH concepts "b<b> v1 k/5", rewrites the BATCH
+ * concepts of batch b-3 as "v2", and deletes those of batch b-6, all in
+ * one atomic batch.
+ */
+static int writer_main(const char *url, int ms)
+{
+	sutra_client *c;
+	if (sutra_client_connect(url, NULL, &c))
+		return 3;
+	sutra_batch *bt = sutra_batch_create();
+	double end = now_s() + ms / 1000.0;
+	for (uint32_t b = 1; now_s() < end; b++) {
+		sutra_batch_clear(bt);
+		for (uint32_t k = 0; k < BATCH; k++) {
+			uint8_t id[16];
+			char text[64];
+			id_of(id, b, k);
+			snprintf(text, sizeof text, "b%u v1 %u/%u", b, k, BATCH);
+			struct sutra_concept_in in = { .id = id, .content = text,
+						       .content_len = strlen(text), .strength = 1,
+						       .confidence = 1 };
+			if (sutra_batch_learn_concept(bt, &in))
+				return 4;
+			if (b > 3) {
+				id_of(id, b - 3, k);
+				snprintf(text, sizeof text, "b%u v2 %u/%u", b - 3, k, BATCH);
+				in.content_len = strlen(text);
+				if (sutra_batch_learn_concept(bt, &in))
+					return 4;
+			}
+			if (b > 6) {
+				id_of(id, b - 6, k);
+				if (sutra_batch_delete_concept(bt, id))
+					return 4;
+			}
+		}
+		if (sutra_client_commit(c, bt, NULL))
+			return 5;
+	}
+	sutra_batch_destroy(bt);
+	sutra_client_close(c);
+	return 0;
+}
+
+struct seen {
+	uint32_t count[1 << 16];
+	uint8_t version[1 << 16];
+	int bad;
+	char why[200];
+};
+
+static int visit(void *arg, const struct sutra_concept_view *v)
+{
+	struct seen *s = arg;
+	uint32_t b, k, n;
+	unsigned ver;
+	char text[80];
+	if (v->content_len >= sizeof text)
+		return 1;
+	memcpy(text, v->content, v->content_len);
+	text[v->content_len] = 0;
+	if (sscanf(text, "b%u v%u %u/%u", &b, &ver, &k, &n) != 4 || n != BATCH || b >= (1u << 16)) {
+		snprintf(s->why, sizeof s->why, "torn or foreign content '%s'", text);
+		return 1;
+	}
+	uint8_t id[16];
+	id_of(id, b, k);
+	if (memcmp(id, v->id, 16) != 0) {
+		snprintf(s->why, sizeof s->why, "content '%s' under another id", text);
+		return 1;
+	}
+	if (s->count[b] && s->version[b] != ver) {
+		snprintf(s->why, sizeof s->why, "batch %u mixes versions", b);
+		return 1;
+	}
+	s->count[b]++;
+	s->version[b] = (uint8_t)ver;
+	return 0;
+}
+
+/* Reader: snapshots in a loop; every batch is all there or not at all,
+ * in one version; epochs never go backwards. */
+static int reader_main(const char *path, int ms)
+{
+	sutra_reader *r;
+	if (sutra_reader_open(path, &r))
+		return 3;
+	struct seen *s = malloc(sizeof *s);
+	uint64_t prev = 0, snaps = 0;
+	double end = now_s() + ms / 1000.0;
+	while (now_s() < end) {
+		sutra_snapshot *sn;
+		int rc = sutra_snapshot_acquire(r, 0, &sn);
+		if (rc) {
+			printf("acquire: %s\n", sutra_strerror(rc));
+			return 10;
+		}
+		uint64_t e = sutra_snapshot_epoch(sn);
+		if (e < prev) {
+			printf("epoch %" PRIu64 " after %" PRIu64 "\n", e, prev);
+			return 11;
+		}
+		prev = e;
+		memset(s, 0, sizeof *s);
+		rc = sutra_snapshot_foreach(sn, visit, s);
+		if (rc) {
+			printf("epoch %" PRIu64 ": %s\n", e, s->why[0] ? s->why : sutra_strerror(rc));
+			return 12;
+		}
+		uint64_t live = 0;
+		for (uint32_t b = 0; b < (1u << 16); b++) {
+			if (s->count[b] && s->count[b] != BATCH) {
+				printf("epoch %" PRIu64 ": batch %u has %u of %u concepts\n", e, b,
+				       s->count[b], BATCH);
+				return 13;
+			}
+			live += s->count[b];
+		}
+		struct sutra_reader_stats st;
+		sutra_snapshot_stats(sn, &st);
+		if (live != st.concept_count) {
+			printf("epoch %" PRIu64 ": %" PRIu64 " concepts iterated, meta says %" PRIu64 "\n",
+			       e, live, st.concept_count);
+			return 14;
+		}
+		sutra_snapshot_release(sn);
+		snaps++;
+	}
+	printf("snapshots %" PRIu64 " last epoch %" PRIu64 "\n", snaps, prev);
+	free(s);
+	sutra_reader_close(r);
+	return 0;
+}
+
+/* ---- The tests ----------------------------------------------------------- */
+
+static pid_t spawn_self(const char *const *argv, int in_fd, int out_fd)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (in_fd >= 0)
+			dup2(in_fd, 0);
+		if (out_fd >= 0)
+			dup2(out_fd, 1);
+		execv("/proc/self/exe", (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int reap(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A process writes; the epoch it got goes through a pipe to another
+ * process, which waits for it and reads the write. No sleeps. */
+START_TEST(test_reader_read_your_writes_across_processes)
+{
+	struct tdaemon d;
+	const char *args[] = { "--vector-dimension", "4", NULL };
+	int p[2];
+	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
+	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	const char *rargv[] = { "test_int_reader", "--ryw", d.data, NULL };
+	pid_t reader = spawn_self(rargv, p[0], -1);
+	const char *wargv[] = { "test_int_reader", "--once", d.url, NULL };
+	pid_t writer = spawn_self(wargv, -1, p[1]);
+	close(p[0]);
+	close(p[1]);
+	ck_assert_int_eq(reap(writer), 0);
+	ck_assert_int_eq(reap(reader), 0);
+	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	tdaemon_cleanup(&d);
+}
+END_TEST
+
+START_TEST(test_reader_snapshots_never_see_part_of_a_batch)
+{
+	struct tdaemon d;
+	const char *args[] = { "--vector-dimension", "4", NULL };
+	char ms[16], out[NREADERS][300];
+	FILE *outf[NREADERS];
+	pid_t readers[NREADERS];
+	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
+	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	snprintf(ms, sizeof ms, "%d", RUN_MS);
+	const char *wargv[] = { "test_int_reader", "--writer", d.url, ms, NULL };
+	pid_t writer = spawn_self(wargv, -1, -1);
+	const char *rargv[] = { "test_int_reader", "--reader", d.data, ms, NULL };
+	for (int i = 0; i < NREADERS; i++) {
+		outf[i] = tmpfile();
+		readers[i] = spawn_self(rargv, -1, fileno(outf[i]));
+	}
+	ck_assert_int_eq(reap(writer), 0);
+	for (int i = 0; i < NREADERS; i++) {
+		int rc = reap(readers[i]);
+		rewind(outf[i]);
+		if (!fgets(out[i], sizeof out[i], outf[i]))
+			snprintf(out[i], sizeof out[i], "(no output)");
+		fclose(outf[i]);
+		ck_assert_msg(rc == 0, "reader %d exited %d: %s", i, rc, out[i]);
+		uint64_t snaps, last;
+		ck_assert_int_eq(sscanf(out[i], "snapshots %" SCNu64 " last epoch %" SCNu64, &snaps,
+					&last),
+				 2);
+		ck_assert_uint_gt(snaps, 10);
+		ck_assert_uint_gt(last, 10);
+		printf("reader %d: %s", i, out[i]);
+	}
+	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	tdaemon_cleanup(&d);
+}
+END_TEST
+
+/* A corrupt published block: open says so, and nothing crashes. */
+START_TEST(test_reader_corrupt_file_is_an_error)
+{
+	struct tstore t;
+	char path[] = "/tmp/sutra-reader-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(tstore_build(&t), 0);
+	t.buf[t.counts[1].published_end + 80] ^= 0xFF; /* inside epoch 2's block */
+	ck_assert_int_eq(tstore_write(&t, path), 0);
+	sutra_reader *r;
+	ck_assert_int_eq(sutra_reader_open(path, &r), SUTRA_ECORRUPT);
+	/* The clean file opens, and reads the deterministic store. */
+	t.buf[t.counts[1].published_end + 80] ^= 0xFF;
+	ck_assert_int_eq(tstore_write(&t, path), 0);
+	ck_assert_int_eq(sutra_reader_open(path, &r), 0);
+	sutra_snapshot *s;
+	ck_assert_int_eq(sutra_snapshot_acquire(r, 4, &s), 0);
+	ck_assert_uint_eq(sutra_snapshot_epoch(s), 4);
+	struct sutra_reader_stats st;
+	sutra_snapshot_stats(s, &st);
+	ck_assert_uint_eq(st.concept_count, 3);
+	ck_assert_int_eq(sutra_snapshot_acquire(r, 5, &s), -EAGAIN);
+	sutra_snapshot_release(s);
+	sutra_reader_close(r);
+	tstore_finish(&t);
+	unlink(path);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--once") == 0)
+		return once_main(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "--ryw") == 0)
+		return ryw_main(argv[2]);
+	if (argc == 4 && strcmp(argv[1], "--writer") == 0)
+		return writer_main(argv[2], atoi(argv[3]));
+	if (argc == 4 && strcmp(argv[1], "--reader") == 0)
+		return reader_main(argv[2], atoi(argv[3]));
+
+	Suite *s = suite_create("reader");
+	TCase *tc = tcase_create("reader");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_reader_read_your_writes_across_processes);
+	tcase_add_test(tc, test_reader_snapshots_never_see_part_of_a_batch);
+	tcase_add_test(tc, test_reader_corrupt_file_is_an_error);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
