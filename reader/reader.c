@@ -13,6 +13,8 @@
 
 #include "layout/layout.h"
 #include "reader/tindex.h"
+#include "util/endian.h"
+#include "util/idmap.h"
 
 /* The mapping reserves this much address space once, so that the file can
  * grow under it without a remap; only bytes below a validated published
@@ -26,12 +28,34 @@ struct idchunk {
 	uint8_t id[RDR_CHUNK][16];
 };
 
+/* Adjacency: per ordinal, a list (newest first) of the association keys
+ * that ever touched it; whether an association is live at an epoch is the
+ * edge index's answer. Nodes and heads are append-only chunks, written by
+ * the refreshing thread and published with a release-store of the head. */
+struct enode {
+	uint8_t key[16];
+	uint32_t next; /* index + 1, 0: end */
+};
+
+struct nodechunk {
+	struct enode n[RDR_CHUNK];
+};
+
+struct headchunk {
+	uint32_t head[RDR_CHUNK]; /* atomic */
+};
+
 struct sutra_reader {
 	int fd;
 	const unsigned char *map;
 	pthread_mutex_t mu; /* refresh, acquire */
 	struct rdr_tindex ix;
 	struct idchunk **ords; /* ordinal -> id, append-only, RDR_MAX_CHUNKS entries */
+	struct rdr_tindex eix;  /* association key -> versions (offset of the record) */
+	struct util_idmap eseen; /* refreshing thread only: keys already listed */
+	struct nodechunk **nodes;
+	struct headchunk **heads;
+	uint32_t nnodes;
 	struct layout_superblock sb;
 	/* the newest indexed epoch (under mu) */
 	uint64_t epoch;
@@ -44,6 +68,7 @@ struct sutra_reader {
 struct sutra_snapshot {
 	sutra_reader *r;
 	struct rdr_gen *gen;
+	struct rdr_gen *egen;
 	uint64_t epoch;
 	uint64_t published_end;
 	uint64_t concepts, assocs, file_size;
@@ -70,6 +95,57 @@ static const uint8_t *id_of_ordinal(const sutra_reader *r, uint32_t ordinal)
 {
 	struct idchunk *k = __atomic_load_n(&r->ords[ordinal >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
 	return k->id[ordinal & (RDR_CHUNK - 1)];
+}
+
+static void edge_key(uint8_t key[16], uint32_t src, uint32_t dst, uint8_t type)
+{
+	memset(key, 0, 16);
+	util_put_le32(key, src);
+	util_put_le32(key + 4, dst);
+	key[8] = type;
+}
+
+static int add_node(sutra_reader *r, uint32_t ordinal, const uint8_t key[16])
+{
+	uint32_t i = r->nnodes, c = i >> RDR_CHUNK_BITS, hc = ordinal >> RDR_CHUNK_BITS;
+	if (c >= RDR_MAX_CHUNKS || hc >= RDR_MAX_CHUNKS || i == UINT32_MAX - 1)
+		return -ENOMEM;
+	if (!r->nodes[c]) {
+		struct nodechunk *k = calloc(1, sizeof *k);
+		if (!k)
+			return -ENOMEM;
+		__atomic_store_n(&r->nodes[c], k, __ATOMIC_RELEASE);
+	}
+	if (!r->heads[hc]) {
+		struct headchunk *k = calloc(1, sizeof *k);
+		if (!k)
+			return -ENOMEM;
+		__atomic_store_n(&r->heads[hc], k, __ATOMIC_RELEASE);
+	}
+	uint32_t *head = &r->heads[hc]->head[ordinal & (RDR_CHUNK - 1)];
+	struct enode *n = &r->nodes[c]->n[i & (RDR_CHUNK - 1)];
+	memcpy(n->key, key, 16);
+	n->next = *head;
+	r->nnodes = i + 1;
+	__atomic_store_n(head, i + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Indexes one association record (or its delete) of epoch. */
+static int index_edge(sutra_reader *r, const struct layout_record *rec, uint64_t epoch)
+{
+	const struct layout_association *a = &rec->u.association;
+	uint8_t key[16];
+	int rc;
+	edge_key(key, a->src_ordinal, a->dst_ordinal, a->type);
+	if (rec->type == LAYOUT_REC_ASSOCIATION && !util_idmap_get(&r->eseen, key, NULL)) {
+		if ((rc = util_idmap_put(&r->eseen, key, 1)) ||
+		    (rc = add_node(r, a->src_ordinal, key)) ||
+		    (a->dst_ordinal != a->src_ordinal && (rc = add_node(r, a->dst_ordinal, key))))
+			return rc;
+	}
+	return rdr_tindex_put(&r->eix, key, epoch,
+			      rec->type == LAYOUT_REC_ASSOCIATION ? rec->offset : 0, a->type);
 }
 
 /* Indexes the commit blocks in [from, v->meta.published_end). Called with
@@ -114,6 +190,10 @@ static int index_blocks(sutra_reader *r, const struct layout_view *v, uint64_t f
 			} else if (rec.type == LAYOUT_REC_CONCEPT_DELETE) {
 				if ((rc = rdr_tindex_put(&r->ix, rec.u.concept.id, blk.epoch, 0,
 							 rec.u.concept.ordinal)))
+					return rc;
+			} else if (rec.type == LAYOUT_REC_ASSOCIATION ||
+				   rec.type == LAYOUT_REC_ASSOCIATION_DELETE) {
+				if ((rc = index_edge(r, &rec, blk.epoch)))
 					return rc;
 			}
 		}
@@ -185,13 +265,12 @@ int sutra_reader_open(const char *path, sutra_reader **out)
 	}
 	r->map = map;
 	pthread_mutex_init(&r->mu, NULL);
-	if ((rc = rdr_tindex_init(&r->ix)) ||
-	    !(r->ords = calloc(RDR_MAX_CHUNKS, sizeof *r->ords))) {
-		if (!rc)
-			rdr_tindex_finish(&r->ix);
-		munmap(map, MAP_LEN);
-		close(r->fd);
-		free(r);
+	util_idmap_init(&r->eseen);
+	if ((rc = rdr_tindex_init(&r->ix)) || (rc = rdr_tindex_init(&r->eix)) ||
+	    !(r->ords = calloc(RDR_MAX_CHUNKS, sizeof *r->ords)) ||
+	    !(r->nodes = calloc(RDR_MAX_CHUNKS, sizeof *r->nodes)) ||
+	    !(r->heads = calloc(RDR_MAX_CHUNKS, sizeof *r->heads))) {
+		sutra_reader_close(r);
 		return -ENOMEM;
 	}
 	if ((rc = refresh_locked(r))) {
@@ -207,9 +286,17 @@ void sutra_reader_close(sutra_reader *r)
 	if (!r)
 		return;
 	rdr_tindex_finish(&r->ix);
+	rdr_tindex_finish(&r->eix);
+	util_idmap_finish(&r->eseen);
 	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && r->ords && r->ords[c]; c++)
 		free(r->ords[c]);
+	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && r->nodes && r->nodes[c]; c++)
+		free(r->nodes[c]);
+	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && r->heads; c++)
+		free(r->heads[c]);
 	free(r->ords);
+	free(r->nodes);
+	free(r->heads);
 	munmap((void *)r->map, MAP_LEN);
 	close(r->fd);
 	pthread_mutex_destroy(&r->mu);
@@ -270,6 +357,7 @@ int sutra_snapshot_acquire(sutra_reader *r, uint64_t min_epoch, sutra_snapshot *
 	}
 	s->r = r;
 	s->gen = rdr_tindex_acquire(&r->ix);
+	s->egen = rdr_tindex_acquire(&r->eix);
 	s->epoch = r->epoch;
 	s->published_end = r->published_end;
 	s->concepts = r->concepts;
@@ -287,6 +375,7 @@ void sutra_snapshot_release(sutra_snapshot *s)
 	if (!s)
 		return;
 	rdr_tindex_release(s->gen);
+	rdr_tindex_release(s->egen);
 	free(s);
 }
 
@@ -369,4 +458,89 @@ void sutra_snapshot_stats(const sutra_snapshot *s, struct sutra_reader_stats *st
 	st->tail_bytes = s->published_end - s->r->sb.data_offset;
 	st->segment_count = s->segment_count;
 	st->vector_dim = s->r->sb.vector_dim;
+}
+
+static int cmp_neighbor(const void *a, const void *b)
+{
+	const struct sutra_neighbor *x = a, *y = b;
+	if (x->confidence != y->confidence)
+		return x->confidence > y->confidence ? -1 : 1;
+	if (x->ordinal != y->ordinal)
+		return x->ordinal < y->ordinal ? -1 : 1;
+	return (int)y->outgoing - (int)x->outgoing;
+}
+
+int sutra_snapshot_neighbors(const sutra_snapshot *s, const uint8_t id[16], int type,
+			     enum sutra_direction dir, size_t limit, struct sutra_neighbor *out,
+			     size_t *n, size_t *total)
+{
+	const sutra_reader *r = s->r;
+	uint64_t off;
+	uint32_t o;
+	struct sutra_neighbor *all = NULL;
+	size_t len = 0, cap = 0;
+	int rc = 0;
+
+	if (type < -1 || type > 255 || (dir != SUTRA_DIR_BOTH && dir != SUTRA_DIR_OUT &&
+					dir != SUTRA_DIR_IN))
+		return SUTRA_EVALUE;
+	if (!rdr_tindex_get(&r->ix, s->gen, id, s->epoch, &off, &o))
+		return SUTRA_ENOTFOUND;
+	struct headchunk *hk = __atomic_load_n(&r->heads[o >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
+	uint32_t k = hk ? __atomic_load_n(&hk->head[o & (RDR_CHUNK - 1)], __ATOMIC_ACQUIRE) : 0;
+	for (; k; ) {
+		const struct nodechunk *nc =
+			__atomic_load_n(&r->nodes[(k - 1) >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
+		const struct enode *node = &nc->n[(k - 1) & (RDR_CHUNK - 1)];
+		k = node->next;
+		uint32_t src = util_get_le32(node->key), dst = util_get_le32(node->key + 4);
+		uint8_t atype = node->key[8];
+		int outgoing = src == o;
+		if ((type >= 0 && atype != type) || (dir == SUTRA_DIR_OUT && !outgoing) ||
+		    (dir == SUTRA_DIR_IN && dst != o))
+			continue;
+		uint64_t aoff;
+		uint32_t unused;
+		if (!rdr_tindex_get(&r->eix, s->egen, node->key, s->epoch, &aoff, &unused))
+			continue;
+		struct layout_record rec;
+		struct layout_problem pb;
+		if ((rc = layout_record_at(r->map, s->published_end, aoff, r->sb.vector_dim, &rec,
+					   &pb)))
+			break;
+		if (rec.type != LAYOUT_REC_ASSOCIATION) {
+			rc = SUTRA_ECORRUPT;
+			break;
+		}
+		if (len == cap) {
+			size_t nc2 = cap ? 2 * cap : 16;
+			struct sutra_neighbor *p = realloc(all, nc2 * sizeof *p);
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			all = p;
+			cap = nc2;
+		}
+		struct sutra_neighbor *nb = &all[len++];
+		uint32_t other = outgoing ? dst : src;
+		memcpy(nb->id, id_of_ordinal(r, other), 16);
+		nb->ordinal = other;
+		nb->type = atype;
+		nb->outgoing = (uint8_t)outgoing;
+		nb->confidence = rec.u.association.confidence;
+		nb->weight = rec.u.association.weight;
+		nb->created_us = rec.u.association.created_us;
+	}
+	if (rc == 0) {
+		qsort(all, len, sizeof *all, cmp_neighbor);
+		size_t m = len < limit ? len : limit;
+		if (m)
+			memcpy(out, all, m * sizeof *out);
+		*n = m;
+		if (total)
+			*total = len;
+	}
+	free(all);
+	return rc;
 }

@@ -24,7 +24,7 @@ extern "C" {
  *
  * Status: this first version indexes the whole log privately at open and
  * then incrementally (only new commit blocks are read on refresh). Index
- * segments, neighbours, paths, reader slots and notices come next.
+ * segments, paths, reader slots and notices come next.
  */
 typedef struct sutra_reader sutra_reader;
 
@@ -47,6 +47,24 @@ struct sutra_concept_view {
 	uint64_t updated_us;
 	const void *metadata;    /**< or NULL */
 	uint32_t metadata_len;
+};
+
+/** Which associations of a concept sutra_snapshot_neighbors() follows. */
+enum sutra_direction {
+	SUTRA_DIR_BOTH = 0, /**< both (the default: the old store was undirected) */
+	SUTRA_DIR_OUT = 1,  /**< the concept is the source */
+	SUTRA_DIR_IN = 2,   /**< the concept is the target */
+};
+
+/** One neighbour: the concept at the other end of an association. */
+struct sutra_neighbor {
+	uint8_t id[16];
+	uint32_t ordinal;
+	uint8_t type;      /**< the association's type */
+	uint8_t outgoing;  /**< 1: the asked concept is the source */
+	float confidence;
+	float weight;
+	uint64_t created_us;
 };
 
 /** What sutra_snapshot_stats() reports. */
@@ -119,6 +137,21 @@ SUTRA_API int sutra_snapshot_contains(const sutra_snapshot *s, const uint8_t id[
 SUTRA_API int sutra_snapshot_foreach(const sutra_snapshot *s,
 				     int (*fn)(void *arg, const struct sutra_concept_view *c),
 				     void *arg);
+
+/**
+ * The neighbours of concept id in the snapshot, ordered by confidence
+ * (highest first; ties by ordinal, outgoing first).
+ * @param type an association type 0..255, or -1 for any
+ * @param dir which direction to follow
+ * @param out room for limit neighbours
+ * @param n out: how many were written (at most limit)
+ * @param total out (may be NULL): how many there are in all
+ * @return 0, SUTRA_ENOTFOUND (id is not live), SUTRA_EVALUE (bad type or
+ *   direction), SUTRA_ECORRUPT, -ENOMEM
+ */
+SUTRA_API int sutra_snapshot_neighbors(const sutra_snapshot *s, const uint8_t id[16], int type,
+				       enum sutra_direction dir, size_t limit,
+				       struct sutra_neighbor *out, size_t *n, size_t *total);
 
 /** Fills *st for the snapshot. */
 SUTRA_API void sutra_snapshot_stats(const sutra_snapshot *s, struct sutra_reader_stats *st);

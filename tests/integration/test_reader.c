@@ -306,6 +306,90 @@ START_TEST(test_reader_snapshots_never_see_part_of_a_batch)
 }
 END_TEST
 
+static void learn(sutra_client *c, const uint8_t id[16], const char *text, uint64_t *epoch)
+{
+	struct sutra_concept_in in = { .id = id, .content = text, .content_len = strlen(text),
+				       .strength = 1, .confidence = 1 };
+	ck_assert_int_eq(sutra_client_learn_concept(c, &in, epoch), 0);
+}
+
+/* Neighbours through two snapshots: the older one keeps its associations
+ * while the newer sees deletes, new edges and a deleted concept. */
+START_TEST(test_reader_neighbors_by_snapshot)
+{
+	struct tdaemon d;
+	const char *args[] = { "--vector-dimension", "4", NULL };
+	uint8_t a[16], b[16], c[16];
+	uint64_t e;
+	struct sutra_neighbor nb[8];
+	size_t n, total;
+	id_of(a, 7001, 0);
+	id_of(b, 7002, 0);
+	id_of(c, 7003, 0);
+	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
+	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	sutra_client *cl;
+	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+	learn(cl, a, "a", &e);
+	learn(cl, b, "b", &e);
+	learn(cl, c, "c", &e);
+	ck_assert_int_eq(sutra_client_learn_association(cl, a, b, 1, 0.9f, 1, &e), 0);
+	ck_assert_int_eq(sutra_client_learn_association(cl, c, a, 3, 0.5f, 2, &e), 0);
+	ck_assert_int_eq(sutra_client_learn_association(cl, a, c, 0, 0.7f, 3, &e), 0);
+	sutra_reader *r;
+	sutra_snapshot *s1, *s2;
+	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
+	ck_assert_int_eq(sutra_reader_wait_for_epoch(r, e, 5000), 0);
+	ck_assert_int_eq(sutra_snapshot_acquire(r, e, &s1), 0);
+
+	ck_assert_int_eq(sutra_client_delete_association(cl, a, b, 1, &e), 0);
+	ck_assert_int_eq(sutra_client_learn_association(cl, b, a, 2, 0.95f, 4, &e), 0);
+	ck_assert_int_eq(sutra_client_delete_concept(cl, c, &e), 0);
+	ck_assert_int_eq(sutra_reader_wait_for_epoch(r, e, 5000), 0);
+	ck_assert_int_eq(sutra_snapshot_acquire(r, e, &s2), 0);
+
+	/* The old snapshot: a -> b (0.9), a -> c (0.7), c -> a (0.5). */
+	ck_assert_int_eq(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_BOTH, 8, nb, &n, &total), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_mem_eq(nb[0].id, b, 16);
+	ck_assert(nb[0].outgoing && nb[0].type == 1 && nb[0].confidence == 0.9f);
+	ck_assert_mem_eq(nb[1].id, c, 16);
+	ck_assert(nb[1].outgoing && nb[1].type == 0 && nb[1].weight == 3);
+	ck_assert_mem_eq(nb[2].id, c, 16);
+	ck_assert(!nb[2].outgoing && nb[2].type == 3);
+	ck_assert_int_eq(sutra_snapshot_neighbors(s1, a, 3, SUTRA_DIR_BOTH, 8, nb, &n, NULL), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_OUT, 8, nb, &n, NULL), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_IN, 8, nb, &n, NULL), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_mem_eq(nb[0].id, c, 16);
+	ck_assert_int_eq(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_BOTH, 1, nb, &n, &total), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(total, 3);
+	ck_assert_mem_eq(nb[0].id, b, 16);
+	ck_assert_int_eq(sutra_snapshot_contains(s1, c), 1);
+
+	/* The new one: only b -> a (0.95); c and its edges are gone. */
+	ck_assert_int_eq(sutra_snapshot_neighbors(s2, a, -1, SUTRA_DIR_BOTH, 8, nb, &n, &total), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_mem_eq(nb[0].id, b, 16);
+	ck_assert(!nb[0].outgoing && nb[0].type == 2 && nb[0].confidence == 0.95f);
+	ck_assert_int_eq(sutra_snapshot_neighbors(s2, c, -1, SUTRA_DIR_BOTH, 8, nb, &n, NULL),
+			 SUTRA_ENOTFOUND);
+	ck_assert_int_eq(sutra_snapshot_contains(s2, c), 0);
+	ck_assert_int_eq(sutra_snapshot_neighbors(s2, a, 300, SUTRA_DIR_BOTH, 8, nb, &n, NULL),
+			 SUTRA_EVALUE);
+
+	sutra_snapshot_release(s1);
+	sutra_snapshot_release(s2);
+	sutra_reader_close(r);
+	sutra_client_close(cl);
+	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	tdaemon_cleanup(&d);
+}
+END_TEST
+
 /* A corrupt published block: open says so, and nothing crashes. */
 START_TEST(test_reader_corrupt_file_is_an_error)
 {
@@ -354,6 +438,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_reader_read_your_writes_across_processes);
 	tcase_add_test(tc, test_reader_snapshots_never_see_part_of_a_batch);
 	tcase_add_test(tc, test_reader_corrupt_file_is_an_error);
+	tcase_add_test(tc, test_reader_neighbors_by_snapshot);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
