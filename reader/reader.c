@@ -544,3 +544,152 @@ int sutra_snapshot_neighbors(const sutra_snapshot *s, const uint8_t id[16], int 
 	free(all);
 	return rc;
 }
+
+/* Calls fn(arg, other) for each association of ordinal o live in the
+ * snapshot, of type (-1: any), that leaves o (out) or arrives at it (in)
+ * as dir asks. Returns 0, or what fn returned when it was not 0. */
+static int each_edge(const sutra_snapshot *s, uint32_t o, int type, enum sutra_direction dir,
+		     int (*fn)(void *arg, uint32_t other), void *arg)
+{
+	const sutra_reader *r = s->r;
+	struct headchunk *hk = __atomic_load_n(&r->heads[o >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
+	uint32_t k = hk ? __atomic_load_n(&hk->head[o & (RDR_CHUNK - 1)], __ATOMIC_ACQUIRE) : 0;
+	while (k) {
+		const struct nodechunk *nc =
+			__atomic_load_n(&r->nodes[(k - 1) >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
+		const struct enode *node = &nc->n[(k - 1) & (RDR_CHUNK - 1)];
+		k = node->next;
+		uint32_t src = util_get_le32(node->key), dst = util_get_le32(node->key + 4);
+		if (type >= 0 && node->key[8] != type)
+			continue;
+		uint64_t off;
+		uint32_t unused;
+		if (!rdr_tindex_get(&r->eix, s->egen, node->key, s->epoch, &off, &unused))
+			continue;
+		int rc = 0;
+		if (src == o && dir != SUTRA_DIR_IN)
+			rc = fn(arg, dst);
+		if (!rc && dst == o && src != o && dir != SUTRA_DIR_OUT)
+			rc = fn(arg, src);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* One side of the bidirectional search. parent[o] = predecessor + 1 on
+ * this side (the start points to itself), 0: not reached. */
+struct side {
+	uint32_t *parent;
+	uint32_t *depth;  /* edges from this side's start */
+	uint32_t *frontier, *next;
+	size_t nf, nn;
+	uint32_t level;   /* depth of the frontier being expanded */
+	const struct side *other;
+	uint32_t from;    /* the ordinal being expanded */
+	uint32_t meet;    /* best meeting ordinal + 1 */
+	uint32_t best;    /* its path length */
+};
+
+/* Reaches other from sd->from. A node the other side reached is a meeting
+ * point; the whole level is expanded and the shortest total kept, since the
+ * first meeting found need not be the closest to the other start. */
+static int visit_edge(void *arg, uint32_t other)
+{
+	struct side *sd = arg;
+	if (sd->parent[other])
+		return 0;
+	sd->parent[other] = sd->from + 1;
+	sd->depth[other] = sd->level + 1;
+	sd->next[sd->nn++] = other;
+	if (sd->other->parent[other]) {
+		uint32_t total = sd->level + 1 + sd->other->depth[other];
+		if (!sd->meet || total < sd->best) {
+			sd->meet = other + 1;
+			sd->best = total;
+		}
+	}
+	return 0;
+}
+
+int sutra_snapshot_shortest_path(const sutra_snapshot *s, const uint8_t from[16],
+				 const uint8_t to[16], int type, enum sutra_direction dir,
+				 unsigned max_depth, uint8_t (*out)[16], size_t *len)
+{
+	const sutra_reader *r = s->r;
+	uint64_t off;
+	uint32_t a, b;
+
+	if (max_depth < 1 || max_depth > SUTRA_MAX_PATH_DEPTH || type < -1 || type > 255 ||
+	    (dir != SUTRA_DIR_BOTH && dir != SUTRA_DIR_OUT && dir != SUTRA_DIR_IN))
+		return SUTRA_EVALUE;
+	if (!rdr_tindex_get(&r->ix, s->gen, from, s->epoch, &off, &a) ||
+	    !rdr_tindex_get(&r->ix, s->gen, to, s->epoch, &off, &b))
+		return SUTRA_ENOTFOUND;
+	if (a == b) {
+		memcpy(out[0], from, 16);
+		*len = 1;
+		return 0;
+	}
+	size_t n = s->next_ordinal;
+	uint32_t *mem = calloc(8 * n, sizeof *mem);
+	if (!mem)
+		return -ENOMEM;
+	/* Forward follows dir; backward follows it reversed. */
+	enum sutra_direction back = dir == SUTRA_DIR_OUT ? SUTRA_DIR_IN
+				    : dir == SUTRA_DIR_IN ? SUTRA_DIR_OUT
+							  : SUTRA_DIR_BOTH;
+	struct side f = { .parent = mem, .frontier = mem + 2 * n, .next = mem + 3 * n,
+			  .depth = mem + 6 * n };
+	struct side g = { .parent = mem + n, .frontier = mem + 4 * n, .next = mem + 5 * n,
+			  .depth = mem + 7 * n };
+	f.other = &g;
+	g.other = &f;
+	f.parent[a] = a + 1;
+	g.parent[b] = b + 1;
+	f.frontier[f.nf++] = a;
+	g.frontier[g.nf++] = b;
+	uint32_t meet = 0;
+	for (unsigned depth = 0; depth < max_depth && !meet && f.nf && g.nf; depth++) {
+		/* Expand the smaller frontier: one more edge on the path. */
+		struct side *sd = f.nf <= g.nf ? &f : &g;
+		enum sutra_direction d = sd == &f ? dir : back;
+		sd->nn = 0;
+		for (size_t i = 0; i < sd->nf; i++) {
+			sd->from = sd->frontier[i];
+			each_edge(s, sd->from, type, d, visit_edge, sd);
+		}
+		meet = sd->meet;
+		sd->level++;
+		uint32_t *t = sd->frontier;
+		sd->frontier = sd->next;
+		sd->next = t;
+		sd->nf = sd->nn;
+	}
+	int rc = SUTRA_ENOTFOUND;
+	if (meet) {
+		uint32_t m = meet - 1, path[2 * SUTRA_MAX_PATH_DEPTH + 2];
+		size_t k = 0;
+		/* from ... m along f's parents (reversed), then m ... to. */
+		for (uint32_t o = m;; o = f.parent[o] - 1) {
+			path[k++] = o;
+			if (o == a)
+				break;
+		}
+		for (size_t i = 0; i < k / 2; i++) {
+			uint32_t t = path[i];
+			path[i] = path[k - 1 - i];
+			path[k - 1 - i] = t;
+		}
+		for (uint32_t o = m; o != b;) {
+			o = g.parent[o] - 1;
+			path[k++] = o;
+		}
+		for (size_t i = 0; i < k; i++)
+			memcpy(out[i], id_of_ordinal(r, path[i]), 16);
+		*len = k;
+		rc = 0;
+	}
+	free(mem);
+	return rc;
+}

@@ -24,7 +24,7 @@ extern "C" {
  *
  * Status: this first version indexes the whole log privately at open and
  * then incrementally (only new commit blocks are read on refresh). Index
- * segments, paths, reader slots and notices come next.
+ * segments, k paths, reader slots and notices come next.
  */
 typedef struct sutra_reader sutra_reader;
 
@@ -152,6 +152,22 @@ SUTRA_API int sutra_snapshot_foreach(const sutra_snapshot *s,
 SUTRA_API int sutra_snapshot_neighbors(const sutra_snapshot *s, const uint8_t id[16], int type,
 				       enum sutra_direction dir, size_t limit,
 				       struct sutra_neighbor *out, size_t *n, size_t *total);
+
+#define SUTRA_MAX_PATH_DEPTH 20
+
+/**
+ * A shortest path from concept from to concept to in the snapshot
+ * (bidirectional breadth-first search), following associations of the
+ * given type (-1: any) in direction dir (SUTRA_DIR_BOTH: either way).
+ * @param max_depth the most associations the path may have, 1..20
+ * @param out room for max_depth + 1 ids: the path, from first, to last
+ * @param len out: the number of ids written (1 when from == to)
+ * @return 0, SUTRA_ENOTFOUND (an end is not live, or no path within
+ *   max_depth), SUTRA_EVALUE (bad depth, type or direction), -ENOMEM
+ */
+SUTRA_API int sutra_snapshot_shortest_path(const sutra_snapshot *s, const uint8_t from[16],
+					   const uint8_t to[16], int type, enum sutra_direction dir,
+					   unsigned max_depth, uint8_t (*out)[16], size_t *len);
 
 /** Fills *st for the snapshot. */
 SUTRA_API void sutra_snapshot_stats(const sutra_snapshot *s, struct sutra_reader_stats *st);

@@ -390,6 +390,151 @@ START_TEST(test_reader_neighbors_by_snapshot)
 }
 END_TEST
 
+/* Path length by plain BFS over sutra_snapshot_neighbors (an independent
+ * implementation), or -1. */
+static int bfs_len(const sutra_snapshot *s, uint32_t n, uint32_t from, uint32_t to, int type,
+		   enum sutra_direction dir, unsigned max_depth)
+{
+	int *dist = malloc(n * sizeof *dist);
+	uint32_t *queue = malloc(n * sizeof *queue);
+	size_t head = 0, tail = 0;
+	for (uint32_t i = 0; i < n; i++)
+		dist[i] = -1;
+	dist[from] = 0;
+	queue[tail++] = from;
+	while (head < tail) {
+		uint32_t o = queue[head++];
+		if ((unsigned)dist[o] >= max_depth)
+			continue;
+		uint8_t id[16];
+		struct sutra_neighbor nb[64];
+		size_t k;
+		id_of(id, 8000 + o, 0);
+		ck_assert_int_eq(sutra_snapshot_neighbors(s, id, type, dir, 64, nb, &k, NULL), 0);
+		for (size_t i = 0; i < k; i++) {
+			uint32_t other = 0;
+			memcpy(&other, nb[i].id, 4);
+			other -= 8000;
+			if (dist[other] < 0) {
+				dist[other] = dist[o] + 1;
+				queue[tail++] = other;
+			}
+		}
+	}
+	int d = dist[to];
+	free(dist);
+	free(queue);
+	return d;
+}
+
+/* Shortest paths: hand-built cases, then random pairs of a random graph
+ * checked against plain BFS (length) and edge by edge (validity). */
+START_TEST(test_reader_shortest_paths)
+{
+	struct tdaemon d;
+	const char *args[] = { "--vector-dimension", "4", NULL };
+	enum { N = 120, EDGES = 600 };
+	uint8_t ids[N][16], path[SUTRA_MAX_PATH_DEPTH + 1][16];
+	size_t len;
+	uint64_t e = 0;
+	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
+	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	sutra_client *cl;
+	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+	sutra_batch *bt = sutra_batch_create();
+	for (uint32_t i = 0; i < N; i++) {
+		id_of(ids[i], 8000 + i, 0);
+		struct sutra_concept_in in = { .id = ids[i], .content = "node", .content_len = 4,
+					       .strength = 1, .confidence = 1 };
+		ck_assert_int_eq(sutra_batch_learn_concept(bt, &in), 0);
+	}
+	/* 0 -> 1 -> 2 -> 3 -> 4 (type 0), and 0 -> 5 -> 4 (type 1). */
+	for (uint32_t i = 0; i < 4; i++)
+		ck_assert_int_eq(sutra_batch_learn_association(bt, ids[i], ids[i + 1], 0, 1, 1), 0);
+	ck_assert_int_eq(sutra_batch_learn_association(bt, ids[0], ids[5], 1, 1, 1), 0);
+	ck_assert_int_eq(sutra_batch_learn_association(bt, ids[5], ids[4], 1, 1, 1), 0);
+	uint64_t seed = 12345;
+	for (int k = 0; k < EDGES; k++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t a = 10 + (uint32_t)((seed >> 33) % (N - 10));
+		uint32_t b = 10 + (uint32_t)((seed >> 13) % (N - 10));
+		ck_assert_int_eq(sutra_batch_learn_association(bt, ids[a], ids[b],
+							       (uint8_t)((seed >> 7) % 3), 1, 1),
+				 0);
+	}
+	ck_assert_int_eq(sutra_client_commit(cl, bt, &e), 0);
+	sutra_batch_destroy(bt);
+
+	sutra_reader *r;
+	sutra_snapshot *s;
+	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
+	ck_assert_int_eq(sutra_snapshot_acquire(r, e, &s), 0);
+
+	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[0], ids[4], -1, SUTRA_DIR_BOTH, 20,
+						      path, &len), 0);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_mem_eq(path[1], ids[5], 16);
+	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[0], ids[4], 0, SUTRA_DIR_BOTH, 20,
+						      path, &len), 0);
+	ck_assert_uint_eq(len, 5);
+	for (int i = 0; i < 5; i++)
+		ck_assert_mem_eq(path[i], ids[i], 16);
+	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[0], ids[4], 0, SUTRA_DIR_BOTH, 3,
+						      path, &len), SUTRA_ENOTFOUND);
+	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[4], ids[0], -1, SUTRA_DIR_OUT, 20,
+						      path, &len), SUTRA_ENOTFOUND);
+	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[4], ids[0], -1, SUTRA_DIR_IN, 20,
+						      path, &len), 0);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[3], ids[3], -1, SUTRA_DIR_BOTH, 1,
+						      path, &len), 0);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[0], ids[9], -1, SUTRA_DIR_BOTH, 20,
+						      path, &len), SUTRA_ENOTFOUND); /* isolated */
+	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[0], ids[4], -1, SUTRA_DIR_BOTH, 21,
+						      path, &len), SUTRA_EVALUE);
+
+	static const enum sutra_direction dirs[] = { SUTRA_DIR_BOTH, SUTRA_DIR_OUT, SUTRA_DIR_IN };
+	int found = 0;
+	for (int q = 0; q < 300; q++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t a = 10 + (uint32_t)((seed >> 33) % (N - 10));
+		uint32_t b = 10 + (uint32_t)((seed >> 13) % (N - 10));
+		int type = (int)((seed >> 5) % 4) - 1;
+		enum sutra_direction dir = dirs[(seed >> 3) % 3];
+		unsigned depth = 1 + (unsigned)((seed >> 40) % 8);
+		int want = bfs_len(s, N, a, b, type, dir, depth);
+		int rc = sutra_snapshot_shortest_path(s, ids[a], ids[b], type, dir, depth, path, &len);
+		if (want < 0) {
+			ck_assert_msg(rc == SUTRA_ENOTFOUND, "%u -> %u: found a path BFS did not", a, b);
+			continue;
+		}
+		ck_assert_msg(rc == 0, "%u -> %u type %d dir %d depth %u: no path, BFS says %d", a,
+			      b, type, dir, depth, want);
+		ck_assert_uint_eq(len, (size_t)want + 1);
+		ck_assert_mem_eq(path[0], ids[a], 16);
+		ck_assert_mem_eq(path[len - 1], ids[b], 16);
+		for (size_t i = 0; i + 1 < len; i++) {
+			/* Each step is an association of the asked type and way. */
+			struct sutra_neighbor nb[64];
+			size_t k, j;
+			ck_assert_int_eq(sutra_snapshot_neighbors(s, path[i], type, dir, 64, nb, &k,
+								  NULL), 0);
+			for (j = 0; j < k && memcmp(nb[j].id, path[i + 1], 16); j++)
+				;
+			ck_assert_msg(j < k, "step %zu of %u -> %u is not an association", i, a, b);
+		}
+		found++;
+	}
+	ck_assert_int_gt(found, 50);
+	sutra_snapshot_release(s);
+	sutra_reader_close(r);
+	sutra_client_close(cl);
+	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	tdaemon_cleanup(&d);
+}
+END_TEST
+
 /* A corrupt published block: open says so, and nothing crashes. */
 START_TEST(test_reader_corrupt_file_is_an_error)
 {
@@ -439,6 +584,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_reader_snapshots_never_see_part_of_a_batch);
 	tcase_add_test(tc, test_reader_corrupt_file_is_an_error);
 	tcase_add_test(tc, test_reader_neighbors_by_snapshot);
+	tcase_add_test(tc, test_reader_shortest_paths);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
