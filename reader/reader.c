@@ -11,6 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <roaring/roaring.h>
+
+#include "coordinator/proto.h"
 #include "layout/layout.h"
 #include "reader/tindex.h"
 #include "util/endian.h"
@@ -63,6 +68,10 @@ struct sutra_reader {
 	uint64_t concepts, assocs, file_size;
 	uint32_t next_ordinal;
 	uint32_t segment_count;
+	/* notices */
+	pthread_mutex_t nmu;
+	int subscribed;
+	nng_socket sub;
 };
 
 struct sutra_snapshot {
@@ -265,6 +274,7 @@ int sutra_reader_open(const char *path, sutra_reader **out)
 	}
 	r->map = map;
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->nmu, NULL);
 	util_idmap_init(&r->eseen);
 	if ((rc = rdr_tindex_init(&r->ix)) || (rc = rdr_tindex_init(&r->eix)) ||
 	    !(r->ords = calloc(RDR_MAX_CHUNKS, sizeof *r->ords)) ||
@@ -285,6 +295,9 @@ void sutra_reader_close(sutra_reader *r)
 {
 	if (!r)
 		return;
+	if (r->subscribed)
+		nng_close(r->sub);
+	pthread_mutex_destroy(&r->nmu);
 	rdr_tindex_finish(&r->ix);
 	rdr_tindex_finish(&r->eix);
 	util_idmap_finish(&r->eseen);
@@ -330,14 +343,135 @@ int sutra_reader_wait_for_epoch(sutra_reader *r, uint64_t epoch, int timeout_ms)
 			return rc;
 		if (now_epoch >= epoch)
 			return 0;
-		if (timeout_ms >= 0 && mono_us() - start >= (uint64_t)timeout_ms * 1000u)
+		uint64_t spent = mono_us() - start;
+		if (timeout_ms >= 0 && spent >= (uint64_t)timeout_ms * 1000u)
 			return -ETIMEDOUT;
-		/* Polling the file: the notice subscription (next) makes this
-		 * immediate; until then back off from 20 µs to 1 ms. */
+		if (__atomic_load_n(&r->subscribed, __ATOMIC_ACQUIRE)) {
+			/* Wake on the next notice, but read the file at least
+			 * every 50 ms: notices can be lost. */
+			int wait = 50;
+			if (timeout_ms >= 0 && (uint64_t)timeout_ms * 1000u - spent < 50000u)
+				wait = (int)(((uint64_t)timeout_ms * 1000u - spent) / 1000u) + 1;
+			struct sutra_notice n;
+			if (sutra_reader_next_notice(r, wait, &n) == 0)
+				sutra_notice_clear(&n);
+			continue;
+		}
+		/* Polling the file: back off from 20 µs to 1 ms. */
 		struct timespec ts = { 0, (long)nap * 1000 };
 		nanosleep(&ts, NULL);
 		if (nap < 1000)
 			nap *= 2;
+	}
+}
+
+int sutra_reader_subscribe(sutra_reader *r, const char *events_url)
+{
+	int rv, rc = 0;
+	if (!events_url)
+		return -EINVAL;
+	pthread_mutex_lock(&r->nmu);
+	if (r->subscribed) {
+		pthread_mutex_unlock(&r->nmu);
+		return -EALREADY;
+	}
+	if ((rv = nng_sub0_open(&r->sub))) {
+		pthread_mutex_unlock(&r->nmu);
+		return rv == NNG_ENOMEM ? -ENOMEM : SUTRA_EUNAVAIL;
+	}
+	nng_socket_set(r->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
+	/* DESIGN.md: the default reconnect wait is 1 s; a restarted
+	 * coordinator should be heard again at once. */
+	nng_socket_set_ms(r->sub, NNG_OPT_RECONNMINT, 10);
+	nng_socket_set_ms(r->sub, NNG_OPT_RECONNMAXT, 200);
+	if ((rv = nng_dial(r->sub, events_url, NULL, NNG_FLAG_NONBLOCK))) {
+		nng_close(r->sub);
+		rc = rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? -EINVAL
+										     : SUTRA_EUNAVAIL;
+	} else {
+		__atomic_store_n(&r->subscribed, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&r->nmu);
+	return rc;
+}
+
+int sutra_reader_notice_fd(sutra_reader *r, int *fd)
+{
+	if (!__atomic_load_n(&r->subscribed, __ATOMIC_ACQUIRE))
+		return -ENOTCONN;
+	int v;
+	if (nng_socket_get_int(r->sub, NNG_OPT_RECVFD, &v))
+		return -ENOTCONN;
+	*fd = v;
+	return 0;
+}
+
+void sutra_notice_clear(struct sutra_notice *n)
+{
+	free(n->changed);
+	memset(n, 0, sizeof *n);
+}
+
+int sutra_reader_next_notice(sutra_reader *r, int timeout_ms, struct sutra_notice *out)
+{
+	if (!__atomic_load_n(&r->subscribed, __ATOMIC_ACQUIRE))
+		return -ENOTCONN;
+	uint64_t start = mono_us();
+	for (;;) {
+		int left = timeout_ms;
+		if (timeout_ms > 0) {
+			uint64_t spent = (mono_us() - start) / 1000u;
+			if (spent >= (uint64_t)timeout_ms)
+				return -ETIMEDOUT;
+			left = timeout_ms - (int)spent;
+		}
+		void *m;
+		size_t len;
+		int rv;
+		if (left == 0) {
+			rv = nng_recv(r->sub, &m, &len, NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK);
+		} else {
+			nng_socket_set_ms(r->sub, NNG_OPT_RECVTIMEO,
+					  left < 0 ? NNG_DURATION_INFINITE : (nng_duration)left);
+			rv = nng_recv(r->sub, &m, &len, NNG_FLAG_ALLOC);
+		}
+		if (rv == NNG_EAGAIN || rv == NNG_ETIMEDOUT)
+			return -ETIMEDOUT;
+		if (rv == NNG_ENOMEM)
+			return -ENOMEM;
+		if (rv)
+			return -ENOTCONN;
+		struct proto_notice pn;
+		/* Skip what is not a notice of this store. */
+		if (proto_notice_decode(m, len, &pn) ||
+		    memcmp(pn.store_uuid, r->sb.uuid, 16) != 0) {
+			nng_free(m, len);
+			continue;
+		}
+		memset(out, 0, sizeof *out);
+		out->epoch = pn.epoch;
+		out->published_end = pn.published_end;
+		out->durable_epoch = pn.durable_epoch;
+		out->heartbeat = pn.kind == PROTO_NOTICE_HEARTBEAT;
+		int rc = 0;
+		if (pn.changed_len) {
+			roaring_bitmap_t *b = roaring_bitmap_portable_deserialize_safe(
+				(const char *)pn.changed, pn.changed_len);
+			if (b) {
+				uint64_t n = roaring_bitmap_get_cardinality(b);
+				out->changed = malloc((n ? n : 1) * sizeof *out->changed);
+				if (out->changed) {
+					roaring_bitmap_to_uint32_array(b, out->changed);
+					out->changed_count = (size_t)n;
+				} else {
+					rc = -ENOMEM;
+				}
+				roaring_bitmap_free(b);
+			}
+			/* An undecodable bitmap is a hint lost, not an error. */
+		}
+		nng_free(m, len);
+		return rc;
 	}
 }
 

@@ -24,7 +24,7 @@ extern "C" {
  *
  * Status: this first version indexes the whole log privately at open and
  * then incrementally (only new commit blocks are read on refresh). Index
- * segments, k paths, reader slots and notices come next.
+ * segments, k paths and reader slots come next.
  */
 typedef struct sutra_reader sutra_reader;
 
@@ -97,13 +97,55 @@ SUTRA_API void sutra_reader_close(sutra_reader *r);
 SUTRA_API int sutra_reader_refresh(sutra_reader *r, uint64_t *epoch);
 
 /**
- * Waits until the newest published epoch is at least epoch (polling the
- * file), then returns 0. With the epoch a write returned, this gives
+ * Waits until the newest published epoch is at least epoch, then returns
+ * 0. Subscribed, it wakes on the epoch's notice and still reads the file
+ * every 50 ms (notices may be lost); otherwise it polls the file. With the epoch a write returned, this gives
  * read-your-writes across processes.
  * @param timeout_ms -1: no limit
  * @return 0, -ETIMEDOUT, SUTRA_ECORRUPT, -ENOMEM
  */
 SUTRA_API int sutra_reader_wait_for_epoch(sutra_reader *r, uint64_t epoch, int timeout_ms);
+
+/** A notice from the coordinator (docs/PROTOCOL.md section 9). */
+struct sutra_notice {
+	uint64_t epoch;          /**< the newest published epoch it announces */
+	uint64_t published_end;
+	uint64_t durable_epoch;
+	int heartbeat;           /**< 1: a periodic heartbeat (no changes listed) */
+	uint32_t *changed;       /**< ordinals the epoch touched (malloc'ed), or NULL */
+	size_t changed_count;
+};
+
+/**
+ * Subscribes to the coordinator's notices (its --events URL), so that
+ * sutra_reader_wait_for_epoch() wakes as soon as an epoch is announced and
+ * sutra_reader_next_notice() can report them. Notices are hints: the file
+ * stays the truth, and a lost, late or duplicated notice only delays. nng
+ * is started here, not before (it is not fork-safe: subscribe after any
+ * fork()).
+ * @return 0, -EINVAL (bad URL), -EALREADY (already subscribed), -ENOMEM,
+ *   SUTRA_EUNAVAIL
+ */
+SUTRA_API int sutra_reader_subscribe(sutra_reader *r, const char *events_url);
+
+/**
+ * A file descriptor that becomes readable when a notice is waiting, for
+ * an event loop (epoll, asyncio): then call sutra_reader_next_notice().
+ * Do not read from or close it.
+ * @return 0, -ENOTCONN (not subscribed)
+ */
+SUTRA_API int sutra_reader_notice_fd(sutra_reader *r, int *fd);
+
+/**
+ * Receives the next notice of this store (others are skipped), waiting up
+ * to timeout_ms (0: only what is there; -1: no limit). Free n with
+ * sutra_notice_clear().
+ * @return 0, -ETIMEDOUT, -ENOTCONN (not subscribed), -ENOMEM
+ */
+SUTRA_API int sutra_reader_next_notice(sutra_reader *r, int timeout_ms, struct sutra_notice *n);
+
+/** Frees what a notice holds. */
+SUTRA_API void sutra_notice_clear(struct sutra_notice *n);
 
 /**
  * Takes a snapshot of the newest epoch (after a refresh) that is at least

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -535,6 +536,85 @@ START_TEST(test_reader_shortest_paths)
 }
 END_TEST
 
+/* Notices: the fd wakes an event loop, the epoch notice lists the touched
+ * ordinal, heartbeats come when idle; wait_for_epoch keeps up through a
+ * flood of unread notices and across a coordinator restart. */
+START_TEST(test_reader_notices)
+{
+	struct tdaemon d;
+	const char *args[] = { "--vector-dimension", "4", "--check-interval-ms", "100", NULL };
+	uint8_t a[16];
+	uint64_t e;
+	struct sutra_notice n;
+	int fd;
+	id_of(a, 9001, 0);
+	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
+	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	sutra_reader *r;
+	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
+	ck_assert_int_eq(sutra_reader_next_notice(r, 0, &n), -ENOTCONN);
+	ck_assert_int_eq(sutra_reader_subscribe(r, d.events), 0);
+	ck_assert_int_eq(sutra_reader_subscribe(r, d.events), -EALREADY);
+	ck_assert_int_eq(sutra_reader_notice_fd(r, &fd), 0);
+	/* The subscription is made in the background: heartbeats show it. */
+	ck_assert_int_eq(sutra_reader_next_notice(r, 5000, &n), 0);
+	sutra_notice_clear(&n);
+
+	sutra_client *cl;
+	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+	learn(cl, a, "announced", &e);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	int seen = 0;
+	while (!seen) {
+		ck_assert_int_eq(sutra_reader_next_notice(r, 5000, &n), 0);
+		if (!n.heartbeat && n.epoch == e) {
+			ck_assert_uint_eq(n.changed_count, 1);
+			ck_assert_uint_eq(n.changed[0], 0);
+			seen = 1;
+		}
+		sutra_notice_clear(&n);
+	}
+	/* Idle: a heartbeat with the current epoch. */
+	for (seen = 0; !seen;) {
+		ck_assert_int_eq(sutra_reader_next_notice(r, 2000, &n), 0);
+		seen = n.heartbeat && n.epoch == e;
+		sutra_notice_clear(&n);
+	}
+	/* A flood nobody reads (PUB and SUB queues drop): the file still
+	 * says where things are. */
+	for (int i = 0; i < 300; i++) {
+		uint8_t id[16];
+		id_of(id, 9100 + (uint32_t)i, 0);
+		learn(cl, id, "flood", &e);
+	}
+	ck_assert_int_eq(sutra_reader_wait_for_epoch(r, e, 5000), 0);
+	sutra_client_close(cl);
+
+	/* A restarted coordinator: notices resume, writes are seen. */
+	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+	uint8_t b[16];
+	id_of(b, 9002, 0);
+	learn(cl, b, "after the restart", &e);
+	ck_assert_int_eq(sutra_reader_wait_for_epoch(r, e, 5000), 0);
+	for (seen = 0; !seen;) {
+		ck_assert_int_eq(sutra_reader_next_notice(r, 3000, &n), 0);
+		seen = n.epoch >= e;
+		sutra_notice_clear(&n);
+	}
+	sutra_snapshot *sn;
+	ck_assert_int_eq(sutra_snapshot_acquire(r, e, &sn), 0);
+	ck_assert_int_eq(sutra_snapshot_contains(sn, b), 1);
+	sutra_snapshot_release(sn);
+	sutra_client_close(cl);
+	sutra_reader_close(r);
+	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	tdaemon_cleanup(&d);
+}
+END_TEST
+
 /* A corrupt published block: open says so, and nothing crashes. */
 START_TEST(test_reader_corrupt_file_is_an_error)
 {
@@ -585,6 +665,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_reader_corrupt_file_is_an_error);
 	tcase_add_test(tc, test_reader_neighbors_by_snapshot);
 	tcase_add_test(tc, test_reader_shortest_paths);
+	tcase_add_test(tc, test_reader_notices);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
