@@ -667,7 +667,8 @@ int sutra_snapshot_neighbors(const sutra_snapshot *s, const uint8_t id[16], int 
 		nb->created_us = rec.u.association.created_us;
 	}
 	if (rc == 0) {
-		qsort(all, len, sizeof *all, cmp_neighbor);
+		if (len > 1)
+			qsort(all, len, sizeof *all, cmp_neighbor);
 		size_t m = len < limit ? len : limit;
 		if (m)
 			memcpy(out, all, m * sizeof *out);
