@@ -714,7 +714,17 @@ static int each_edge(const sutra_snapshot *s, uint32_t o, int type, enum sutra_d
 
 /* One side of the bidirectional search. parent[o] = predecessor + 1 on
  * this side (the start points to itself), 0: not reached. */
+/* What a search must avoid (for k paths): nodes, and steps u -> v in the
+ * path's direction. */
+struct ban {
+	const uint8_t *node;      /* per ordinal, or NULL */
+	const uint32_t (*step)[2];
+	size_t nsteps;
+};
+
 struct side {
+	const struct ban *ban;
+	int forward;      /* 1: from the start (steps from -> other) */
 	uint32_t *parent;
 	uint32_t *depth;  /* edges from this side's start */
 	uint32_t *frontier, *next;
@@ -734,6 +744,14 @@ static int visit_edge(void *arg, uint32_t other)
 	struct side *sd = arg;
 	if (sd->parent[other])
 		return 0;
+	if (sd->ban) {
+		if (sd->ban->node && sd->ban->node[other])
+			return 0;
+		uint32_t u = sd->forward ? sd->from : other, v = sd->forward ? other : sd->from;
+		for (size_t i = 0; i < sd->ban->nsteps; i++)
+			if (sd->ban->step[i][0] == u && sd->ban->step[i][1] == v)
+				return 0;
+	}
 	sd->parent[other] = sd->from + 1;
 	sd->depth[other] = sd->level + 1;
 	sd->next[sd->nn++] = other;
@@ -747,22 +765,14 @@ static int visit_edge(void *arg, uint32_t other)
 	return 0;
 }
 
-int sutra_snapshot_shortest_path(const sutra_snapshot *s, const uint8_t from[16],
-				 const uint8_t to[16], int type, enum sutra_direction dir,
-				 unsigned max_depth, uint8_t (*out)[16], size_t *len)
+/* Shortest path a -> b as ordinals into path (room for max_depth + 1),
+ * avoiding ban (may be NULL). Returns 0, SUTRA_ENOTFOUND or -ENOMEM. */
+static int bfs_path(const sutra_snapshot *s, uint32_t a, uint32_t b, int type,
+		    enum sutra_direction dir, unsigned max_depth, const struct ban *ban,
+		    uint32_t *path, size_t *len)
 {
-	const sutra_reader *r = s->r;
-	uint64_t off;
-	uint32_t a, b;
-
-	if (max_depth < 1 || max_depth > SUTRA_MAX_PATH_DEPTH || type < -1 || type > 255 ||
-	    (dir != SUTRA_DIR_BOTH && dir != SUTRA_DIR_OUT && dir != SUTRA_DIR_IN))
-		return SUTRA_EVALUE;
-	if (!rdr_tindex_get(&r->ix, s->gen, from, s->epoch, &off, &a) ||
-	    !rdr_tindex_get(&r->ix, s->gen, to, s->epoch, &off, &b))
-		return SUTRA_ENOTFOUND;
 	if (a == b) {
-		memcpy(out[0], from, 16);
+		path[0] = a;
 		*len = 1;
 		return 0;
 	}
@@ -775,9 +785,9 @@ int sutra_snapshot_shortest_path(const sutra_snapshot *s, const uint8_t from[16]
 				    : dir == SUTRA_DIR_IN ? SUTRA_DIR_OUT
 							  : SUTRA_DIR_BOTH;
 	struct side f = { .parent = mem, .frontier = mem + 2 * n, .next = mem + 3 * n,
-			  .depth = mem + 6 * n };
+			  .depth = mem + 6 * n, .ban = ban, .forward = 1 };
 	struct side g = { .parent = mem + n, .frontier = mem + 4 * n, .next = mem + 5 * n,
-			  .depth = mem + 7 * n };
+			  .depth = mem + 7 * n, .ban = ban, .forward = 0 };
 	f.other = &g;
 	g.other = &f;
 	f.parent[a] = a + 1;
@@ -803,9 +813,9 @@ int sutra_snapshot_shortest_path(const sutra_snapshot *s, const uint8_t from[16]
 	}
 	int rc = SUTRA_ENOTFOUND;
 	if (meet) {
-		uint32_t m = meet - 1, path[2 * SUTRA_MAX_PATH_DEPTH + 2];
+		uint32_t m = meet - 1;
 		size_t k = 0;
-		/* from ... m along f's parents (reversed), then m ... to. */
+		/* a ... m along f's parents (reversed), then m ... b. */
 		for (uint32_t o = m;; o = f.parent[o] - 1) {
 			path[k++] = o;
 			if (o == a)
@@ -820,11 +830,146 @@ int sutra_snapshot_shortest_path(const sutra_snapshot *s, const uint8_t from[16]
 			o = g.parent[o] - 1;
 			path[k++] = o;
 		}
-		for (size_t i = 0; i < k; i++)
-			memcpy(out[i], id_of_ordinal(r, path[i]), 16);
 		*len = k;
 		rc = 0;
 	}
 	free(mem);
+	return rc;
+}
+
+static int check_path_args(const sutra_snapshot *s, const uint8_t from[16], const uint8_t to[16],
+			   int type, enum sutra_direction dir, unsigned max_depth, uint32_t *a,
+			   uint32_t *b)
+{
+	uint64_t off;
+	if (max_depth < 1 || max_depth > SUTRA_MAX_PATH_DEPTH || type < -1 || type > 255 ||
+	    (dir != SUTRA_DIR_BOTH && dir != SUTRA_DIR_OUT && dir != SUTRA_DIR_IN))
+		return SUTRA_EVALUE;
+	if (!rdr_tindex_get(&s->r->ix, s->gen, from, s->epoch, &off, a) ||
+	    !rdr_tindex_get(&s->r->ix, s->gen, to, s->epoch, &off, b))
+		return SUTRA_ENOTFOUND;
+	return 0;
+}
+
+int sutra_snapshot_shortest_path(const sutra_snapshot *s, const uint8_t from[16],
+				 const uint8_t to[16], int type, enum sutra_direction dir,
+				 unsigned max_depth, uint8_t (*out)[16], size_t *len)
+{
+	uint32_t a, b, path[SUTRA_MAX_PATH_DEPTH + 1];
+	size_t k;
+	int rc = check_path_args(s, from, to, type, dir, max_depth, &a, &b);
+	if (rc == 0)
+		rc = bfs_path(s, a, b, type, dir, max_depth, NULL, path, &k);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < k; i++)
+		memcpy(out[i], id_of_ordinal(s->r, path[i]), 16);
+	*len = k;
+	return 0;
+}
+
+#define PMAX (SUTRA_MAX_PATH_DEPTH + 1)
+struct kpath {
+	uint32_t o[PMAX];
+	size_t len;
+};
+
+static int same_path(const struct kpath *x, const struct kpath *y)
+{
+	return x->len == y->len && memcmp(x->o, y->o, x->len * sizeof x->o[0]) == 0;
+}
+
+/* Yen's algorithm over bfs_path: each next path deviates from an accepted
+ * one at some spur node, avoiding the accepted paths' next steps there and
+ * the nodes of the root before it, so that every path is simple. */
+int sutra_snapshot_paths(const sutra_snapshot *s, const uint8_t from[16], const uint8_t to[16],
+			 int type, enum sutra_direction dir, unsigned max_depth, size_t k,
+			 uint8_t (*out)[16], size_t *lens, size_t *count)
+{
+	uint32_t a, b;
+	int rc = check_path_args(s, from, to, type, dir, max_depth, &a, &b);
+	if (rc)
+		return rc;
+	if (k == 0 || k > SUTRA_MAX_PATHS)
+		return SUTRA_EVALUE;
+	struct kpath *acc = calloc(k, sizeof *acc);
+	struct kpath *cand = NULL;
+	size_t ncand = 0, capcand = 0, nacc = 0;
+	uint8_t *banned = calloc(s->next_ordinal ? s->next_ordinal : 1, 1);
+	uint32_t (*steps)[2] = calloc(k, sizeof *steps);
+	if (!acc || !banned || !steps) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if ((rc = bfs_path(s, a, b, type, dir, max_depth, NULL, acc[0].o, &acc[0].len)))
+		goto out;
+	nacc = 1;
+	while (nacc < k && acc[nacc - 1].len > 1) {
+		const struct kpath *prev = &acc[nacc - 1];
+		for (size_t i = 0; i + 1 < prev->len; i++) {
+			struct ban ban = { .node = banned, .step = (const uint32_t (*)[2])steps };
+			for (size_t j = 0; j < nacc; j++) {
+				if (acc[j].len > i + 1 &&
+				    memcmp(acc[j].o, prev->o, (i + 1) * sizeof prev->o[0]) == 0) {
+					steps[ban.nsteps][0] = acc[j].o[i];
+					steps[ban.nsteps][1] = acc[j].o[i + 1];
+					ban.nsteps++;
+				}
+			}
+			for (size_t j = 0; j < i; j++)
+				banned[prev->o[j]] = 1;
+			struct kpath p;
+			size_t slen;
+			memcpy(p.o, prev->o, i * sizeof p.o[0]);
+			rc = bfs_path(s, prev->o[i], b, type, dir, max_depth - (unsigned)i, &ban,
+				      p.o + i, &slen);
+			for (size_t j = 0; j < i; j++)
+				banned[prev->o[j]] = 0;
+			if (rc == SUTRA_ENOTFOUND)
+				continue;
+			if (rc)
+				goto out;
+			p.len = i + slen;
+			int dup = 0;
+			for (size_t j = 0; j < ncand && !dup; j++)
+				dup = same_path(&cand[j], &p);
+			for (size_t j = 0; j < nacc && !dup; j++)
+				dup = same_path(&acc[j], &p);
+			if (dup)
+				continue;
+			if (ncand == capcand) {
+				size_t nc = capcand ? 2 * capcand : 16;
+				struct kpath *q = realloc(cand, nc * sizeof *q);
+				if (!q) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				cand = q;
+				capcand = nc;
+			}
+			cand[ncand++] = p;
+		}
+		rc = 0;
+		if (!ncand)
+			break;
+		size_t best = 0;
+		for (size_t j = 1; j < ncand; j++)
+			if (cand[j].len < cand[best].len)
+				best = j;
+		acc[nacc++] = cand[best];
+		cand[best] = cand[--ncand];
+	}
+	for (size_t j = 0; j < nacc; j++) {
+		for (size_t i = 0; i < acc[j].len; i++)
+			memcpy(out[j * (max_depth + 1) + i], id_of_ordinal(s->r, acc[j].o[i]), 16);
+		lens[j] = acc[j].len;
+	}
+	*count = nacc;
+	rc = 0;
+out:
+	free(acc);
+	free(cand);
+	free(banned);
+	free(steps);
 	return rc;
 }

@@ -24,7 +24,7 @@ extern "C" {
  *
  * Status: this first version indexes the whole log privately at open and
  * then incrementally (only new commit blocks are read on refresh). Index
- * segments, k paths and reader slots come next.
+ * segments and reader slots come next.
  */
 typedef struct sutra_reader sutra_reader;
 
@@ -210,6 +210,24 @@ SUTRA_API int sutra_snapshot_neighbors(const sutra_snapshot *s, const uint8_t id
 SUTRA_API int sutra_snapshot_shortest_path(const sutra_snapshot *s, const uint8_t from[16],
 					   const uint8_t to[16], int type, enum sutra_direction dir,
 					   unsigned max_depth, uint8_t (*out)[16], size_t *len);
+
+#define SUTRA_MAX_PATHS 64
+
+/**
+ * Up to k shortest simple paths from concept from to concept to (Yen's
+ * algorithm over the search of sutra_snapshot_shortest_path()), shortest
+ * first, each of at most max_depth associations.
+ * @param out room for k * (max_depth + 1) ids: path j starts at
+ *   out[j * (max_depth + 1)]
+ * @param lens room for k lengths (ids per path)
+ * @param count out: the number of paths found (0 < count <= k)
+ * @return 0, SUTRA_ENOTFOUND (an end is not live, or no path), SUTRA_EVALUE
+ *   (k not in 1..64, or as for the shortest path), -ENOMEM
+ */
+SUTRA_API int sutra_snapshot_paths(const sutra_snapshot *s, const uint8_t from[16],
+				   const uint8_t to[16], int type, enum sutra_direction dir,
+				   unsigned max_depth, size_t k, uint8_t (*out)[16], size_t *lens,
+				   size_t *count);
 
 /** Fills *st for the snapshot. */
 SUTRA_API void sutra_snapshot_stats(const sutra_snapshot *s, struct sutra_reader_stats *st);

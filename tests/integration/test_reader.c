@@ -428,6 +428,39 @@ static int bfs_len(const sutra_snapshot *s, uint32_t n, uint32_t from, uint32_t 
 	return d;
 }
 
+/* All simple paths a -> b of at most depth steps, by DFS over the
+ * neighbours API: counts them by length into hist. */
+static void dfs_paths(const sutra_snapshot *s, uint32_t o, uint32_t b, int type,
+		      enum sutra_direction dir, unsigned depth, uint8_t *on, unsigned used,
+		      unsigned *hist)
+{
+	if (o == b) {
+		hist[used]++;
+		return;
+	}
+	if (used == depth)
+		return;
+	uint8_t id[16];
+	struct sutra_neighbor nb[64];
+	size_t k;
+	id_of(id, 8000 + o, 0);
+	ck_assert_int_eq(sutra_snapshot_neighbors(s, id, type, dir, 64, nb, &k, NULL), 0);
+	/* Parallel associations of several types lead to the same node: one
+	 * path per node sequence, as the k-paths search counts them. */
+	uint8_t seen_here[256] = { 0 };
+	for (size_t i = 0; i < k; i++) {
+		uint32_t other = 0;
+		memcpy(&other, nb[i].id, 4);
+		other -= 8000;
+		if (on[other] || seen_here[other])
+			continue;
+		seen_here[other] = 1;
+		on[other] = 1;
+		dfs_paths(s, other, b, type, dir, depth, on, used + 1, hist);
+		on[other] = 0;
+	}
+}
+
 /* Shortest paths: hand-built cases, then random pairs of a random graph
  * checked against plain BFS (length) and edge by edge (validity). */
 START_TEST(test_reader_shortest_paths)
@@ -528,6 +561,65 @@ START_TEST(test_reader_shortest_paths)
 		found++;
 	}
 	ck_assert_int_gt(found, 50);
+
+	/* k paths: the lengths are the k smallest of all simple paths (DFS),
+	 * and each is simple, made of associations, and distinct. */
+	enum { K = 6, DEPTH = 5 };
+	static uint8_t kout[K * (DEPTH + 1)][16];
+	size_t lens[K], count;
+	int checked = 0;
+	for (int q = 0; q < 40; q++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t a = 10 + (uint32_t)((seed >> 33) % (N - 10));
+		uint32_t b = 10 + (uint32_t)((seed >> 13) % (N - 10));
+		if (a == b)
+			continue;
+		enum sutra_direction dir = dirs[(seed >> 3) % 3];
+		unsigned hist[DEPTH + 1] = { 0 };
+		uint8_t on[N] = { 0 };
+		on[a] = 1;
+		dfs_paths(s, a, b, -1, dir, DEPTH, on, 0, hist);
+		int rc = sutra_snapshot_paths(s, ids[a], ids[b], -1, dir, DEPTH, K, kout, lens, &count);
+		unsigned all = 0;
+		for (int l = 0; l <= DEPTH; l++)
+			all += hist[l];
+		if (!all) {
+			ck_assert_int_eq(rc, SUTRA_ENOTFOUND);
+			continue;
+		}
+		ck_assert_int_eq(rc, 0);
+		ck_assert_uint_eq(count, all < K ? all : K);
+		unsigned want[K], w = 0;
+		for (int l = 0; l <= DEPTH && w < K; l++)
+			for (unsigned c = 0; c < hist[l] && w < K; c++)
+				want[w++] = (unsigned)l;
+		for (size_t j = 0; j < count; j++) {
+			uint8_t (*p)[16] = kout + j * (DEPTH + 1);
+			ck_assert_uint_eq(lens[j] - 1, want[j]);
+			ck_assert_mem_eq(p[0], ids[a], 16);
+			ck_assert_mem_eq(p[lens[j] - 1], ids[b], 16);
+			for (size_t i = 0; i < lens[j]; i++)
+				for (size_t i2 = i + 1; i2 < lens[j]; i2++)
+					ck_assert_msg(memcmp(p[i], p[i2], 16), "path %zu not simple", j);
+			for (size_t j2 = 0; j2 < j; j2++)
+				ck_assert_msg(lens[j2] != lens[j] ||
+						      memcmp(kout + j2 * (DEPTH + 1), p, lens[j] * 16),
+					      "paths %zu and %zu are the same", j2, j);
+			for (size_t i = 0; i + 1 < lens[j]; i++) {
+				struct sutra_neighbor nb[64];
+				size_t k, t;
+				ck_assert_int_eq(sutra_snapshot_neighbors(s, p[i], -1, dir, 64, nb, &k,
+									  NULL), 0);
+				for (t = 0; t < k && memcmp(nb[t].id, p[i + 1], 16); t++)
+					;
+				ck_assert_msg(t < k, "path %zu step %zu is not an association", j, i);
+			}
+		}
+		checked++;
+	}
+	ck_assert_int_gt(checked, 10);
+	ck_assert_int_eq(sutra_snapshot_paths(s, ids[0], ids[4], -1, SUTRA_DIR_BOTH, 20, 0, kout,
+					      lens, &count), SUTRA_EVALUE);
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);
 	sutra_client_close(cl);
