@@ -18,6 +18,7 @@
 #include "layout/layout.h"
 #include "sutra/errors.h"
 #include "util/endian.h"
+#include "util/hex.h"
 #include "util/idmap.h"
 #include "util/random.h"
 
@@ -128,24 +129,6 @@ static uint64_t now_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void hex(char out[33], const uint8_t id[16])
-{
-	static const char digits[] = "0123456789abcdef";
-	for (int i = 0; i < 16; i++) {
-		out[2 * i] = digits[id[i] >> 4];
-		out[2 * i + 1] = digits[id[i] & 15];
-	}
-	out[32] = 0;
-}
-
-static void edge_key(unsigned char key[16], uint32_t src, uint32_t dst, uint8_t type)
-{
-	memset(key, 0, 16);
-	util_put_le32(key, src);
-	util_put_le32(key + 4, dst);
-	key[8] = type;
 }
 
 /* ---- Lock --------------------------------------------------------------- */
@@ -310,7 +293,7 @@ static int edge_insert(struct coord_store *s, uint32_t src, uint32_t dst, uint8_
 		       uint64_t created_us)
 {
 	unsigned char key[16];
-	edge_key(key, src, dst, type);
+	layout_edge_key(key, src, dst, type);
 	int rc = util_idmap_put(&s->edges, key, created_us);
 	if (rc)
 		return rc;
@@ -327,7 +310,7 @@ static int edge_insert(struct coord_store *s, uint32_t src, uint32_t dst, uint8_
 static void edge_remove(struct coord_store *s, uint32_t src, uint32_t dst, uint8_t type)
 {
 	unsigned char key[16];
-	edge_key(key, src, dst, type);
+	layout_edge_key(key, src, dst, type);
 	util_idmap_del(&s->edges, key);
 	adj_del(&s->cs[src], dst, type, 1);
 	adj_del(&s->cs[dst], src, type, 0);
@@ -339,7 +322,7 @@ static int edge_find(const struct coord_store *s, uint32_t src, uint32_t dst, ui
 		     uint64_t *created_us)
 {
 	unsigned char key[16];
-	edge_key(key, src, dst, type);
+	layout_edge_key(key, src, dst, type);
 	return util_idmap_get(&s->edges, key, created_us);
 }
 
@@ -870,11 +853,11 @@ static int assoc_endpoints(struct coord_store *s, const struct proto_op_body *op
 {
 	char h[33];
 	if (!lookup(s, op->u.assoc.src, src)) {
-		hex(h, op->u.assoc.src);
+		util_hex_id(h, op->u.assoc.src);
 		return fail(SUTRA_ENOTFOUND, why, why_len, "unknown source concept %s", h);
 	}
 	if (!lookup(s, op->u.assoc.dst, dst)) {
-		hex(h, op->u.assoc.dst);
+		util_hex_id(h, op->u.assoc.dst);
 		return fail(SUTRA_ENOTFOUND, why, why_len, "unknown target concept %s", h);
 	}
 	return 0;
@@ -947,8 +930,8 @@ static int delete_association(struct coord_store *s, const struct proto_op_body 
 		return rc;
 	if (!edge_find(s, src, dst, op->u.assoc.type, NULL)) {
 		char a[33], b[33];
-		hex(a, op->u.assoc.src);
-		hex(b, op->u.assoc.dst);
+		util_hex_id(a, op->u.assoc.src);
+		util_hex_id(b, op->u.assoc.dst);
 		return fail(SUTRA_ENOTFOUND, why, why_len, "no association %s -> %s of type %u", a,
 			    b, op->u.assoc.type);
 	}
@@ -965,7 +948,7 @@ static int delete_concept(struct coord_store *s, const struct proto_op_body *op,
 
 	if (!lookup(s, op->u.del.id, &ordinal)) {
 		char h[33];
-		hex(h, op->u.del.id);
+		util_hex_id(h, op->u.del.id);
 		return fail(SUTRA_ENOTFOUND, why, why_len, "unknown concept %s", h);
 	}
 	/* Its associations go first, in the same block: the replay rules

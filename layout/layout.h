@@ -613,6 +613,20 @@ uint64_t layout_scan_tail(const struct layout_view *v, uint64_t *end, struct lay
 void layout_problem_set(struct layout_problem *pb, uint64_t offset, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The 16-byte key of an association: src ordinal, dst ordinal (both
+ * little-endian u32), type, zeros. Used by replay, the writer's state and
+ * the reader's edge index alike. */
+static inline void layout_edge_key(uint8_t key[16], uint32_t src, uint32_t dst, uint8_t type)
+{
+	for (int i = 0; i < 16; i++)
+		key[i] = 0;
+	for (int i = 0; i < 4; i++) {
+		key[i] = (uint8_t)(src >> (8 * i));
+		key[4 + i] = (uint8_t)(dst >> (8 * i));
+	}
+	key[8] = type;
+}
+
 static inline uint64_t layout_align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) & ~(a - 1);

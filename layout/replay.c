@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/endian.h"
+#include "util/hex.h"
 
 int layout_replay_init(struct layout_replay *r, uint32_t vector_dim)
 {
@@ -27,14 +28,6 @@ void layout_replay_finish(struct layout_replay *r)
 	memset(r, 0, sizeof *r);
 }
 
-static void edge_key(unsigned char key[16], uint32_t src, uint32_t dst, uint8_t type)
-{
-	memset(key, 0, 16);
-	util_put_le32(key, src);
-	util_put_le32(key + 4, dst);
-	key[8] = type;
-}
-
 static int grow_degree(struct layout_replay *r, uint32_t ordinal)
 {
 	if (ordinal < r->degree_cap)
@@ -51,16 +44,6 @@ static int grow_degree(struct layout_replay *r, uint32_t ordinal)
 	return 0;
 }
 
-static void hex_id(char out[33], const uint8_t id[16])
-{
-	static const char digits[] = "0123456789abcdef";
-	for (int i = 0; i < 16; i++) {
-		out[2 * i] = digits[id[i] >> 4];
-		out[2 * i + 1] = digits[id[i] & 15];
-	}
-	out[32] = 0;
-}
-
 /* Checks that id is live with the given ordinal. */
 static int endpoint_ok(const struct layout_replay *r, const uint8_t id[16], uint32_t ordinal,
 		       uint64_t off, const char *role, struct layout_problem *pb)
@@ -69,12 +52,12 @@ static int endpoint_ok(const struct layout_replay *r, const uint8_t id[16], uint
 	char hex[33];
 
 	if (!util_idmap_get(&r->ids, id, &have)) {
-		hex_id(hex, id);
+		util_hex_id(hex, id);
 		layout_problem_set(pb, off, "%s concept %s is not live", role, hex);
 		return SUTRA_ECORRUPT;
 	}
 	if (have != ordinal) {
-		hex_id(hex, id);
+		util_hex_id(hex, id);
 		layout_problem_set(pb, off, "%s concept %s has ordinal %llu, record says %u", role, hex,
 				   (unsigned long long)have, ordinal);
 		return SUTRA_ECORRUPT;
@@ -119,7 +102,7 @@ static int apply(struct layout_replay *r, const struct layout_record *rec, struc
 		if ((rc = endpoint_ok(r, a->src, a->src_ordinal, rec->offset + 8, "source", pb)) ||
 		    (rc = endpoint_ok(r, a->dst, a->dst_ordinal, rec->offset + 24, "target", pb)))
 			return rc;
-		edge_key(key, a->src_ordinal, a->dst_ordinal, a->type);
+		layout_edge_key(key, a->src_ordinal, a->dst_ordinal, a->type);
 		int exists = util_idmap_get(&r->edges, key, NULL);
 		if (rec->type == LAYOUT_REC_ASSOCIATION) {
 			if (exists)

@@ -106,14 +106,6 @@ static const uint8_t *id_of_ordinal(const sutra_reader *r, uint32_t ordinal)
 	return k->id[ordinal & (RDR_CHUNK - 1)];
 }
 
-static void edge_key(uint8_t key[16], uint32_t src, uint32_t dst, uint8_t type)
-{
-	memset(key, 0, 16);
-	util_put_le32(key, src);
-	util_put_le32(key + 4, dst);
-	key[8] = type;
-}
-
 static int add_node(sutra_reader *r, uint32_t ordinal, const uint8_t key[16])
 {
 	uint32_t i = r->nnodes, c = i >> RDR_CHUNK_BITS, hc = ordinal >> RDR_CHUNK_BITS;
@@ -146,7 +138,7 @@ static int index_edge(sutra_reader *r, const struct layout_record *rec, uint64_t
 	const struct layout_association *a = &rec->u.association;
 	uint8_t key[16];
 	int rc;
-	edge_key(key, a->src_ordinal, a->dst_ordinal, a->type);
+	layout_edge_key(key, a->src_ordinal, a->dst_ordinal, a->type);
 	if (rec->type == LAYOUT_REC_ASSOCIATION && !util_idmap_get(&r->eseen, key, NULL)) {
 		if ((rc = util_idmap_put(&r->eseen, key, 1)) ||
 		    (rc = add_node(r, a->src_ordinal, key)) ||

@@ -48,6 +48,18 @@ void tdaemon_kill9(struct tdaemon *d);
 /* Removes the directory and everything in it. */
 void tdaemon_cleanup(struct tdaemon *d);
 
+/* Runs this test binary again (fork + exec of /proc/self/exe) with argv,
+ * stdin from in_fd and stdout to out_fd when they are >= 0: child
+ * processes that start nng only after the exec, since nng is not
+ * fork-safe. Returns the pid, or -1. */
+pid_t tdaemon_spawn_self(const char *const *argv, int in_fd, int out_fd);
+
+/* Waits for a child: its exit status, 128 + signal, or -1. */
+int tdaemon_reap(pid_t pid);
+
+/* CLOCK_MONOTONIC in seconds. */
+double tdaemon_now_s(void);
+
 /* Path of a sibling binary from the environment (SUTRA_COORDINATOR,
  * SUTRA_LAYOUTDUMP): aborts the test with a message when unset. */
 const char *tdaemon_env(const char *name);

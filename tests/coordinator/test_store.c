@@ -124,6 +124,35 @@ static struct layout_meta verify_file(void)
 	return m;
 }
 
+/* Copies out the records of one type from the verified file, in log order
+ * (pointers in them are not valid after return: scalar fields only), and
+ * returns how many; *meta gets the current meta. */
+static size_t records_of(uint8_t type, struct layout_record *out, size_t cap,
+			 struct layout_meta *meta)
+{
+	struct layout_map map;
+	struct layout_view v;
+	struct layout_problem pb;
+	size_t n = 0;
+	ck_assert_int_eq(layout_map_open(path, &map), 0);
+	ck_assert_int_eq(layout_open(map.base, map.size, &v, &pb), 0);
+	ck_assert_msg(layout_verify(&v, NULL, &pb) == 0, "%s", pb.what);
+	for (uint64_t pos = v.sb.data_offset; pos < v.meta.published_end;) {
+		struct layout_block blk;
+		struct layout_record_iter it;
+		struct layout_record rec;
+		ck_assert_int_eq(layout_block_decode(map.base, map.size, pos, &blk, &pb), 0);
+		layout_records_init(&it, map.base, &blk, v.sb.vector_dim);
+		while (layout_records_next(&it, &rec, &pb) == 1)
+			if (rec.type == type && n < cap)
+				out[n++] = rec;
+		pos = blk.offset + blk.length;
+	}
+	*meta = v.meta;
+	layout_map_close(&map);
+	return n;
+}
+
 START_TEST(test_store_creates_with_dimension)
 {
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
@@ -276,34 +305,20 @@ START_TEST(test_store_update_keeps_ordinal_edges_and_creation)
 	ck_assert_int_eq(request(&up2, 1), 0);
 	commit();
 
-	struct layout_map map;
-	struct layout_view v;
-	struct layout_problem pb;
-	ck_assert_int_eq(layout_map_open(path, &map), 0);
-	ck_assert_int_eq(layout_open(map.base, map.size, &v, &pb), 0);
-	ck_assert_int_eq(layout_verify(&v, NULL, &pb), 0);
-	ck_assert_uint_eq(v.meta.association_count, 1);
-	uint64_t pos = v.sb.data_offset, created = 0;
+	struct layout_record recs[8];
+	struct layout_meta m;
+	size_t n = records_of(LAYOUT_REC_CONCEPT, recs, 8, &m);
+	ck_assert_uint_eq(m.association_count, 1);
 	int versions = 0;
-	while (pos < v.meta.published_end) {
-		struct layout_block blk;
-		struct layout_record_iter it;
-		struct layout_record rec;
-		ck_assert_int_eq(layout_block_decode(map.base, map.size, pos, &blk, &pb), 0);
-		layout_records_init(&it, map.base, &blk, v.sb.vector_dim);
-		while (layout_records_next(&it, &rec, &pb) == 1) {
-			if (rec.type != LAYOUT_REC_CONCEPT || rec.u.concept.id[0] != 1)
-				continue;
-			ck_assert_uint_eq(rec.u.concept.ordinal, 0);
-			if (!versions++)
-				created = rec.u.concept.created_us;
-			ck_assert_uint_eq(rec.u.concept.created_us, created);
-			ck_assert_uint_ge(rec.u.concept.updated_us, created);
-		}
-		pos = blk.offset + blk.length;
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].u.concept.id[0] != 1)
+			continue;
+		versions++;
+		ck_assert_uint_eq(recs[i].u.concept.ordinal, 0);
+		ck_assert_uint_eq(recs[i].u.concept.created_us, recs[0].u.concept.created_us);
+		ck_assert_uint_ge(recs[i].u.concept.updated_us, recs[0].u.concept.created_us);
 	}
 	ck_assert_int_eq(versions, 3);
-	layout_map_close(&map);
 }
 END_TEST
 
@@ -324,31 +339,13 @@ START_TEST(test_store_association_upsert_keeps_creation)
 	ck_assert_int_eq(request(&up, 1), 0);
 	commit();
 
-	struct layout_map map;
-	struct layout_view v;
-	struct layout_problem pb;
-	ck_assert_int_eq(layout_map_open(path, &map), 0);
-	ck_assert_int_eq(layout_open(map.base, map.size, &v, &pb), 0);
-	uint64_t pos = v.sb.data_offset, created = 0;
-	int versions = 0;
-	while (pos < v.meta.published_end) {
-		struct layout_block blk;
-		struct layout_record_iter it;
-		struct layout_record rec;
-		ck_assert_int_eq(layout_block_decode(map.base, map.size, pos, &blk, &pb), 0);
-		layout_records_init(&it, map.base, &blk, v.sb.vector_dim);
-		while (layout_records_next(&it, &rec, &pb) == 1) {
-			if (rec.type != LAYOUT_REC_ASSOCIATION)
-				continue;
-			if (!versions++)
-				created = rec.u.association.created_us;
-			ck_assert_uint_eq(rec.u.association.created_us, created);
-		}
-		pos = blk.offset + blk.length;
-	}
-	ck_assert_int_eq(versions, 3);
-	ck_assert_uint_eq(v.meta.association_count, 1);
-	layout_map_close(&map);
+	struct layout_record recs[8];
+	struct layout_meta m;
+	size_t n = records_of(LAYOUT_REC_ASSOCIATION, recs, 8, &m);
+	ck_assert_uint_eq(n, 3);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(recs[i].u.association.created_us, recs[0].u.association.created_us);
+	ck_assert_uint_eq(m.association_count, 1);
 }
 END_TEST
 

@@ -20,13 +20,6 @@
 #define RUN_MS 2500
 #define NREADERS 2
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- Child processes (re-executed test binary, no nng inherited) -------- */
 
 /* Writes batches of 4 concepts with 32 bytes of content until ms passed. */
@@ -39,9 +32,9 @@ static int writer_main(const char *url, int ms)
 	if (sutra_client_connect(url, &o, &c))
 		return 3;
 	sutra_batch *b = sutra_batch_create();
-	double end = now_s() + ms / 1000.0;
+	double end = tdaemon_now_s() + ms / 1000.0;
 	uint32_t n = 0;
-	while (now_s() < end) {
+	while (tdaemon_now_s() < end) {
 		sutra_batch_clear(b);
 		for (int k = 0; k < 4; k++, n++) {
 			uint8_t id[16] = { 0 };
@@ -79,8 +72,8 @@ static int reader_main(const char *path, int ms)
 		return 4;
 	uint64_t prev_epoch = 0, walked_end = 0, first = UINT64_MAX, opens = 0, blocks = 0;
 	uint64_t records = 0, walked_epoch = 0;
-	double end = now_s() + ms / 1000.0;
-	while (now_s() < end) {
+	double end = tdaemon_now_s() + ms / 1000.0;
+	while (tdaemon_now_s() < end) {
 		struct layout_view v;
 		struct layout_problem pb;
 		int rc = layout_open_live(map, MAP_LEN, fd, &v, &pb);
@@ -141,27 +134,6 @@ static int reader_main(const char *path, int ms)
 
 /* ---- The test ------------------------------------------------------------ */
 
-static pid_t spawn_self(const char *const *argv, int out_fd)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (out_fd >= 0)
-			dup2(out_fd, 1);
-		execv("/proc/self/exe", (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int reap(pid_t pid)
-{
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void run_live(const char *const *coord_args)
 {
 	struct tdaemon d;
@@ -173,16 +145,16 @@ static void run_live(const char *const *coord_args)
 	ck_assert_msg(tdaemon_start(&d, coord_args) == 0, "sutra-coordinator did not start");
 	snprintf(ms, sizeof ms, "%d", RUN_MS);
 	const char *wargv[] = { "test_int_live", "--writer", d.url, ms, NULL };
-	pid_t writer = spawn_self(wargv, -1);
+	pid_t writer = tdaemon_spawn_self(wargv, -1, -1);
 	const char *rargv[] = { "test_int_live", "--reader", d.data, ms, NULL };
 	for (int i = 0; i < NREADERS; i++) {
 		outf[i] = tmpfile();
 		ck_assert_ptr_nonnull(outf[i]);
-		readers[i] = spawn_self(rargv, fileno(outf[i]));
+		readers[i] = tdaemon_spawn_self(rargv, -1, fileno(outf[i]));
 	}
-	ck_assert_int_eq(reap(writer), 0);
+	ck_assert_int_eq(tdaemon_reap(writer), 0);
 	for (int i = 0; i < NREADERS; i++) {
-		int rc = reap(readers[i]);
+		int rc = tdaemon_reap(readers[i]);
 		rewind(outf[i]);
 		if (!fgets(out[i], sizeof out[i], outf[i]))
 			snprintf(out[i], sizeof out[i], "(no output)");

@@ -21,13 +21,6 @@
 #define NREADERS 3
 #define RUN_MS 2500
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void id_of(uint8_t id[16], uint32_t batch, uint32_t k)
 {
 	memset(id, 0, 16);
@@ -97,8 +90,8 @@ static int writer_main(const char *url, int ms)
 	if (sutra_client_connect(url, NULL, &c))
 		return 3;
 	sutra_batch *bt = sutra_batch_create();
-	double end = now_s() + ms / 1000.0;
-	for (uint32_t b = 1; now_s() < end; b++) {
+	double end = tdaemon_now_s() + ms / 1000.0;
+	for (uint32_t b = 1; tdaemon_now_s() < end; b++) {
 		sutra_batch_clear(bt);
 		for (uint32_t k = 0; k < BATCH; k++) {
 			uint8_t id[16];
@@ -176,8 +169,8 @@ static int reader_main(const char *path, int ms)
 		return 3;
 	struct seen *s = malloc(sizeof *s);
 	uint64_t prev = 0, snaps = 0;
-	double end = now_s() + ms / 1000.0;
-	while (now_s() < end) {
+	double end = tdaemon_now_s() + ms / 1000.0;
+	while (tdaemon_now_s() < end) {
 		sutra_snapshot *sn;
 		int rc = sutra_snapshot_acquire(r, 0, &sn);
 		if (rc) {
@@ -223,29 +216,6 @@ static int reader_main(const char *path, int ms)
 
 /* ---- The tests ----------------------------------------------------------- */
 
-static pid_t spawn_self(const char *const *argv, int in_fd, int out_fd)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (in_fd >= 0)
-			dup2(in_fd, 0);
-		if (out_fd >= 0)
-			dup2(out_fd, 1);
-		execv("/proc/self/exe", (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int reap(pid_t pid)
-{
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* A process writes; the epoch it got goes through a pipe to another
  * process, which waits for it and reads the write. No sleeps. */
 START_TEST(test_reader_read_your_writes_across_processes)
@@ -257,13 +227,13 @@ START_TEST(test_reader_read_your_writes_across_processes)
 	ck_assert_int_eq(tdaemon_start(&d, args), 0);
 	ck_assert_int_eq(pipe(p), 0);
 	const char *rargv[] = { "test_int_reader", "--ryw", d.data, NULL };
-	pid_t reader = spawn_self(rargv, p[0], -1);
+	pid_t reader = tdaemon_spawn_self(rargv, p[0], -1);
 	const char *wargv[] = { "test_int_reader", "--once", d.url, NULL };
-	pid_t writer = spawn_self(wargv, -1, p[1]);
+	pid_t writer = tdaemon_spawn_self(wargv, -1, p[1]);
 	close(p[0]);
 	close(p[1]);
-	ck_assert_int_eq(reap(writer), 0);
-	ck_assert_int_eq(reap(reader), 0);
+	ck_assert_int_eq(tdaemon_reap(writer), 0);
+	ck_assert_int_eq(tdaemon_reap(reader), 0);
 	ck_assert_int_eq(tdaemon_stop(&d), 0);
 	tdaemon_cleanup(&d);
 }
@@ -280,15 +250,15 @@ START_TEST(test_reader_snapshots_never_see_part_of_a_batch)
 	ck_assert_int_eq(tdaemon_start(&d, args), 0);
 	snprintf(ms, sizeof ms, "%d", RUN_MS);
 	const char *wargv[] = { "test_int_reader", "--writer", d.url, ms, NULL };
-	pid_t writer = spawn_self(wargv, -1, -1);
+	pid_t writer = tdaemon_spawn_self(wargv, -1, -1);
 	const char *rargv[] = { "test_int_reader", "--reader", d.data, ms, NULL };
 	for (int i = 0; i < NREADERS; i++) {
 		outf[i] = tmpfile();
-		readers[i] = spawn_self(rargv, -1, fileno(outf[i]));
+		readers[i] = tdaemon_spawn_self(rargv, -1, fileno(outf[i]));
 	}
-	ck_assert_int_eq(reap(writer), 0);
+	ck_assert_int_eq(tdaemon_reap(writer), 0);
 	for (int i = 0; i < NREADERS; i++) {
-		int rc = reap(readers[i]);
+		int rc = tdaemon_reap(readers[i]);
 		rewind(outf[i]);
 		if (!fgets(out[i], sizeof out[i], outf[i]))
 			snprintf(out[i], sizeof out[i], "(no output)");
