@@ -234,7 +234,8 @@ struct layout_segment_header_disk {
 	uint64_t last_epoch;         /*  16 */
 	uint64_t concept_count;      /*  24 */
 	uint64_t association_count;  /*  32 */
-	uint64_t reserved;           /*  40 zero */
+	uint32_t next_ordinal;       /*  40 at last_epoch */
+	uint32_t reserved;           /*  44 zero */
 };
 _Static_assert(sizeof(struct layout_segment_header_disk) == LAYOUT_SEGMENT_HEADER_SIZE, "seg");
 
@@ -371,6 +372,7 @@ struct layout_segment {
 	uint64_t last_epoch;
 	uint64_t concept_count;
 	uint64_t association_count;
+	uint32_t next_ordinal;
 };
 
 /* ---- Superblock (superblock.c) ----------------------------------------- */
@@ -490,6 +492,12 @@ int layout_builder_seal(struct layout_builder *b, uint64_t epoch, const void **d
 int layout_segment_decode(const void *buf, const struct layout_block *blk,
 			  struct layout_segment *seg, struct layout_section *sections,
 			  uint32_t max, struct layout_problem *pb);
+
+/* layout_segment_decode without the sections' CRCs (a reader checks those
+ * lazily, see layout/segindex.h). */
+int layout_segment_decode_table(const void *buf, const struct layout_block *blk,
+				struct layout_segment *seg, struct layout_section *sections,
+				uint32_t max, struct layout_problem *pb);
 
 /* Returns the offset, from the block start, where the first section of a
  * segment with n sections may begin. */

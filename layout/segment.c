@@ -18,9 +18,9 @@ static int by_offset(const void *a, const void *b)
 	return (x->offset > y->offset) - (x->offset < y->offset);
 }
 
-int layout_segment_decode(const void *buf, const struct layout_block *blk,
-			  struct layout_segment *out, struct layout_section *sections,
-			  uint32_t max, struct layout_problem *pb)
+static int decode(const void *buf, const struct layout_block *blk, struct layout_segment *out,
+		  struct layout_section *sections, uint32_t max, int check_crc,
+		  struct layout_problem *pb)
 {
 	const unsigned char *blockp = (const unsigned char *)buf + blk->offset;
 	const unsigned char *p = blockp + LAYOUT_BLOCK_HEADER_SIZE;
@@ -41,12 +41,13 @@ int layout_segment_decode(const void *buf, const struct layout_block *blk,
 	seg.last_epoch = util_get_le64(p + SH(last_epoch));
 	seg.concept_count = util_get_le64(p + SH(concept_count));
 	seg.association_count = util_get_le64(p + SH(association_count));
+	seg.next_ordinal = util_get_le32(p + SH(next_ordinal));
 	if (seg.seg_version != 1) {
 		layout_problem_set(pb, poff + SH(seg_version), "unknown segment version %u",
 				   seg.seg_version);
 		return SUTRA_ECORRUPT;
 	}
-	if (util_get_le64(p + SH(reserved))) {
+	if (util_get_le32(p + SH(reserved))) {
 		layout_problem_set(pb, poff + SH(reserved), "segment reserved field is not zero");
 		return SUTRA_ECORRUPT;
 	}
@@ -91,7 +92,8 @@ int layout_segment_decode(const void *buf, const struct layout_block *blk,
 			rc = SUTRA_ECORRUPT;
 			goto out;
 		}
-		uint32_t crc = util_crc32c(0, blockp + s->offset, (size_t)s->length);
+		uint32_t crc = check_crc ? util_crc32c(0, blockp + s->offset, (size_t)s->length)
+					 : s->crc32c;
 		if (crc != s->crc32c) {
 			layout_problem_set(pb, blk->offset + s->offset,
 					   "section %u checksum mismatch (stored %08x, computed %08x)",
@@ -119,6 +121,20 @@ int layout_segment_decode(const void *buf, const struct layout_block *blk,
 out:
 	free(all);
 	return rc;
+}
+
+int layout_segment_decode(const void *buf, const struct layout_block *blk,
+			  struct layout_segment *seg, struct layout_section *sections,
+			  uint32_t max, struct layout_problem *pb)
+{
+	return decode(buf, blk, seg, sections, max, 1, pb);
+}
+
+int layout_segment_decode_table(const void *buf, const struct layout_block *blk,
+				struct layout_segment *seg, struct layout_section *sections,
+				uint32_t max, struct layout_problem *pb)
+{
+	return decode(buf, blk, seg, sections, max, 0, pb);
 }
 
 uint64_t layout_segment_data_start(uint32_t n)
@@ -158,6 +174,7 @@ int layout_segment_seal(void *block, uint64_t length, uint64_t epoch,
 	util_put_le64(p + SH(last_epoch), seg->last_epoch);
 	util_put_le64(p + SH(concept_count), seg->concept_count);
 	util_put_le64(p + SH(association_count), seg->association_count);
+	util_put_le32(p + SH(next_ordinal), seg->next_ordinal);
 	for (uint32_t i = 0; i < n; i++) {
 		unsigned char *e = p + LAYOUT_SEGMENT_HEADER_SIZE + i * LAYOUT_SECTION_ENTRY_SIZE;
 		struct layout_section *s = &sections[i];
