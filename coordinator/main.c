@@ -46,6 +46,9 @@ static void usage(FILE *f)
 		"      --contexts N           requests received concurrently, 1..1024 (default 64)\n"
 		"      --check-interval-ms N  self round trip and heartbeat period (default\n"
 		"                             1000; 0 disables the listener self check)\n"
+		"      --segment-threshold-kib N  tail KiB of commits that start a new index\n"
+		"                             segment, built in the background (default\n"
+		"                             16384; 0: never)\n"
 		"      --log-level LEVEL      error, warning, notice, info (default) or debug\n"
 		"  -c, --config FILE          read options from FILE first (see below)\n"
 		"  -h, --help                 print this help and exit\n"
@@ -104,6 +107,7 @@ enum {
 	OPT_CONTEXTS,
 	OPT_CHECK,
 	OPT_LOG_LEVEL,
+	OPT_SEGMENT,
 };
 
 static const struct option long_opts[] = {
@@ -122,6 +126,7 @@ static const struct option long_opts[] = {
 	{ "contexts", required_argument, NULL, OPT_CONTEXTS },
 	{ "check-interval-ms", required_argument, NULL, OPT_CHECK },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "segment-threshold-kib", required_argument, NULL, OPT_SEGMENT },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -211,6 +216,9 @@ static int apply(struct settings *st, int opt, const char *name, const char *val
 		break;
 	case OPT_CHECK:
 		bad = parse_u32(val, 0, 3600000, &c->check_interval_ms);
+		break;
+	case OPT_SEGMENT:
+		bad = parse_u32(val, 0, 1u << 24, &c->segment_kib);
 		break;
 	case OPT_LOG_LEVEL:
 		if (strcmp(val, "error") == 0)

@@ -81,6 +81,7 @@ struct coord_server {
 	struct work *qhead, *qtail;
 	int stopping;
 	int writer_done;
+	int segment_ready; /* under mu: the builder finished */
 	pthread_cond_t done_cv;
 	atomic_int fatal;
 	atomic_int sending;
@@ -138,6 +139,7 @@ void coord_config_defaults(struct coord_config *c)
 	c->max_batch = 100000;
 	c->contexts = 64;
 	c->check_interval_ms = 1000;
+	c->segment_kib = 16384;
 	c->log.max_level = COORD_LOG_INFO;
 }
 
@@ -650,6 +652,32 @@ static void finish_group(struct coord_server *s, struct group *g, uint64_t *last
 	}
 }
 
+/* The builder thread finished a segment: wake the writer. */
+static void segment_done(void *arg)
+{
+	struct coord_server *s = arg;
+	pthread_mutex_lock(&s->mu);
+	s->segment_ready = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Segment work between groups; an installed segment is published by an
+ * empty epoch, announced like any other. */
+static void maintain(struct coord_server *s)
+{
+	uint64_t epoch;
+	int committed;
+	int rc = coord_store_maintain(s->store, &committed, &epoch);
+	if (rc) {
+		atomic_store(&s->fatal, rc);
+		coord_logf(&s->cfg.log, COORD_LOG_ERR, "fatal: %s; stopping", strerror(-rc));
+	} else if (committed) {
+		note_epoch(s);
+		publish(s, PROTO_NOTICE_EPOCH, NULL, 0);
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct coord_server *s = arg;
@@ -658,7 +686,7 @@ static void *writer_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (!s->qhead && !s->stopping && !atomic_load(&s->fatal)) {
+		while (!s->qhead && !s->stopping && !atomic_load(&s->fatal) && !s->segment_ready) {
 			if (s->cfg.durability == COORD_DURABILITY_RELAXED &&
 			    coord_store_has_unsynced(s->store)) {
 				uint64_t due = last_sync_ms + s->cfg.sync_interval_ms;
@@ -684,6 +712,7 @@ static void *writer_main(void *arg)
 		}
 		struct work *list = s->qhead;
 		s->qhead = s->qtail = NULL;
+		s->segment_ready = 0;
 		pthread_mutex_unlock(&s->mu);
 
 		int fatal = atomic_load(&s->fatal);
@@ -717,6 +746,8 @@ static void *writer_main(void *arg)
 		}
 		if (!fatal)
 			finish_group(s, &g, &last_sync_ms);
+		if (!atomic_load(&s->fatal))
+			maintain(s);
 	}
 	/* Make relaxed-mode epochs durable before saying we are done. */
 	if (!atomic_load(&s->fatal) && coord_store_has_unsynced(s->store)) {
@@ -906,9 +937,11 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 					  .durability = c->durability,
 					  .io = c->io,
 					  .fault_spec = c->fault_spec,
+					  .segment_bytes = (uint64_t)c->segment_kib << 10,
 					  .log = c->log };
 	if ((rc = coord_store_open(&so, &s->store, why, why_len)))
 		goto fail;
+	coord_store_on_segment_done(s->store, segment_done, s);
 	note_epoch(s);
 	coord_store_foreach_marker(s->store, seed_marker, s);
 	s->lim = (struct proto_limits){ .max_request = c->max_request,

@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coordinator/segmenter.h"
 #include "layout/layout.h"
+#include "layout/segindex.h"
 #include "sutra/errors.h"
 #include "util/endian.h"
 #include "util/hex.h"
@@ -60,6 +62,18 @@ struct marker_client {
 	uint64_t id;
 	uint64_t last_epoch;
 	struct marker ring[COORD_MARKER_RING];
+};
+
+struct seginfo {
+	uint64_t first_epoch, last_epoch;
+	uint32_t next_ordinal;
+};
+
+/* A segment block merged away at `epoch` (the first epoch whose meta does
+ * not list it): its sections can be freed once no reader and no meta slot
+ * can be at an older epoch. */
+struct retired {
+	uint64_t offset, length, epoch;
 };
 
 struct coord_store {
@@ -107,8 +121,21 @@ struct coord_store {
 	uint32_t nmarkers;
 	struct util_idmap marker_ix;
 
+	/* index segments (FORMAT.md section 10) */
+	uint64_t log_end;           /* where the next block goes */
+	uint64_t segment_bytes;     /* tail commit bytes that start a flush; 0: never */
+	uint64_t tail_commit_bytes; /* commit block bytes from tail_start on */
+	uint64_t job_tail_bytes;    /* of the flush being built */
+	struct seginfo seginfo[LAYOUT_MAX_SEGMENTS]; /* of meta.segments[i] */
+	struct coord_segmenter *segmenter;
+	struct retired *retired;    /* segment blocks no meta lists any more */
+	size_t nretired, capretired;
+	uint64_t slot_epoch[LAYOUT_META_SLOT_COUNT];
+	uint64_t last_reclaim_ms;
+
 	/* statistics */
 	uint64_t commits, syncs;
+	uint64_t segments_built, segments_merged, bytes_freed;
 };
 
 __attribute__((format(printf, 4, 5))) static int fail(int rc, char *why, size_t why_len,
@@ -432,6 +459,69 @@ static int replay(struct coord_store *s, const struct layout_view *v, struct lay
 
 /* ---- Open and recovery -------------------------------------------------- */
 
+static int retire(struct coord_store *s, uint64_t offset, uint64_t length, uint64_t epoch)
+{
+	if (s->nretired == s->capretired) {
+		size_t nc = s->capretired ? 2 * s->capretired : 16;
+		struct retired *p = realloc(s->retired, nc * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		s->retired = p;
+		s->capretired = nc;
+	}
+	s->retired[s->nretired++] = (struct retired){ offset, length, epoch };
+	return 0;
+}
+
+static int listed(const struct layout_meta *m, uint64_t off)
+{
+	for (uint32_t i = 0; i < m->segment_count; i++)
+		if (m->segments[i].offset == off)
+			return 1;
+	return 0;
+}
+
+/* From the verified log: what the current meta's segments cover, the
+ * commit bytes of the tail, and the segment blocks no slot lists (merged
+ * away before a restart: freed once every reader is past this epoch). */
+static int load_segments(struct coord_store *s, const struct layout_view *v, char *why,
+			 size_t why_len)
+{
+	struct layout_problem pb;
+	const struct layout_meta *om = NULL;
+	for (int i = 0; i < (int)LAYOUT_META_SLOT_COUNT; i++) {
+		s->slot_epoch[i] = v->slot_state[i] == LAYOUT_SLOT_VALID ? v->slots[i].epoch : 0;
+		if (i != v->current && v->slot_state[i] == LAYOUT_SLOT_VALID)
+			om = &v->slots[i];
+	}
+	for (uint64_t pos = v->sb.data_offset; pos < v->meta.published_end;) {
+		struct layout_block blk;
+		struct layout_segment seg;
+		int rc = layout_block_decode(v->base, v->meta.published_end, pos, &blk, &pb);
+		if (rc)
+			return fail(rc, why, why_len, "%s: %s", s->path, pb.what);
+		pos = blk.offset + blk.length;
+		if (blk.type == LAYOUT_BLOCK_COMMIT) {
+			if (blk.offset >= v->meta.tail_start)
+				s->tail_commit_bytes += blk.length;
+			continue;
+		}
+		if ((rc = layout_segment_decode_table(v->base, &blk, &seg, NULL, 0, &pb)))
+			return fail(rc, why, why_len, "%s: %s", s->path, pb.what);
+		for (uint32_t i = 0; i < v->meta.segment_count; i++) {
+			if (v->meta.segments[i].offset == blk.offset) {
+				s->seginfo[i].first_epoch = seg.first_epoch;
+				s->seginfo[i].last_epoch = seg.last_epoch;
+				s->seginfo[i].next_ordinal = seg.next_ordinal;
+			}
+		}
+		if (!listed(&v->meta, blk.offset) && !(om && listed(om, blk.offset)) &&
+		    (rc = retire(s, blk.offset, blk.length, v->meta.epoch + 1)))
+			return rc;
+	}
+	return 0;
+}
+
 static int map_file(int fd, const unsigned char **base, uint64_t *size)
 {
 	struct stat st;
@@ -594,6 +684,8 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 		     rc == -ENOMEM ? "out of memory" : pb.what);
 		goto fail;
 	}
+	if ((rc = load_segments(s, &v, why, why_len)))
+		goto fail;
 	int need_commit;
 	if ((rc = repair(s, &v, size, other_sound ? NULL : other_pb.what, &need_commit, why,
 			 why_len)))
@@ -605,7 +697,14 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 	s->durable_end = s->meta.published_end;
 	s->durable_epoch = s->meta.epoch;
 	s->file_size = s->meta.published_end;
+	s->log_end = s->meta.published_end;
 	layout_builder_init(&s->b, s->sb.vector_dim);
+	s->segment_bytes = o->segment_bytes;
+	if (s->segment_bytes &&
+	    (rc = coord_segmenter_start(s->path, s->sb.vector_dim, &s->segmenter))) {
+		fail(rc, why, why_len, "cannot start the segment builder: %s", strerror(-rc));
+		goto fail;
+	}
 	if (!(s->scratch = malloc((size_t)s->sb.vector_dim * sizeof(float)))) {
 		rc = -ENOMEM;
 		goto fail;
@@ -647,6 +746,8 @@ int coord_store_close(struct coord_store *s)
 	int rc = s->failed;
 	if (!rc && s->io && coord_store_has_unsynced(s))
 		rc = coord_store_sync(s);
+	coord_segmenter_stop(s->segmenter);
+	free(s->retired);
 	coord_io_close(s->io);
 	if (s->fd >= 0)
 		close(s->fd);
@@ -1037,10 +1138,10 @@ int coord_store_commit(struct coord_store *s, int force_empty, uint64_t *epoch, 
 	int slot = 1 - s->durable_slot;
 	m.seq = s->slot_seq[slot] + 2;
 	m.epoch = e;
-	m.last_block_offset = s->meta.published_end;
+	m.last_block_offset = s->log_end;
 	m.last_block_crc32c = util_get_le32((const unsigned char *)data + 40);
 	m.durable_end = s->durable_end;
-	m.published_end = s->meta.published_end + len;
+	m.published_end = s->log_end + len;
 	m.commit_time_us = s->now_us ? s->now_us : now_us();
 	m.concept_count = s->concept_count;
 	m.association_count = s->association_count;
@@ -1067,6 +1168,9 @@ int coord_store_commit(struct coord_store *s, int force_empty, uint64_t *epoch, 
 		s->syncs++;
 	s->meta = m;
 	s->slot_seq[slot] = m.seq;
+	s->slot_epoch[slot] = e;
+	s->log_end = m.published_end;
+	s->tail_commit_bytes += len;
 	if (m.published_end > s->file_size)
 		s->file_size = m.published_end;
 	if (sync) {
@@ -1180,4 +1284,158 @@ void coord_store_stats(const struct coord_store *s, struct proto_stats *st)
 	st->vector_dim = s->sb.vector_dim;
 	st->durability = (uint32_t)s->durability;
 	st->io_backend = coord_io_kind(s->io) == COORD_IO_URING ? 0 : 1;
+}
+
+/* ---- Index segments ------------------------------------------------------ */
+
+/* Size tiers of FANOUT: a run of FANOUT segments of one tier is merged. */
+#define FANOUT 4u
+#define MAX_LIVE_SEGMENTS 32u
+#define RECLAIM_EVERY_MS 100u
+
+static unsigned tier(const struct coord_store *s, uint64_t len)
+{
+	unsigned t = 0;
+	for (uint64_t x = len / s->segment_bytes; x >= FANOUT; x /= FANOUT)
+		t++;
+	return t;
+}
+
+/* The next job, if one is due: a merge of the newest run of FANOUT
+ * segments of one tier (or of the newest FANOUT when there are too many),
+ * else a flush of the tail once its commits pass segment_bytes. */
+static int plan(struct coord_store *s, struct coord_segjob *job)
+{
+	const struct layout_meta *m = &s->meta;
+	uint32_t n = m->segment_count;
+	memset(job, 0, sizeof *job);
+	job->end = m->published_end;
+	if (n >= 2) {
+		uint32_t i = n - 1;
+		unsigned t = tier(s, m->segments[n - 1].length);
+		while (i > 0 && tier(s, m->segments[i - 1].length) == t)
+			i--;
+		if (n - i < FANOUT && n >= MAX_LIVE_SEGMENTS)
+			i = n - FANOUT;
+		if (n - i >= FANOUT) {
+			job->merge = 1;
+			job->first_index = i;
+			job->nsegs = n - i;
+			memcpy(job->segs, &m->segments[i], job->nsegs * sizeof job->segs[0]);
+			job->first_epoch = s->seginfo[i].first_epoch;
+			job->last_epoch = s->seginfo[n - 1].last_epoch;
+			job->next_ordinal = s->seginfo[n - 1].next_ordinal;
+			job->base_segment = i == 0;
+			return 1;
+		}
+	}
+	if (n < LAYOUT_MAX_SEGMENTS && s->tail_commit_bytes >= s->segment_bytes &&
+	    m->epoch > (n ? s->seginfo[n - 1].last_epoch : 0)) {
+		job->from = m->tail_start;
+		job->to = m->published_end;
+		job->first_epoch = n ? s->seginfo[n - 1].last_epoch + 1 : 1;
+		job->last_epoch = m->epoch;
+		job->next_ordinal = m->next_ordinal;
+		job->base_segment = n == 0;
+		s->job_tail_bytes = s->tail_commit_bytes;
+		return 1;
+	}
+	return 0;
+}
+
+/* Appends a finished segment at the end of the log, makes it durable, and
+ * changes the segment list and tail start that the next commit publishes. */
+static int install(struct coord_store *s, const struct coord_segjob *job, const unsigned char *blk,
+		   uint64_t len)
+{
+	struct layout_meta *m = &s->meta;
+	struct coord_io_write w = { .offset = s->log_end, .buf = blk, .len = (size_t)len };
+	int rc = coord_io_submit(s->io, &w, 1, 0);
+	/* Durable before any meta names it (FORMAT.md 10.4). */
+	if (rc == 0)
+		rc = coord_store_has_unsynced(s) ? coord_store_sync(s) : coord_io_sync(s->io);
+	if (rc) {
+		s->failed = rc;
+		coord_logf(&s->log, COORD_LOG_ERR, "writing a segment failed: %s; refusing writes",
+			   strerror(-rc));
+		return rc;
+	}
+	struct layout_segment_ref ref = { s->log_end, len };
+	struct seginfo info = { job->first_epoch, job->last_epoch, job->next_ordinal };
+	if (job->merge) {
+		/* Room first: a partly retired list would free listed space. */
+		struct retired *p = realloc(s->retired, (s->nretired + job->nsegs + 16) * sizeof *p);
+		if (!p)
+			return -ENOMEM; /* nothing listed changes: the block is overwritten */
+		s->retired = p;
+		s->capretired = s->nretired + job->nsegs + 16;
+		for (uint32_t i = job->first_index; i < m->segment_count; i++)
+			retire(s, m->segments[i].offset, m->segments[i].length, m->epoch + 1);
+		for (uint32_t i = job->first_index + 1; i < m->segment_count; i++)
+			m->segments[i] = (struct layout_segment_ref){ 0, 0 };
+		m->segments[job->first_index] = ref;
+		s->seginfo[job->first_index] = info;
+		m->segment_count = job->first_index + 1;
+		s->segments_merged++;
+	} else {
+		m->segments[m->segment_count] = ref;
+		s->seginfo[m->segment_count] = info;
+		m->segment_count++;
+		m->tail_start = job->to;
+		s->tail_commit_bytes -= s->job_tail_bytes;
+		s->segments_built++;
+	}
+	s->log_end += len;
+	if (s->log_end > s->file_size)
+		s->file_size = s->log_end;
+	coord_logf(&s->log, COORD_LOG_INFO,
+		   "%s segment of epochs %llu..%llu: %llu bytes at offset %llu; %u segments",
+		   job->merge ? "merged" : "wrote", (unsigned long long)job->first_epoch,
+		   (unsigned long long)job->last_epoch, (unsigned long long)len,
+		   (unsigned long long)ref.offset, m->segment_count);
+	return 0;
+}
+
+int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
+{
+	*committed = 0;
+	if (s->failed || !s->segmenter)
+		return s->failed;
+	struct coord_segjob job;
+	unsigned char *blk = NULL;
+	uint64_t len;
+	int rc, brc;
+	char why[224];
+	if (coord_segmenter_poll(s->segmenter, &job, &blk, &len, &brc, why, sizeof why)) {
+		if (brc) {
+			/* The published log verified at start: a failed build
+			 * is memory, or damage that appeared since. Keep going
+			 * without it; the tail just stays longer. */
+			coord_logf(&s->log, COORD_LOG_ERR, "building a segment failed: %s (%s)",
+				   brc == -ENOMEM ? "out of memory" : sutra_strerror(brc), why);
+		} else {
+			rc = install(s, &job, blk, len);
+			free(blk);
+			if (rc)
+				return s->failed ? s->failed : 0;
+			coord_store_request_begin(s);
+			coord_store_request_end(s, 1);
+			if ((rc = coord_store_commit(s, 1, epoch, committed)))
+				return rc;
+		}
+	}
+	if (!coord_segmenter_busy(s->segmenter) && plan(s, &job))
+		coord_segmenter_submit(s->segmenter, &job);
+	return 0;
+}
+
+void coord_store_on_segment_done(struct coord_store *s, void (*fn)(void *arg), void *arg)
+{
+	if (s->segmenter)
+		coord_segmenter_on_done(s->segmenter, fn, arg);
+}
+
+uint32_t coord_store_segment_count(const struct coord_store *s)
+{
+	return s->meta.segment_count;
 }

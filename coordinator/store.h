@@ -53,6 +53,7 @@ struct coord_store_options {
 	enum coord_durability durability;
 	enum coord_io_kind io;
 	const char *fault_spec;    /* coord_io fault injection, tests only */
+	uint64_t segment_bytes;    /* tail commit bytes that start a segment; 0: none */
 	struct coord_log log;
 };
 
@@ -132,5 +133,18 @@ const uint8_t *coord_store_uuid(const struct coord_store *s);
 int coord_store_has_unsynced(const struct coord_store *s);
 void coord_store_stats(const struct coord_store *s, struct proto_stats *st);
 const char *coord_store_io_name(const struct coord_store *s);
+
+/* Index segments (FORMAT.md section 10), on the writer thread between
+ * groups: takes a segment the background builder finished, appends it and
+ * fdatasyncs, and commits an empty epoch whose meta lists it (*committed,
+ * *epoch: publish a notice); then starts the next flush of the tail or
+ * merge of segments when one is due. A failed build is logged and
+ * skipped; returns 0 or a fatal I/O error. */
+int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch);
+
+/* fn(arg) is called from the builder thread when a build finishes. */
+void coord_store_on_segment_done(struct coord_store *s, void (*fn)(void *arg), void *arg);
+
+uint32_t coord_store_segment_count(const struct coord_store *s);
 
 #endif /* COORDINATOR_STORE_H */

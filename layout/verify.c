@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Full verification of a store image, and the scan of its unpublished tail. */
 #include "layout/layout.h"
+#include "layout/segindex.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -42,6 +43,54 @@ static int counts_match(const struct layout_replay *r, const struct layout_meta 
 				   (unsigned long long)r->concept_count,
 				   (unsigned long long)r->association_count, r->next_ordinal);
 		return SUTRA_ECORRUPT;
+	}
+	return 0;
+}
+
+/* The segments a meta lists: each a segment block of the log (in segs),
+ * whole (every section's checksum), oldest first with contiguous epoch
+ * ranges from epoch 1 to tail_epoch, the epoch of the last commit block
+ * before the meta's tail_start. */
+static int check_segments(const struct layout_view *v, const struct layout_meta *m,
+			  const struct seglist *segs, uint64_t tail_epoch, uint64_t at,
+			  struct layout_problem *pb)
+{
+	uint64_t next_epoch = 1;
+	if (m->segment_count == 0 && m->tail_start != v->sb.data_offset) {
+		layout_problem_set(pb, at, "meta has no segments but a tail start of %llu",
+				   (unsigned long long)m->tail_start);
+		return SUTRA_ECORRUPT;
+	}
+	for (uint32_t i = 0; i < m->segment_count; i++) {
+		size_t k = 0;
+		while (k < segs->len && (segs->refs[k].offset != m->segments[i].offset ||
+					 segs->refs[k].length != m->segments[i].length))
+			k++;
+		if (k == segs->len) {
+			layout_problem_set(pb, at,
+					   "segment %u (offset %llu) is not a segment block of the log",
+					   i, (unsigned long long)m->segments[i].offset);
+			return SUTRA_ECORRUPT;
+		}
+		struct layout_segview sv;
+		int rc = layout_segview_open(&sv, v->base, m->published_end, &m->segments[i],
+					     v->sb.vector_dim, pb);
+		if (rc == 0)
+			rc = layout_segview_check_all(&sv, pb);
+		if (rc == 0 && (sv.hdr.first_epoch != next_epoch ||
+				(i + 1 == m->segment_count && sv.hdr.last_epoch != tail_epoch))) {
+			layout_problem_set(pb, m->segments[i].offset,
+					   "segment %u covers epochs %llu..%llu, expected %llu..%s", i,
+					   (unsigned long long)sv.hdr.first_epoch,
+					   (unsigned long long)sv.hdr.last_epoch,
+					   (unsigned long long)next_epoch,
+					   i + 1 == m->segment_count ? "the tail start" : "");
+			rc = SUTRA_ECORRUPT;
+		}
+		next_epoch = sv.hdr.last_epoch + 1;
+		layout_segview_close(&sv);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -97,6 +146,7 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 
 	int other_seen = om == NULL || om->epoch == 0;
 	int tail_seen = 0;
+	uint64_t tail_epoch = 0, other_tail_epoch = 0;
 	uint64_t pos = v->sb.data_offset;
 	if (om && om->epoch == 0 && (om->published_end != pos || om->last_block_offset ||
 		   om->last_block_crc32c || om->durable_end != pos)) {
@@ -106,8 +156,12 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 	}
 	while (pos < m->published_end) {
 		struct layout_block blk;
-		if (pos == m->tail_start)
+		if (pos == m->tail_start) {
 			tail_seen = 1;
+			tail_epoch = r->epoch;
+		}
+		if (om && pos == om->tail_start)
+			other_tail_epoch = r->epoch;
 		if ((rc = layout_block_decode(v->base, m->published_end, pos, &blk, pb)) ||
 		    (rc = layout_block_check_payload(v->base, &blk, pb)))
 			goto out;
@@ -140,14 +194,21 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 				rc = SUTRA_ECORRUPT;
 				goto out;
 			}
-			if ((rc = layout_segment_decode(v->base, &blk, &seg, NULL, 0, pb)) ||
+			/* Only the table here: a segment no meta lists any more
+			 * may have had its sections' space freed (FORMAT.md
+			 * 10.4); the listed ones are checked whole below. */
+			if ((rc = layout_segment_decode_table(v->base, &blk, &seg, NULL, 0, pb)) ||
 			    (rc = seglist_add(&segs, blk.offset, blk.length)))
 				goto out;
 		}
 		pos = blk.offset + blk.length;
 	}
-	if (pos == m->tail_start)
+	if (pos == m->tail_start) {
 		tail_seen = 1;
+		tail_epoch = r->epoch;
+	}
+	if (om && pos == om->tail_start)
+		other_tail_epoch = r->epoch;
 	if (r->epoch != m->epoch) {
 		layout_problem_set(pb, cur_base, "meta says epoch %llu, the log ends at epoch %llu",
 				   (unsigned long long)m->epoch, (unsigned long long)r->epoch);
@@ -168,19 +229,10 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 		rc = SUTRA_ECORRUPT;
 		goto out;
 	}
-	for (uint32_t i = 0; i < m->segment_count; i++) {
-		size_t k = 0;
-		while (k < segs.len && (segs.refs[k].offset != m->segments[i].offset ||
-					segs.refs[k].length != m->segments[i].length))
-			k++;
-		if (k == segs.len) {
-			layout_problem_set(pb, cur_base,
-					   "segment %u (offset %llu) is not a segment block of the log",
-					   i, (unsigned long long)m->segments[i].offset);
-			rc = SUTRA_ECORRUPT;
-			goto out;
-		}
-	}
+	if ((rc = check_segments(v, m, &segs, tail_epoch, cur_base, pb)))
+		goto out;
+	if (om && om->epoch > 0)
+		rc = check_segments(v, om, &segs, other_tail_epoch, other_base, pb);
 out:
 	free(segs.refs);
 	if (r == &local)

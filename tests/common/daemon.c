@@ -52,6 +52,13 @@ int tdaemon_spawn(struct tdaemon *d, const char *const *extra)
 	argv[n++] = d->url;
 	argv[n++] = "--events";
 	argv[n++] = d->events;
+	/* The suites run again with tiny index segments (meson sets this),
+	 * so that every read goes through segments, merges and a short tail. */
+	const char *seg = getenv("SUTRA_TEST_SEGMENT_KIB");
+	if (seg && *seg) {
+		argv[n++] = "--segment-threshold-kib";
+		argv[n++] = seg;
+	}
 	for (int i = 0; extra && extra[i] && n < 62; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;

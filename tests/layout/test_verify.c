@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "layout/layout.h"
+#include "layout/segindex.h"
 #include "tests/common/tstore.h"
 
 static struct tstore ts;
@@ -296,17 +297,29 @@ END_TEST
 
 /* Appends a segment block of epoch 1 with one 32-byte section and returns
  * its offset. */
+/* Appends a segment of epoch 1 (built from the log so far); its length
+ * goes to *len. */
+static uint64_t add_segment_len(uint64_t *len)
+{
+	struct layout_segbuild_in in = {
+		.base = ts.buf, .end = ts.len, .vector_dim = 2,
+		.from = LAYOUT_DATA_OFFSET, .to = ts.len,
+		.first_epoch = 1, .last_epoch = 1, .next_ordinal = ts.meta.next_ordinal,
+		.base_segment = 1,
+	};
+	unsigned char *blk;
+	struct layout_problem pb;
+	ck_assert_int_eq(layout_segment_build(&in, &blk, len, &pb), 0);
+	uint64_t off = ts.len;
+	ck_assert_int_eq(tstore_append(&ts, blk, *len), 0);
+	free(blk);
+	return off;
+}
+
 static uint64_t add_segment(void)
 {
-	unsigned char blk[256] = { 0 };
-	struct layout_segment seg = { .first_epoch = 1, .last_epoch = 1, .concept_count = 1 };
-	struct layout_section sec = { .kind = 1, .offset = layout_segment_data_start(1),
-				      .length = 32 };
-	memset(blk + sec.offset, 0x42, 32);
-	ck_assert_int_eq(layout_segment_seal(blk, sizeof blk, 1, &seg, &sec, 1), 0);
-	uint64_t off = ts.len;
-	ck_assert_int_eq(tstore_append(&ts, blk, sizeof blk), 0);
-	return off;
+	uint64_t len;
+	return add_segment_len(&len);
 }
 
 START_TEST(test_verify_accepts_referenced_segment)
@@ -314,14 +327,17 @@ START_TEST(test_verify_accepts_referenced_segment)
 	struct layout_problem pb;
 	add_c(1, 0);
 	commit(1, 0, 1);
-	uint64_t off = add_segment();
+	uint64_t len, off = add_segment_len(&len);
 	ts.meta.segment_count = 1;
 	ts.meta.segments[0].offset = off;
-	ts.meta.segments[0].length = 256;
-	ts.meta.tail_start = off + 256;
+	ts.meta.segments[0].length = len;
+	ts.meta.tail_start = off;
 	add_c(2, 1);
 	commit(2, 0, 2);
 	ck_assert_msg(verify(&pb) == 0, "%s", pb.what);
+	/* A damaged section of a listed segment is found. */
+	ts.buf[off + len - 200] ^= 1;
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
 }
 END_TEST
 
@@ -330,10 +346,10 @@ START_TEST(test_verify_rejects_dangling_segment_ref)
 	struct layout_problem pb;
 	add_c(1, 0);
 	commit(1, 0, 1);
-	uint64_t off = add_segment();
+	uint64_t len, off = add_segment_len(&len);
 	ts.meta.segment_count = 1;
 	ts.meta.segments[0].offset = off + 64; /* not a block boundary */
-	ts.meta.segments[0].length = 192;
+	ts.meta.segments[0].length = len - 64;
 	commit(1, 0, 1);
 	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "not a segment block"));
