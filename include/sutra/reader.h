@@ -147,6 +147,59 @@ SUTRA_API int sutra_reader_next_notice(sutra_reader *r, int timeout_ms, struct s
 /** Frees what a notice holds. */
 SUTRA_API void sutra_notice_clear(struct sutra_notice *n);
 
+/** A thread that hands a reader's notices to a callback (sutra_reader_listen()). */
+typedef struct sutra_listener sutra_listener;
+
+/**
+ * Starts a thread that calls fn(arg, n) for each notice of r's
+ * subscription (sutra_reader_subscribe() must have been called), one at a
+ * time, in the order received: the callback form of
+ * sutra_reader_next_notice().
+ *
+ * Notices are hints: some are lost (a slow callback makes the queues drop
+ * the oldest, and a coordinator restart loses those in flight), some come
+ * late or twice, and heartbeats repeat the current epoch. Compare n->epoch
+ * with what the reader has and read the file (sutra_reader_refresh(),
+ * sutra_snapshot_acquire()); when an epoch was skipped, treat every
+ * concept as possibly changed.
+ *
+ * In the callback: n and n->changed are borrowed until fn returns (copy
+ * what you keep). fn may use r and its snapshots (refresh, acquire,
+ * lookups) and stop this or another listener (see sutra_listener_stop());
+ * it must not close r. fn runs on the listener's thread, with every signal
+ * blocked; keep it short, as notices queue (and older ones are dropped)
+ * while it runs.
+ *
+ * There should be one listener per reader, and no other thread taking
+ * notices from it: sutra_reader_next_notice() and the waits of
+ * sutra_reader_wait_for_epoch() (when subscribed) consume notices, which
+ * the listener then does not see. Stop the listener before
+ * sutra_reader_close(r). Heartbeats are passed on too (n->heartbeat).
+ *
+ * Thread-safety: may be called from any thread; a listener may be stopped
+ * from any thread, once.
+ *
+ * @param fn called on the listener's thread for each notice
+ * @param arg passed to fn
+ * @param out the new listener, to stop and free with sutra_listener_stop()
+ * @return 0, -EINVAL (r, fn or out is NULL), -ENOTCONN (not subscribed),
+ *   -ENOMEM, -EMFILE and -ENFILE (no descriptor for the stop pipe), -EAGAIN
+ *   (no thread)
+ */
+SUTRA_API int sutra_reader_listen(sutra_reader *r,
+				  void (*fn)(void *arg, const struct sutra_notice *n), void *arg,
+				  sutra_listener **out);
+
+/**
+ * Stops the listener and frees it. It returns promptly, once a callback
+ * in progress has returned; fn is not called after that. NULL is allowed.
+ * Called from l's own callback, it cannot wait for that callback: it
+ * returns at once, fn is not called again, and the thread frees l when the
+ * callback returns, without touching the reader (the reader may be closed
+ * only once that callback has returned).
+ */
+SUTRA_API void sutra_listener_stop(sutra_listener *l);
+
 /**
  * Takes a snapshot of the newest epoch (after a refresh) that is at least
  * min_epoch.

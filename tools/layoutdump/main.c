@@ -8,11 +8,13 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "layout/layout.h"
+#include "layout/lockfile.h"
 #include "sutra/errors.h"
 #include "util/endian.h"
 
@@ -39,6 +41,7 @@ struct options {
 	bool json;
 	bool verify;
 	bool quiet;
+	bool slots;
 	const char *path;
 };
 
@@ -1090,13 +1093,13 @@ static void report(const char *path, int rc, const struct layout_problem *pb)
 			sutra_errname(rc));
 }
 
-static void jerror(struct dump *d, int rc, const struct layout_problem *pb)
+static void jerror(struct dump *d, const char *key, int rc, const struct layout_problem *pb)
 {
 	if (rc == 0) {
-		jnull(d, "error");
+		jnull(d, key);
 		return;
 	}
-	jopen(d, "error", '{');
+	jopen(d, key, '{');
 	jstr(d, "code", sutra_errname(rc));
 	jstr(d, "message", sutra_strerror(rc));
 	if (pb)
@@ -1105,6 +1108,104 @@ static void jerror(struct dump *d, int rc, const struct layout_problem *pb)
 		jnull(d, "offset");
 	jstr(d, "what", pb ? pb->what : NULL);
 	jclose(d, '}');
+}
+
+/* ---- Reader slots (the lock file) --------------------------------------------- */
+
+struct slot_walk {
+	struct dump *d;
+	uint32_t used;
+};
+
+static int show_reader_slot(void *arg, uint32_t slot, int64_t pid, uint64_t pinned, int alive)
+{
+	struct slot_walk *w = arg;
+	struct dump *d = w->d;
+
+	w->used++;
+	if (d->opt->json) {
+		jopen(d, NULL, '{');
+		ju64(d, "slot", slot);
+		jkey(d, "pid");
+		printf("%" PRId64, pid);
+		if (pinned)
+			ju64(d, "pinned_epoch", pinned);
+		else
+			jnull(d, "pinned_epoch");
+		jbool(d, "alive", alive);
+		jclose(d, '}');
+		return 0;
+	}
+	printf("  slot %" PRIu32 ": pid %" PRId64 ", pinned epoch ", slot, pid);
+	if (pinned)
+		printf("%" PRIu64, pinned);
+	else
+		fputs("none", stdout);
+	printf(", %s\n", alive ? "alive" : "dead");
+	return 0;
+}
+
+/*
+ * Lists the used reader slots of PATH.lock (docs/LOCKFILE.md), opened
+ * read-only: the liveness test takes no lock and the tool writes nothing.
+ * A missing lock file, or one without a table yet, is not an error. sep
+ * says whether text output came before (an empty line separates them).
+ * Returns the exit status this part calls for.
+ */
+static int show_reader_slots(struct dump *d, bool sep)
+{
+	const char *path = d->opt->path;
+	size_t n = strlen(path) + sizeof ".lock";
+	struct layout_lockfile *lf = NULL;
+	struct layout_problem pb;
+	struct slot_walk w = { .d = d };
+	char *lp = malloc(n);
+	int rc;
+
+	if (!lp) {
+		report(path, -ENOMEM, NULL);
+		return STATUS_BAD;
+	}
+	snprintf(lp, n, "%s.lock", path);
+	rc = layout_lockfile_open(lp, LAYOUT_LOCKFILE_RDONLY, &lf, &pb);
+	bool has_pb = rc == SUTRA_ECORRUPT || rc == SUTRA_EVERSION;
+	if (d->opt->json) {
+		jstr(d, "lock_file", lp);
+		jstr(d, "lock_state", rc == 0 ? "ok"
+				      : rc == -ENOENT ? "missing"
+				      : rc == -ENODATA ? "no_table"
+						       : "error");
+		if (rc == 0) {
+			jopen(d, "slots", '[');
+			rc = layout_lockfile_foreach(lf, show_reader_slot, &w);
+			jclose(d, ']');
+		} else {
+			jnull(d, "slots");
+		}
+		bool quiet_rc = rc == -ENOENT || rc == -ENODATA;
+		jerror(d, "slots_error", quiet_rc ? 0 : rc, has_pb ? &pb : NULL);
+	} else {
+		if (sep)
+			putchar('\n');
+		if (rc == -ENOENT) {
+			printf("reader slots: no lock file %s\n", lp);
+		} else if (rc == -ENODATA) {
+			printf("reader slots: %s has no slot table\n", lp);
+		} else if (rc == 0) {
+			printf("reader slots in %s:\n", lp);
+			rc = layout_lockfile_foreach(lf, show_reader_slot, &w);
+			if (rc == 0 && w.used == 0)
+				printf("  none in use\n");
+		} else {
+			printf("reader slots in %s: BAD\n", lp);
+		}
+	}
+	int status = rc == 0 || rc == -ENOENT || rc == -ENODATA ? STATUS_OK : STATUS_BAD;
+	if (status != STATUS_OK)
+		report(lp, rc, has_pb ? &pb : NULL);
+	layout_lockfile_close(lf);
+	free(lp);
+	return status;
 }
 
 /* ---- Command line ---------------------------------------------------------- */
@@ -1123,16 +1224,19 @@ static void usage(FILE *f)
 		"  -j, --json      print one JSON document instead of text\n"
 		"  -v, --verify    check every block, record, segment and replay rule\n"
 		"                  after the dump, and print the verdict\n"
-		"  -q, --quiet     print no dump; with --verify, only the verdict\n"
+		"  -s, --slots     also list the reader slots in PATH.lock: slot, pid,\n"
+		"                  pinned epoch, alive or dead\n"
+		"  -q, --quiet     print no dump; with --verify or --slots, only those\n"
 		"  -h, --help      print this help and exit\n"
 		"  -V, --version   print the version and the format version and exit\n"
 		"\n"
 		"Exit status:\n"
 		"  0  the file opened (and, with --verify, verified) cleanly\n"
-		"  1  the file is unreadable or corrupt, or --verify found a problem\n"
+		"  1  the file is unreadable or corrupt, or --verify found a problem,\n"
+		"     or with --slots the lock file is unreadable or corrupt\n"
 		"  2  usage error\n"
 		"\n"
-		"See sutra-layoutdump(1) and docs/FORMAT.md.\n",
+		"See sutra-layoutdump(1), docs/FORMAT.md and docs/LOCKFILE.md.\n",
 		CONTENT_PREVIEW, EMBEDDING_PREVIEW);
 }
 
@@ -1144,6 +1248,7 @@ static int parse_args(int argc, char **argv, struct options *opt)
 		{ "json", no_argument, NULL, 'j' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "slots", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1154,7 +1259,7 @@ static int parse_args(int argc, char **argv, struct options *opt)
 	int c;
 
 	argv[0] = name;
-	while ((c = getopt_long(argc, argv, "rfjvqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rfjvqshV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			opt->records = true;
@@ -1170,6 +1275,9 @@ static int parse_args(int argc, char **argv, struct options *opt)
 			break;
 		case 'q':
 			opt->quiet = true;
+			break;
+		case 's':
+			opt->slots = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1260,7 +1368,7 @@ int main(int argc, char **argv)
 				jnull(&d, "tail");
 			}
 		}
-		jerror(&d, d.open_rc, has_pb ? &d.open_pb : NULL);
+		jerror(&d, "error", d.open_rc, has_pb ? &d.open_pb : NULL);
 	} else if (dump && mapped) {
 		printf("file: %s\nsize: %" PRIu64 " bytes\n\n", opt.path, d.size);
 		show_superblock(&d);
@@ -1274,9 +1382,15 @@ int main(int argc, char **argv)
 	if (!opened)
 		report(opt.path, d.open_rc, has_pb ? &d.open_pb : NULL);
 	status = opened ? STATUS_OK : STATUS_BAD;
+	bool text_before = !opt.json && dump && mapped;
+	if (opt.slots) {
+		if (show_reader_slots(&d, text_before) != STATUS_OK)
+			status = STATUS_BAD;
+		text_before = !opt.json;
+	}
 	if (opt.verify) {
 		run_verify(&d, &vd);
-		if (!opt.json && dump && mapped)
+		if (text_before)
 			putchar('\n');
 		show_verdict(&d, &vd);
 		if (!vd.ok)
