@@ -160,9 +160,9 @@ static uint64_t now_us(void)
 
 /* ---- Lock --------------------------------------------------------------- */
 
-/* fcntl locks belong to the process: a second open in the same process
- * would be granted the lock again, and closing either descriptor would drop
- * it for both. So the process also keeps the lock files it holds. */
+/* The process also keeps the lock files it holds, so that a second open in
+ * this process is refused with a message naming this process, before it
+ * even tries the kernel lock. */
 static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct held {
 	dev_t dev;
@@ -212,9 +212,15 @@ static void held_del(int fd)
 	pthread_mutex_unlock(&held_mu);
 }
 
-/* A classic fcntl write lock on byte 0 of "<path>.lock": unlike flock and
- * OFD locks it reports the holder's pid to F_GETLK. It belongs to the
- * process and goes away with it, however it dies. */
+/* Where the lock's holder writes its pid in the lock file (docs/LOCKFILE.md
+ * section 6.1): F_OFD_GETLK cannot name it. */
+#define LOCK_PID_OFFSET 8
+
+/* An OFD write lock on byte 0 of "<path>.lock". Not a classic fcntl lock:
+ * a process drops all its classic locks on a file when it closes any
+ * descriptor of that file, and readers in this process (lock-file slots)
+ * or a refused second open would do exactly that. The lock goes away with
+ * the process, however it dies. */
 static int take_lock(struct coord_store *s, char *why, size_t why_len)
 {
 	size_t n = strlen(s->path) + sizeof ".lock";
@@ -241,7 +247,11 @@ static int take_lock(struct coord_store *s, char *why, size_t why_len)
 		return rc;
 	}
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
-	if (fcntl(s->lock_fd, F_SETLK, &fl) == 0) {
+	if (fcntl(s->lock_fd, F_OFD_SETLK, &fl) == 0) {
+		unsigned char pid[8];
+		util_put_le64(pid, (uint64_t)getpid());
+		if (pwrite(s->lock_fd, pid, sizeof pid, LOCK_PID_OFFSET) != (ssize_t)sizeof pid)
+			coord_logf(&s->log, COORD_LOG_WARN, "cannot write the pid into %s", lp);
 		s->lock_held = 1;
 		free(lp);
 		return 0;
@@ -249,14 +259,14 @@ static int take_lock(struct coord_store *s, char *why, size_t why_len)
 	held_del(s->lock_fd);
 	int err = errno;
 	if (err == EACCES || err == EAGAIN) {
-		struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0,
-				   .l_len = 1 };
-		long pid = fcntl(s->lock_fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK ? (long)q.l_pid
-										    : -1;
-		if (pid > 0)
+		unsigned char pid[8];
+		long holder = pread(s->lock_fd, pid, sizeof pid, LOCK_PID_OFFSET) == (ssize_t)sizeof pid
+				      ? (long)util_get_le64(pid)
+				      : 0;
+		if (holder > 0)
 			fail(SUTRA_ELOCKED, why, why_len,
 			     "store %s is locked by another writer, pid %ld (lock file %s)", s->path,
-			     pid, lp);
+			     holder, lp);
 		else
 			fail(SUTRA_ELOCKED, why, why_len,
 			     "store %s is locked by another writer (lock file %s)", s->path, lp);

@@ -7,7 +7,7 @@
  * One coord_store is the single writer of one storage.dat. It is used by
  * one thread at a time (the server's writer thread).
  *
- * Open takes an exclusive fcntl lock on "<path>.lock" (a second writer gets
+ * Open takes an exclusive OFD lock on byte 0 of "<path>.lock" (a second writer gets
  * SUTRA_ELOCKED naming the holder's pid), creates the store if the file does
  * not exist, and recovers it (docs/FORMAT.md section 11.4): it chooses the
  * current epoch, verifies the whole file (layout_verify) or, when only the

@@ -50,12 +50,10 @@
  * creators write the same bytes and an opener that sees the magic sees
  * the whole header.
  *
- * The classic fcntl lock (F_SETLK, F_WRLCK) the coordinator holds on byte
- * 0 is the writer lock and has nothing to do with the slots; note that a
- * process loses its classic locks on a file when it closes any descriptor
- * of that file, so the coordinator's process must not close a handle of
- * this module while it relies on its byte-0 lock (docs/LOCKFILE.md,
- * section 6.1).
+ * The OFD lock the coordinator holds on byte 0 is the writer lock and has
+ * nothing to do with the slots (docs/LOCKFILE.md, section 6.1); being an OFD
+ * lock, closing a handle of this module in the writer's process does not
+ * drop it.
  *
  * A handle is not thread-safe: calls on one handle must not run
  * concurrently, except layout_lockfile_pin(), which is one atomic store

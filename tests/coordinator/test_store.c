@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "coordinator/store.h"
+#include "layout/lockfile.h"
 #include "layout/layout.h"
 #include "sutra/errors.h"
 #include "util/endian.h"
@@ -175,7 +176,29 @@ START_TEST(test_store_second_open_in_process_is_locked)
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
 	struct coord_store_options o = { .path = path };
 	ck_assert_int_eq(coord_store_open(&o, &other, why, sizeof why), SUTRA_ELOCKED);
-	/* The failed open must not have dropped the first one's lock. */
+	/* Neither the refused open nor a reader's lock-file handle opened and
+	 * closed in this process may drop the first one's lock (closing any
+	 * descriptor of a file drops a process's classic fcntl locks). */
+	struct layout_lockfile *lf;
+	char lp[600];
+	snprintf(lp, sizeof lp, "%s.lock", path);
+	ck_assert_int_eq(layout_lockfile_open(lp, LAYOUT_LOCKFILE_CREATE, &lf, NULL), 0);
+	layout_lockfile_close(lf);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* Straight to the kernel: the child's copy of the in-process
+		 * registry would refuse it anyway. */
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+		int fd = open(lp, O_RDWR);
+		_exit(fd >= 0 && fcntl(fd, F_SETLK, &fl) < 0 && (errno == EAGAIN || errno == EACCES)
+			      ? 0
+			      : 1);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "another process could take the writer lock");
 	struct proto_op_body c = concept(1, "still mine");
 	ck_assert_int_eq(request(&c, 1), 0);
 	ck_assert_uint_eq(commit(), 1);
