@@ -652,15 +652,18 @@ static int emit(struct builder *b, unsigned char **out, uint64_t *out_len,
 		return SUTRA_ETOOBIG;
 	if (drop)
 		roaring_bitmap_clear(b->dead);
-	qsort(b->cs, nc, sizeof *b->cs, cmp_concept);
-	qsort(b->es, ne, sizeof *b->es, cmp_edge);
+	if (nc > 1)
+		qsort(b->cs, nc, sizeof *b->cs, cmp_concept);
+	if (ne > 1)
+		qsort(b->es, ne, sizeof *b->es, cmp_edge);
 	/* IN_LIST: edge indices by (dst ordinal, index), sorted as one u64. */
 	uint64_t *inl = malloc((ne ? ne : 1) * sizeof *inl);
 	if (!inl)
 		return -ENOMEM;
 	for (size_t i = 0; i < ne; i++)
 		inl[i] = (uint64_t)b->es[i].dst_ordinal << 32 | i;
-	qsort(inl, ne, sizeof *inl, cmp_u64);
+	if (ne > 1)
+		qsort(inl, ne, sizeof *inl, cmp_u64);
 	uint64_t nout = 0, nin = 0;
 	for (size_t i = 0; i < ne; i++) {
 		nout += i == 0 || b->es[i].src_ordinal != b->es[i - 1].src_ordinal;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* libsutra-reader: live read-only mapping, incremental private index of the log, snapshots, zero-copy gets. */
+/* libsutra-reader: live read-only mapping, index segments read in place, a private incremental index of the tail, snapshots pinned in the lock file. */
 #include "sutra/reader.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,6 +18,8 @@
 
 #include "coordinator/proto.h"
 #include "layout/layout.h"
+#include "layout/lockfile.h"
+#include "layout/segindex.h"
 #include "reader/tindex.h"
 #include "util/endian.h"
 #include "util/idmap.h"
@@ -29,14 +32,17 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "embeddings are handed out as host floats: little-endian hosts only");
 
+/* Keys of the ordinal index (oix): the ordinal, then a tag. */
+enum { TAG_HEAD = 1, TAG_BORN = 2 };
+
 struct idchunk {
 	uint8_t id[RDR_CHUNK][16];
 };
 
-/* Adjacency: per ordinal, a list (newest first) of the association keys
- * that ever touched it; whether an association is live at an epoch is the
- * edge index's answer. Nodes and heads are append-only chunks, written by
- * the refreshing thread and published with a release-store of the head. */
+/* Tail adjacency: per ordinal, a list (newest first) of the association
+ * keys the tail mentions; whether one is live at an epoch is the edge
+ * index's answer. Nodes are append-only chunks written by the refreshing
+ * thread; the head of each list is a version in the ordinal index. */
 struct enode {
 	uint8_t key[16];
 	uint32_t next; /* index + 1, 0: end */
@@ -46,28 +52,54 @@ struct nodechunk {
 	struct enode n[RDR_CHUNK];
 };
 
-struct headchunk {
-	uint32_t head[RDR_CHUNK]; /* atomic */
+/* A segment opened once and shared by the views that list it. */
+struct rdr_seg {
+	int refs; /* atomic */
+	struct layout_segview sv;
+};
+
+/*
+ * A view: the segments one meta lists, and the private index of the log
+ * after their tail_start. While the coordinator publishes epochs with the
+ * same segments, the refreshing thread extends the view's tail index in
+ * place (versions carry epochs, so older snapshots see their own); when the
+ * segment list changes, a new view indexes the new, short tail from
+ * scratch and the old one lives on while snapshots hold it.
+ */
+struct rdr_view {
+	int refs; /* atomic: the reader's current view and each snapshot */
+	uint32_t nseg;
+	struct rdr_seg *seg[LAYOUT_MAX_SEGMENTS]; /* oldest first */
+	uint64_t tail_start;
+	struct rdr_tindex ix;  /* id -> concept versions */
+	struct rdr_tindex eix; /* association key -> versions (record offset) */
+	struct rdr_tindex oix; /* ordinal keys: adjacency heads, born records */
+	struct util_idmap idseen, eseen; /* refreshing thread only */
+	struct idchunk **ids;  /* ids met in the tail, first mention order */
+	uint32_t nids;         /* atomic */
+	struct nodechunk **nodes;
+	uint32_t nnodes;
+	/* refreshing thread (under the reader's mu) */
+	uint64_t indexed_end;
+	uint64_t epoch;
+	uint32_t next_ordinal;
 };
 
 struct sutra_reader {
 	int fd;
 	const unsigned char *map;
-	pthread_mutex_t mu; /* refresh, acquire */
-	struct rdr_tindex ix;
-	struct idchunk **ords; /* ordinal -> id, append-only, RDR_MAX_CHUNKS entries */
-	struct rdr_tindex eix;  /* association key -> versions (offset of the record) */
-	struct util_idmap eseen; /* refreshing thread only: keys already listed */
-	struct nodechunk **nodes;
-	struct headchunk **heads;
-	uint32_t nnodes;
+	pthread_mutex_t mu; /* refresh, acquire, release, pins */
+	struct rdr_view *cur;
 	struct layout_superblock sb;
 	/* the newest indexed epoch (under mu) */
 	uint64_t epoch;
 	uint64_t published_end;
 	uint64_t concepts, assocs, file_size;
 	uint32_t next_ordinal;
-	uint32_t segment_count;
+	/* the lock-file slot and the epochs of live snapshots (under mu) */
+	struct layout_lockfile *lf;
+	uint64_t *held;
+	size_t nheld, capheld;
 	/* notices */
 	pthread_mutex_t nmu;
 	int subscribed;
@@ -76,88 +108,215 @@ struct sutra_reader {
 
 struct sutra_snapshot {
 	sutra_reader *r;
-	struct rdr_gen *gen;
-	struct rdr_gen *egen;
+	struct rdr_view *v;
+	struct rdr_gen *gen, *egen, *ogen;
+	uint32_t nids;
 	uint64_t epoch;
 	uint64_t published_end;
 	uint64_t concepts, assocs, file_size;
 	uint32_t next_ordinal;
-	uint32_t segment_count;
 };
 
-static int put_ordinal(sutra_reader *r, uint32_t ordinal, const uint8_t id[16])
+static void okey(uint8_t key[16], uint32_t ordinal, uint8_t tag)
 {
-	uint32_t c = ordinal >> RDR_CHUNK_BITS;
+	memset(key, 0, 16);
+	util_put_le32(key, ordinal);
+	key[4] = tag;
+}
+
+/* ---- Segments and views --------------------------------------------------- */
+
+static void seg_release(struct rdr_seg *g)
+{
+	if (g && __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		layout_segview_close(&g->sv);
+		free(g);
+	}
+}
+
+static void view_release(struct rdr_view *v)
+{
+	if (!v || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (uint32_t i = 0; i < v->nseg; i++)
+		seg_release(v->seg[i]);
+	rdr_tindex_finish(&v->ix);
+	rdr_tindex_finish(&v->eix);
+	rdr_tindex_finish(&v->oix);
+	util_idmap_finish(&v->idseen);
+	util_idmap_finish(&v->eseen);
+	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && v->ids && v->ids[c]; c++)
+		free(v->ids[c]);
+	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && v->nodes && v->nodes[c]; c++)
+		free(v->nodes[c]);
+	free(v->ids);
+	free(v->nodes);
+	free(v);
+}
+
+/* A new view of the segments m lists, reusing those old already has open.
+ * Its tail is empty: index_blocks() fills it from m->tail_start. */
+static int view_create(sutra_reader *r, const struct layout_meta *m, const struct rdr_view *old,
+		       struct rdr_view **out)
+{
+	struct rdr_view *v = calloc(1, sizeof *v);
+	struct layout_problem pb;
+	int rc = 0;
+	if (!v)
+		return -ENOMEM;
+	v->refs = 1;
+	util_idmap_init(&v->idseen);
+	util_idmap_init(&v->eseen);
+	if ((rc = rdr_tindex_init(&v->ix)) || (rc = rdr_tindex_init(&v->eix)) ||
+	    (rc = rdr_tindex_init(&v->oix)) || !(v->ids = calloc(RDR_MAX_CHUNKS, sizeof *v->ids)) ||
+	    !(v->nodes = calloc(RDR_MAX_CHUNKS, sizeof *v->nodes))) {
+		view_release(v);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < m->segment_count; i++) {
+		struct rdr_seg *g = NULL;
+		for (uint32_t j = 0; old && j < old->nseg && !g; j++)
+			if (old->seg[j]->sv.offset == m->segments[i].offset &&
+			    old->seg[j]->sv.length == m->segments[i].length)
+				g = old->seg[j];
+		if (g) {
+			__atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+		} else {
+			if (!(g = calloc(1, sizeof *g))) {
+				rc = -ENOMEM;
+				break;
+			}
+			g->refs = 1;
+			if ((rc = layout_segview_open(&g->sv, r->map, m->published_end,
+						      &m->segments[i], r->sb.vector_dim, &pb))) {
+				free(g);
+				break;
+			}
+		}
+		v->seg[v->nseg++] = g;
+		/* Oldest first, contiguous epoch ranges (FORMAT.md 10.3). */
+		uint64_t want = i ? v->seg[i - 1]->sv.hdr.last_epoch + 1 : 1;
+		if (g->sv.hdr.first_epoch != want || g->sv.hdr.last_epoch > m->epoch) {
+			rc = SUTRA_ECORRUPT;
+			break;
+		}
+	}
+	if (rc) {
+		view_release(v);
+		return rc;
+	}
+	v->tail_start = m->tail_start;
+	v->indexed_end = m->tail_start;
+	if (v->nseg) {
+		v->epoch = v->seg[v->nseg - 1]->sv.hdr.last_epoch;
+		v->next_ordinal = (uint32_t)v->seg[v->nseg - 1]->sv.next_ordinal;
+	}
+	*out = v;
+	return 0;
+}
+
+static int same_segments(const struct rdr_view *v, const struct layout_meta *m)
+{
+	if (v->nseg != m->segment_count || v->tail_start != m->tail_start)
+		return 0;
+	for (uint32_t i = 0; i < v->nseg; i++)
+		if (v->seg[i]->sv.offset != m->segments[i].offset ||
+		    v->seg[i]->sv.length != m->segments[i].length)
+			return 0;
+	return 1;
+}
+
+/* ---- The tail index ----------------------------------------------------------- */
+
+static int chunk_at(void **dir, uint32_t i, size_t size)
+{
+	uint32_t c = i >> RDR_CHUNK_BITS;
 	if (c >= RDR_MAX_CHUNKS)
 		return -ENOMEM;
-	if (!r->ords[c]) {
-		struct idchunk *k = calloc(1, sizeof *k);
+	if (!dir[c]) {
+		void *k = calloc(1, size);
 		if (!k)
 			return -ENOMEM;
-		__atomic_store_n(&r->ords[c], k, __ATOMIC_RELEASE);
+		__atomic_store_n(&dir[c], k, __ATOMIC_RELEASE);
 	}
-	memcpy(r->ords[c]->id[ordinal & (RDR_CHUNK - 1)], id, 16);
 	return 0;
 }
 
-static const uint8_t *id_of_ordinal(const sutra_reader *r, uint32_t ordinal)
+static int add_id(struct rdr_view *v, const uint8_t id[16])
 {
-	struct idchunk *k = __atomic_load_n(&r->ords[ordinal >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
-	return k->id[ordinal & (RDR_CHUNK - 1)];
+	if (util_idmap_get(&v->idseen, id, NULL))
+		return 0;
+	uint32_t i = v->nids;
+	int rc = chunk_at((void **)v->ids, i, sizeof(struct idchunk));
+	if (rc || (rc = util_idmap_put(&v->idseen, id, 1)))
+		return rc;
+	memcpy(v->ids[i >> RDR_CHUNK_BITS]->id[i & (RDR_CHUNK - 1)], id, 16);
+	__atomic_store_n(&v->nids, i + 1, __ATOMIC_RELEASE);
+	return 0;
 }
 
-static int add_node(sutra_reader *r, uint32_t ordinal, const uint8_t key[16])
+/* The newest head of ordinal's tail list (index + 1), 0 when none. */
+static uint32_t tail_head(const struct rdr_view *v, const struct rdr_gen *og, uint32_t ordinal)
 {
-	uint32_t i = r->nnodes, c = i >> RDR_CHUNK_BITS, hc = ordinal >> RDR_CHUNK_BITS;
-	if (c >= RDR_MAX_CHUNKS || hc >= RDR_MAX_CHUNKS || i == UINT32_MAX - 1)
+	uint8_t key[16];
+	uint64_t head;
+	uint32_t unused;
+	okey(key, ordinal, TAG_HEAD);
+	return rdr_tindex_get(&v->oix, og, key, UINT64_MAX, &head, &unused) ? (uint32_t)head : 0;
+}
+
+static int add_node(struct rdr_view *v, uint32_t ordinal, const uint8_t key[16], uint64_t epoch)
+{
+	uint32_t i = v->nnodes;
+	uint8_t hk[16];
+	uint64_t head;
+	uint32_t unused;
+	if (i == UINT32_MAX - 1)
 		return -ENOMEM;
-	if (!r->nodes[c]) {
-		struct nodechunk *k = calloc(1, sizeof *k);
-		if (!k)
-			return -ENOMEM;
-		__atomic_store_n(&r->nodes[c], k, __ATOMIC_RELEASE);
-	}
-	if (!r->heads[hc]) {
-		struct headchunk *k = calloc(1, sizeof *k);
-		if (!k)
-			return -ENOMEM;
-		__atomic_store_n(&r->heads[hc], k, __ATOMIC_RELEASE);
-	}
-	uint32_t *head = &r->heads[hc]->head[ordinal & (RDR_CHUNK - 1)];
-	struct enode *n = &r->nodes[c]->n[i & (RDR_CHUNK - 1)];
+	int rc = chunk_at((void **)v->nodes, i, sizeof(struct nodechunk));
+	if (rc)
+		return rc;
+	okey(hk, ordinal, TAG_HEAD);
+	struct rdr_gen *g = rdr_tindex_acquire(&v->oix);
+	int had = rdr_tindex_get(&v->oix, g, hk, UINT64_MAX, &head, &unused);
+	rdr_tindex_release(g);
+	struct enode *n = &v->nodes[i >> RDR_CHUNK_BITS]->n[i & (RDR_CHUNK - 1)];
 	memcpy(n->key, key, 16);
-	n->next = *head;
-	r->nnodes = i + 1;
-	__atomic_store_n(head, i + 1, __ATOMIC_RELEASE);
-	return 0;
+	n->next = had ? (uint32_t)head : 0;
+	v->nnodes = i + 1;
+	/* Published by the version's release-store of its slot's head. */
+	return rdr_tindex_put(&v->oix, hk, epoch, i + 1, 0);
 }
 
-/* Indexes one association record (or its delete) of epoch. */
-static int index_edge(sutra_reader *r, const struct layout_record *rec, uint64_t epoch)
+/* Indexes one association record (or its delete) of epoch. The first
+ * mention of a key, whatever it says, lists it at both ends: a delete in
+ * the tail must shadow the segments as much as an upsert. */
+static int index_edge(struct rdr_view *v, const struct layout_record *rec, uint64_t epoch)
 {
 	const struct layout_association *a = &rec->u.association;
 	uint8_t key[16];
 	int rc;
 	layout_edge_key(key, a->src_ordinal, a->dst_ordinal, a->type);
-	if (rec->type == LAYOUT_REC_ASSOCIATION && !util_idmap_get(&r->eseen, key, NULL)) {
-		if ((rc = util_idmap_put(&r->eseen, key, 1)) ||
-		    (rc = add_node(r, a->src_ordinal, key)) ||
-		    (a->dst_ordinal != a->src_ordinal && (rc = add_node(r, a->dst_ordinal, key))))
+	if (!util_idmap_get(&v->eseen, key, NULL)) {
+		if ((rc = util_idmap_put(&v->eseen, key, 1)) ||
+		    (rc = add_node(v, a->src_ordinal, key, epoch)) ||
+		    (a->dst_ordinal != a->src_ordinal &&
+		     (rc = add_node(v, a->dst_ordinal, key, epoch))))
 			return rc;
 	}
-	return rdr_tindex_put(&r->eix, key, epoch,
+	return rdr_tindex_put(&v->eix, key, epoch,
 			      rec->type == LAYOUT_REC_ASSOCIATION ? rec->offset : 0, a->type);
 }
 
-/* Indexes the commit blocks in [from, v->meta.published_end). Called with
- * mu held. On error nothing of the reader's published state changes (the
- * versions already put carry epochs no snapshot can see yet). */
-static int index_blocks(sutra_reader *r, const struct layout_view *v, uint64_t from)
+/* Indexes the commit blocks in [v->indexed_end, lv->meta.published_end).
+ * Called with mu held. On error nothing a snapshot can see changes (the
+ * versions already put carry epochs no snapshot has yet). */
+static int index_blocks(const sutra_reader *r, struct rdr_view *v, const struct layout_view *lv)
 {
 	struct layout_problem pb;
-	uint64_t pos = from, end = v->meta.published_end;
-	uint64_t epoch = r->epoch;
-	uint32_t next = r->next_ordinal;
+	uint64_t pos = v->indexed_end, end = lv->meta.published_end;
+	uint64_t epoch = v->epoch;
+	uint32_t next = v->next_ordinal;
 
 	while (pos < end) {
 		struct layout_block blk;
@@ -176,65 +335,125 @@ static int index_blocks(sutra_reader *r, const struct layout_view *v, uint64_t f
 		epoch = blk.epoch;
 		layout_records_init(&it, r->map, &blk, r->sb.vector_dim);
 		while ((rc = layout_records_next(&it, &rec, &pb)) == 1) {
+			const struct layout_concept *c = &rec.u.concept;
+			uint8_t key[16];
 			if (rec.type == LAYOUT_REC_CONCEPT) {
-				const struct layout_concept *c = &rec.u.concept;
 				if (c->ordinal == next) {
-					if ((rc = put_ordinal(r, c->ordinal, c->id)))
+					okey(key, c->ordinal, TAG_BORN);
+					if ((rc = rdr_tindex_put(&v->oix, key, epoch, rec.offset,
+								 c->ordinal)))
 						return rc;
 					next++;
 				} else if (c->ordinal > next) {
 					return SUTRA_ECORRUPT;
 				}
-				if ((rc = rdr_tindex_put(&r->ix, c->id, blk.epoch, rec.offset,
-							 c->ordinal)))
+				if ((rc = add_id(v, c->id)) ||
+				    (rc = rdr_tindex_put(&v->ix, c->id, epoch, rec.offset, c->ordinal)))
 					return rc;
 			} else if (rec.type == LAYOUT_REC_CONCEPT_DELETE) {
-				if ((rc = rdr_tindex_put(&r->ix, rec.u.concept.id, blk.epoch, 0,
-							 rec.u.concept.ordinal)))
+				if ((rc = add_id(v, c->id)) ||
+				    (rc = rdr_tindex_put(&v->ix, c->id, epoch, 0, c->ordinal)))
 					return rc;
 			} else if (rec.type == LAYOUT_REC_ASSOCIATION ||
 				   rec.type == LAYOUT_REC_ASSOCIATION_DELETE) {
-				if ((rc = index_edge(r, &rec, blk.epoch)))
+				if ((rc = index_edge(v, &rec, epoch)))
 					return rc;
 			}
 		}
 		if (rc < 0)
 			return rc;
 	}
-	if (epoch != v->meta.epoch)
+	if (epoch != lv->meta.epoch)
 		return SUTRA_ECORRUPT;
-	r->next_ordinal = next;
+	v->epoch = epoch;
+	v->next_ordinal = next;
+	v->indexed_end = end;
 	return 0;
+}
+
+/* ---- Pins (docs/LOCKFILE.md section 7) ------------------------------------------ */
+
+/* The oldest epoch a snapshot of this reader holds, or 0. Under mu. */
+static uint64_t oldest_held(const sutra_reader *r)
+{
+	uint64_t o = 0;
+	for (size_t i = 0; i < r->nheld; i++)
+		if (!o || r->held[i] < o)
+			o = r->held[i];
+	return o;
+}
+
+/* Pins what the snapshots hold, and (while a refresh reads the meta) the
+ * epoch the reader has indexed, which is never newer than the one it will
+ * read next. Under mu. */
+static void pin(sutra_reader *r, int refreshing)
+{
+	uint64_t e = oldest_held(r);
+	if (refreshing) {
+		uint64_t now = r->epoch ? r->epoch : 1;
+		if (!e || now < e)
+			e = now;
+	}
+	layout_lockfile_pin(r->lf, e);
 }
 
 static int refresh_locked(sutra_reader *r)
 {
-	struct layout_view v;
+	struct layout_view lv;
 	struct layout_problem pb;
-	int rc = layout_open_live(r->map, MAP_LEN, r->fd, &v, &pb);
-	if (rc)
-		return rc;
-	if (r->published_end == 0) {
-		r->sb = v.sb;
-		r->published_end = v.sb.data_offset;
-	} else if (memcmp(v.sb.uuid, r->sb.uuid, 16) != 0) {
-		return SUTRA_ECORRUPT; /* another store under the same path */
+	pin(r, 1);
+	int rc = layout_open_live(r->map, MAP_LEN, r->fd, &lv, &pb);
+	if (rc == 0 && r->published_end == 0) {
+		r->sb = lv.sb;
+		r->published_end = lv.sb.data_offset;
+	} else if (rc == 0 && memcmp(lv.sb.uuid, r->sb.uuid, 16) != 0) {
+		rc = SUTRA_ECORRUPT; /* another store under the same path */
 	}
 	/* A slot read as torn many times (relaxed mode rewrites one slot per
 	 * epoch) can make the open fall back to an older epoch: keep ours. */
-	if (v.meta.epoch <= r->epoch)
-		return 0;
-	if (v.meta.published_end < r->published_end)
-		return SUTRA_ECORRUPT;
-	if ((rc = index_blocks(r, &v, r->published_end)))
-		return rc;
-	r->epoch = v.meta.epoch;
-	r->published_end = v.meta.published_end;
-	r->concepts = v.meta.concept_count;
-	r->assocs = v.meta.association_count;
-	r->file_size = v.size;
-	r->segment_count = v.meta.segment_count;
-	return 0;
+	if (rc == 0 && (lv.meta.epoch > r->epoch || !r->cur)) {
+		if (lv.meta.published_end < r->published_end) {
+			rc = SUTRA_ECORRUPT;
+		} else if (r->cur && same_segments(r->cur, &lv.meta)) {
+			rc = index_blocks(r, r->cur, &lv);
+		} else {
+			struct rdr_view *v;
+			if ((rc = view_create(r, &lv.meta, r->cur, &v)) == 0 &&
+			    (rc = index_blocks(r, v, &lv)) != 0)
+				view_release(v);
+			if (rc == 0) {
+				view_release(r->cur);
+				r->cur = v;
+			}
+		}
+		if (rc == 0) {
+			r->epoch = lv.meta.epoch;
+			r->published_end = lv.meta.published_end;
+			r->concepts = lv.meta.concept_count;
+			r->assocs = lv.meta.association_count;
+			r->file_size = lv.size;
+			r->next_ordinal = lv.meta.next_ordinal;
+		}
+	}
+	pin(r, 0);
+	return rc;
+}
+
+static int open_lockfile(sutra_reader *r, const char *path)
+{
+	size_t n = strlen(path) + sizeof ".lock";
+	char *lp = malloc(n);
+	uint32_t slot;
+	if (!lp)
+		return -ENOMEM;
+	snprintf(lp, n, "%s.lock", path);
+	int rc = layout_lockfile_open(lp, LAYOUT_LOCKFILE_CREATE, &r->lf, NULL);
+	free(lp);
+	if (rc == 0 && (rc = layout_lockfile_claim(r->lf, &slot)) != 0) {
+		layout_lockfile_close(r->lf);
+		r->lf = NULL;
+	}
+	return rc;
 }
 
 int sutra_reader_open(const char *path, sutra_reader **out)
@@ -267,15 +486,12 @@ int sutra_reader_open(const char *path, sutra_reader **out)
 	r->map = map;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->nmu, NULL);
-	util_idmap_init(&r->eseen);
-	if ((rc = rdr_tindex_init(&r->ix)) || (rc = rdr_tindex_init(&r->eix)) ||
-	    !(r->ords = calloc(RDR_MAX_CHUNKS, sizeof *r->ords)) ||
-	    !(r->nodes = calloc(RDR_MAX_CHUNKS, sizeof *r->nodes)) ||
-	    !(r->heads = calloc(RDR_MAX_CHUNKS, sizeof *r->heads))) {
-		sutra_reader_close(r);
-		return -ENOMEM;
+	if ((rc = open_lockfile(r, path)) == 0) {
+		pthread_mutex_lock(&r->mu);
+		rc = refresh_locked(r);
+		pthread_mutex_unlock(&r->mu);
 	}
-	if ((rc = refresh_locked(r))) {
+	if (rc) {
 		sutra_reader_close(r);
 		return rc;
 	}
@@ -290,18 +506,9 @@ void sutra_reader_close(sutra_reader *r)
 	if (r->subscribed)
 		nng_close(r->sub);
 	pthread_mutex_destroy(&r->nmu);
-	rdr_tindex_finish(&r->ix);
-	rdr_tindex_finish(&r->eix);
-	util_idmap_finish(&r->eseen);
-	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && r->ords && r->ords[c]; c++)
-		free(r->ords[c]);
-	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && r->nodes && r->nodes[c]; c++)
-		free(r->nodes[c]);
-	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && r->heads; c++)
-		free(r->heads[c]);
-	free(r->ords);
-	free(r->nodes);
-	free(r->heads);
+	view_release(r->cur);
+	layout_lockfile_close(r->lf);
+	free(r->held);
 	munmap((void *)r->map, MAP_LEN);
 	close(r->fd);
 	pthread_mutex_destroy(&r->mu);
@@ -467,6 +674,9 @@ int sutra_reader_next_notice(sutra_reader *r, int timeout_ms, struct sutra_notic
 	}
 }
 
+
+/* ---- Snapshots ------------------------------------------------------------------ */
+
 int sutra_snapshot_acquire(sutra_reader *r, uint64_t min_epoch, sutra_snapshot **out)
 {
 	sutra_snapshot *s = calloc(1, sizeof *s);
@@ -476,21 +686,37 @@ int sutra_snapshot_acquire(sutra_reader *r, uint64_t min_epoch, sutra_snapshot *
 	int rc = refresh_locked(r);
 	if (rc == 0 && r->epoch < min_epoch)
 		rc = -EAGAIN;
+	if (rc == 0 && r->nheld == r->capheld) {
+		size_t nc = r->capheld ? 2 * r->capheld : 8;
+		uint64_t *p = realloc(r->held, nc * sizeof *p);
+		if (!p)
+			rc = -ENOMEM;
+		else {
+			r->held = p;
+			r->capheld = nc;
+		}
+	}
 	if (rc) {
 		pthread_mutex_unlock(&r->mu);
 		free(s);
 		return rc;
 	}
+	struct rdr_view *v = r->cur;
+	__atomic_add_fetch(&v->refs, 1, __ATOMIC_ACQ_REL);
 	s->r = r;
-	s->gen = rdr_tindex_acquire(&r->ix);
-	s->egen = rdr_tindex_acquire(&r->eix);
+	s->v = v;
+	s->gen = rdr_tindex_acquire(&v->ix);
+	s->egen = rdr_tindex_acquire(&v->eix);
+	s->ogen = rdr_tindex_acquire(&v->oix);
+	s->nids = __atomic_load_n(&v->nids, __ATOMIC_ACQUIRE);
 	s->epoch = r->epoch;
 	s->published_end = r->published_end;
 	s->concepts = r->concepts;
 	s->assocs = r->assocs;
 	s->file_size = r->file_size;
 	s->next_ordinal = r->next_ordinal;
-	s->segment_count = r->segment_count;
+	r->held[r->nheld++] = s->epoch;
+	pin(r, 0);
 	pthread_mutex_unlock(&r->mu);
 	*out = s;
 	return 0;
@@ -500,8 +726,20 @@ void sutra_snapshot_release(sutra_snapshot *s)
 {
 	if (!s)
 		return;
+	sutra_reader *r = s->r;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->nheld; i++) {
+		if (r->held[i] == s->epoch) {
+			r->held[i] = r->held[--r->nheld];
+			break;
+		}
+	}
+	pin(r, 0);
+	pthread_mutex_unlock(&r->mu);
 	rdr_tindex_release(s->gen);
 	rdr_tindex_release(s->egen);
+	rdr_tindex_release(s->ogen);
+	view_release(s->v);
 	free(s);
 }
 
@@ -510,11 +748,57 @@ uint64_t sutra_snapshot_epoch(const sutra_snapshot *s)
 	return s->epoch;
 }
 
-static int view_at(const sutra_snapshot *s, uint64_t off, struct sutra_concept_view *out)
+/* ---- Concepts: the tail, then segments newest first ---------------------------- */
+
+/* Where a live concept's record is. */
+struct found {
+	uint32_t ordinal;
+	uint64_t record;           /* file offset */
+	struct rdr_seg *seg;       /* NULL: in the tail */
+	struct layout_seg_concept c;
+};
+
+/* 1 with *f when id is live in the snapshot, 0 when not, or an error. */
+static int lookup(const sutra_snapshot *s, const uint8_t id[16], struct found *f)
+{
+	const struct rdr_view *v = s->v;
+	struct layout_problem pb;
+	uint64_t off;
+	uint32_t ordinal;
+	switch (rdr_tindex_find(&v->ix, s->gen, id, s->epoch, &off, &ordinal)) {
+	case RDR_LIVE:
+		f->ordinal = ordinal;
+		f->record = off;
+		f->seg = NULL;
+		return 1;
+	case RDR_DELETED:
+		return 0;
+	default:
+		break;
+	}
+	for (uint32_t j = v->nseg; j-- > 0;) {
+		int rc = layout_segview_find(&v->seg[j]->sv, id, &f->c, NULL, &pb);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			if (f->c.flags & LAYOUT_SEG_DELETED)
+				return 0;
+			f->ordinal = f->c.ordinal;
+			f->record = f->c.record;
+			f->seg = v->seg[j];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int view_of(const sutra_snapshot *s, const struct found *f, struct sutra_concept_view *out)
 {
 	struct layout_record rec;
 	struct layout_problem pb;
-	int rc = layout_record_at(s->r->map, s->published_end, off, s->r->sb.vector_dim, &rec, &pb);
+	int rc = f->seg ? layout_segview_record(&f->seg->sv, &f->c, &rec, &pb)
+			: layout_record_at(s->r->map, s->published_end, f->record,
+					   s->r->sb.vector_dim, &rec, &pb);
 	if (rc)
 		return rc;
 	if (rec.type != LAYOUT_REC_CONCEPT)
@@ -538,37 +822,108 @@ static int view_at(const sutra_snapshot *s, uint64_t off, struct sutra_concept_v
 int sutra_snapshot_get(const sutra_snapshot *s, const uint8_t id[16],
 		       struct sutra_concept_view *out)
 {
-	uint64_t off;
-	uint32_t ordinal;
-	if (!rdr_tindex_get(&s->r->ix, s->gen, id, s->epoch, &off, &ordinal))
-		return SUTRA_ENOTFOUND;
-	return view_at(s, off, out);
+	struct found f;
+	int rc = lookup(s, id, &f);
+	return rc < 0 ? rc : rc == 0 ? SUTRA_ENOTFOUND : view_of(s, &f, out);
 }
 
 int sutra_snapshot_contains(const sutra_snapshot *s, const uint8_t id[16])
 {
+	struct found f;
+	return lookup(s, id, &f);
+}
+
+/* The id of a concept the snapshot reached by ordinal (through an edge). */
+static int id_of_ordinal(const sutra_snapshot *s, uint32_t o, uint8_t id[16])
+{
+	const struct rdr_view *v = s->v;
+	uint8_t key[16];
+	uint64_t off;
+	uint32_t unused;
+	okey(key, o, TAG_BORN);
+	if (rdr_tindex_get(&v->oix, s->ogen, key, s->epoch, &off, &unused)) {
+		/* A concept record checked when it was indexed: its id is at 8. */
+		memcpy(id, s->r->map + off + 8, 16);
+		return 0;
+	}
+	for (uint32_t j = v->nseg; j-- > 0;) {
+		struct layout_seg_concept c;
+		struct layout_problem pb;
+		int rc = layout_segview_find_ordinal(&v->seg[j]->sv, o, &c, &pb);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			memcpy(id, c.id, 16);
+			return 0;
+		}
+	}
+	return SUTRA_ECORRUPT; /* an edge named an ordinal no layer has */
+}
+
+/* Whether a layer newer than segment j (the tail, or a newer segment)
+ * says anything about id: 1, 0, or an error. */
+static int shadowed(const sutra_snapshot *s, uint32_t j, const uint8_t id[16])
+{
+	const struct rdr_view *v = s->v;
 	uint64_t off;
 	uint32_t ordinal;
-	return rdr_tindex_get(&s->r->ix, s->gen, id, s->epoch, &off, &ordinal);
+	if (rdr_tindex_find(&v->ix, s->gen, id, s->epoch, &off, &ordinal) != RDR_ABSENT)
+		return 1;
+	for (uint32_t k = j + 1; k < v->nseg; k++) {
+		struct layout_seg_concept c;
+		struct layout_problem pb;
+		int rc = layout_segview_find(&v->seg[k]->sv, id, &c, NULL, &pb);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 int sutra_snapshot_foreach(const sutra_snapshot *s,
 			   int (*fn)(void *arg, const struct sutra_concept_view *c), void *arg)
 {
-	for (uint32_t o = 0; o < s->next_ordinal; o++) {
-		const uint8_t *id = id_of_ordinal(s->r, o);
+	const struct rdr_view *v = s->v;
+	struct sutra_concept_view cv;
+	struct layout_problem pb;
+	int rc;
+	/* The tail's concepts, then each segment's that no newer layer
+	 * mentions (deleted in a newer segment: its tombstones say so). */
+	for (uint32_t i = 0; i < s->nids; i++) {
+		const uint8_t *id = v->ids[i >> RDR_CHUNK_BITS]->id[i & (RDR_CHUNK - 1)];
+		struct found f;
 		uint64_t off;
 		uint32_t ordinal;
-		/* An id learnt again after a delete has a newer ordinal: the
-		 * old one is dead. */
-		if (!rdr_tindex_get(&s->r->ix, s->gen, id, s->epoch, &off, &ordinal) || ordinal != o)
+		if (rdr_tindex_find(&v->ix, s->gen, id, s->epoch, &off, &ordinal) != RDR_LIVE)
 			continue;
-		struct sutra_concept_view v;
-		int rc = view_at(s, off, &v);
-		if (rc)
+		f.ordinal = ordinal;
+		f.record = off;
+		f.seg = NULL;
+		if ((rc = view_of(s, &f, &cv)) || (rc = fn(arg, &cv)))
 			return rc;
-		if ((rc = fn(arg, &v)))
-			return rc;
+	}
+	for (uint32_t j = v->nseg; j-- > 0;) {
+		struct layout_segview *sv = &v->seg[j]->sv;
+		for (uint64_t i = 0; i < sv->nconcepts; i++) {
+			struct found f = { .seg = v->seg[j] };
+			if ((rc = layout_segview_concept(sv, i, &f.c, &pb)))
+				return rc;
+			if (f.c.flags & LAYOUT_SEG_DELETED)
+				continue;
+			int dead = 0;
+			for (uint32_t k = j + 1; k < v->nseg && !dead; k++)
+				if ((dead = layout_segview_dead(&v->seg[k]->sv, f.c.ordinal, &pb)) < 0)
+					return dead;
+			if (dead)
+				continue;
+			if ((rc = shadowed(s, j, f.c.id)) < 0)
+				return rc;
+			if (rc)
+				continue;
+			f.ordinal = f.c.ordinal;
+			f.record = f.c.record;
+			if ((rc = view_of(s, &f, &cv)) || (rc = fn(arg, &cv)))
+				return rc;
+		}
 	}
 	return 0;
 }
@@ -581,42 +936,51 @@ void sutra_snapshot_stats(const sutra_snapshot *s, struct sutra_reader_stats *st
 	st->association_count = s->assocs;
 	st->published_end = s->published_end;
 	st->file_size = s->file_size;
-	st->tail_bytes = s->published_end - s->r->sb.data_offset;
-	st->segment_count = s->segment_count;
+	st->tail_bytes = s->published_end - s->v->tail_start;
+	st->segment_count = s->v->nseg;
 	st->vector_dim = s->r->sb.vector_dim;
 }
 
-static int cmp_neighbor(const void *a, const void *b)
-{
-	const struct sutra_neighbor *x = a, *y = b;
-	if (x->confidence != y->confidence)
-		return x->confidence > y->confidence ? -1 : 1;
-	if (x->ordinal != y->ordinal)
-		return x->ordinal < y->ordinal ? -1 : 1;
-	return (int)y->outgoing - (int)x->outgoing;
-}
+/* ---- Associations ---------------------------------------------------------------- */
 
-int sutra_snapshot_neighbors(const sutra_snapshot *s, const uint8_t id[16], int type,
-			     enum sutra_direction dir, size_t limit, struct sutra_neighbor *out,
-			     size_t *n, size_t *total)
+/* One association end as seen from the concept asked about. */
+struct edge_end {
+	uint32_t other;
+	uint8_t type;
+	uint8_t outgoing;
+	float confidence;
+	float weight;
+	uint64_t created_us;
+	uint8_t id[16]; /* of other; filled only when details were asked */
+};
+
+/* Per segment: where ordinal's out and in lists are. */
+struct seglists {
+	uint64_t out_first, in_first;
+	uint32_t out_count, in_count;
+};
+
+/*
+ * Calls fn(arg, e) for each association of ordinal o live in the snapshot,
+ * of type (-1: any), leaving o (out) or arriving at it (in) as dir asks; a
+ * loop o -> o once, as outgoing. With details, e has the values and the
+ * other end's id. The tail decides first, then segments newest first: the
+ * first layer that mentions a key (upsert or delete) decides it. Returns
+ * 0, fn's non-zero value, or an error.
+ */
+static int each_edge(const sutra_snapshot *s, uint32_t o, int type, enum sutra_direction dir,
+		     int details, int (*fn)(void *arg, const struct edge_end *e), void *arg)
 {
-	const sutra_reader *r = s->r;
-	uint64_t off;
-	uint32_t o;
-	struct sutra_neighbor *all = NULL;
-	size_t len = 0, cap = 0;
+	const struct rdr_view *v = s->v;
+	struct layout_problem pb;
+	struct edge_end e;
 	int rc = 0;
 
-	if (type < -1 || type > 255 || (dir != SUTRA_DIR_BOTH && dir != SUTRA_DIR_OUT &&
-					dir != SUTRA_DIR_IN))
-		return SUTRA_EVALUE;
-	if (!rdr_tindex_get(&r->ix, s->gen, id, s->epoch, &off, &o))
-		return SUTRA_ENOTFOUND;
-	struct headchunk *hk = __atomic_load_n(&r->heads[o >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
-	uint32_t k = hk ? __atomic_load_n(&hk->head[o & (RDR_CHUNK - 1)], __ATOMIC_ACQUIRE) : 0;
-	for (; k; ) {
+	uint32_t k = tail_head(v, s->ogen, o);
+	int tail_has = k != 0;
+	while (k) {
 		const struct nodechunk *nc =
-			__atomic_load_n(&r->nodes[(k - 1) >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
+			__atomic_load_n(&v->nodes[(k - 1) >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
 		const struct enode *node = &nc->n[(k - 1) & (RDR_CHUNK - 1)];
 		k = node->next;
 		uint32_t src = util_get_le32(node->key), dst = util_get_le32(node->key + 4);
@@ -627,100 +991,276 @@ int sutra_snapshot_neighbors(const sutra_snapshot *s, const uint8_t id[16], int 
 			continue;
 		uint64_t aoff;
 		uint32_t unused;
-		if (!rdr_tindex_get(&r->eix, s->egen, node->key, s->epoch, &aoff, &unused))
+		if (!rdr_tindex_get(&v->eix, s->egen, node->key, s->epoch, &aoff, &unused))
 			continue;
-		struct layout_record rec;
-		struct layout_problem pb;
-		if ((rc = layout_record_at(r->map, s->published_end, aoff, r->sb.vector_dim, &rec,
-					   &pb)))
-			break;
-		if (rec.type != LAYOUT_REC_ASSOCIATION) {
-			rc = SUTRA_ECORRUPT;
-			break;
+		e.other = outgoing ? dst : src;
+		e.type = atype;
+		e.outgoing = (uint8_t)outgoing;
+		if (details) {
+			struct layout_record rec;
+			if ((rc = layout_record_at(s->r->map, s->published_end, aoff,
+						   s->r->sb.vector_dim, &rec, &pb)))
+				return rc;
+			if (rec.type != LAYOUT_REC_ASSOCIATION)
+				return SUTRA_ECORRUPT;
+			e.confidence = rec.u.association.confidence;
+			e.weight = rec.u.association.weight;
+			e.created_us = rec.u.association.created_us;
+			memcpy(e.id, outgoing ? rec.u.association.dst : rec.u.association.src, 16);
 		}
-		if (len == cap) {
-			size_t nc2 = cap ? 2 * cap : 16;
-			struct sutra_neighbor *p = realloc(all, nc2 * sizeof *p);
-			if (!p) {
-				rc = -ENOMEM;
-				break;
+		if ((rc = fn(arg, &e)))
+			return rc;
+	}
+
+	struct seglists sl[LAYOUT_MAX_SEGMENTS];
+	uint32_t layers = 0;
+	for (uint32_t j = 0; j < v->nseg; j++) {
+		struct layout_segview *sv = &v->seg[j]->sv;
+		memset(&sl[j], 0, sizeof sl[j]);
+		if (dir != SUTRA_DIR_IN &&
+		    (rc = layout_segview_adjacent(sv, 1, o, &sl[j].out_first, &sl[j].out_count, &pb)))
+			return rc;
+		if (dir != SUTRA_DIR_OUT &&
+		    (rc = layout_segview_adjacent(sv, 0, o, &sl[j].in_first, &sl[j].in_count, &pb)))
+			return rc;
+		layers += sl[j].out_count || sl[j].in_count;
+	}
+	/* Keys decided by a newer segment, when an older one may repeat them. */
+	struct util_idmap seen;
+	util_idmap_init(&seen);
+	for (uint32_t j = v->nseg; j-- > 0 && rc == 0;) {
+		struct layout_segview *sv = &v->seg[j]->sv;
+		if (!sl[j].out_count && !sl[j].in_count)
+			continue;
+		layers--;
+		for (int out = 1; out >= 0 && rc == 0; out--) {
+			uint32_t n = out ? sl[j].out_count : sl[j].in_count;
+			uint64_t first = out ? sl[j].out_first : sl[j].in_first;
+			for (uint32_t i = 0; i < n && rc == 0; i++) {
+				struct layout_seg_edge se;
+				uint8_t key[16];
+				rc = out ? layout_segview_edge(sv, first + i, &se, &pb)
+					 : layout_segview_in_edge(sv, first + i, &se, &pb);
+				if (rc)
+					break;
+				if ((out ? se.src_ordinal : se.dst_ordinal) != o) {
+					rc = SUTRA_ECORRUPT;
+					break;
+				}
+				/* A loop is in both lists: take it from the out list. */
+				if ((type >= 0 && se.type != type) ||
+				    (!out && se.src_ordinal == o && dir != SUTRA_DIR_IN))
+					continue;
+				layout_edge_key(key, se.src_ordinal, se.dst_ordinal, se.type);
+				uint64_t aoff;
+				uint32_t unused;
+				if (tail_has && rdr_tindex_find(&v->eix, s->egen, key, s->epoch, &aoff,
+								&unused) != RDR_ABSENT)
+					continue;
+				if (seen.len && util_idmap_get(&seen, key, NULL))
+					continue;
+				if (layers && (rc = util_idmap_put(&seen, key, 1)))
+					break;
+				if (se.flags & LAYOUT_SEG_DELETED)
+					continue;
+				e.other = out ? se.dst_ordinal : se.src_ordinal;
+				e.type = se.type;
+				e.outgoing = (uint8_t)out;
+				e.confidence = se.confidence;
+				e.weight = se.weight;
+				e.created_us = se.created_us;
+				memcpy(e.id, out ? se.dst : se.src, 16);
+				/* Defence in depth: an end deleted in a newer
+				 * segment cannot have live associations. */
+				int dead = 0;
+				for (uint32_t k2 = j + 1; details && k2 < v->nseg && !dead; k2++)
+					dead = layout_segview_dead(&v->seg[k2]->sv, e.other, &pb);
+				if (dead < 0) {
+					rc = dead;
+					break;
+				}
+				if (!dead)
+					rc = fn(arg, &e);
 			}
-			all = p;
-			cap = nc2;
 		}
-		struct sutra_neighbor *nb = &all[len++];
-		uint32_t other = outgoing ? dst : src;
-		memcpy(nb->id, id_of_ordinal(r, other), 16);
-		nb->ordinal = other;
-		nb->type = atype;
-		nb->outgoing = (uint8_t)outgoing;
-		nb->confidence = rec.u.association.confidence;
-		nb->weight = rec.u.association.weight;
-		nb->created_us = rec.u.association.created_us;
 	}
-	if (rc == 0) {
-		if (len > 1)
-			qsort(all, len, sizeof *all, cmp_neighbor);
-		size_t m = len < limit ? len : limit;
-		if (m)
-			memcpy(out, all, m * sizeof *out);
-		*n = m;
-		if (total)
-			*total = len;
-	}
-	free(all);
+	util_idmap_finish(&seen);
 	return rc;
 }
 
-/* Calls fn(arg, other) for each association of ordinal o live in the
- * snapshot, of type (-1: any), that leaves o (out) or arrives at it (in)
- * as dir asks. Returns 0, or what fn returned when it was not 0. */
-static int each_edge(const sutra_snapshot *s, uint32_t o, int type, enum sutra_direction dir,
-		     int (*fn)(void *arg, uint32_t other), void *arg)
+struct collect {
+	struct sutra_neighbor *all;
+	size_t len, cap;
+};
+
+static int collect_edge(void *arg, const struct edge_end *e)
 {
-	const sutra_reader *r = s->r;
-	struct headchunk *hk = __atomic_load_n(&r->heads[o >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
-	uint32_t k = hk ? __atomic_load_n(&hk->head[o & (RDR_CHUNK - 1)], __ATOMIC_ACQUIRE) : 0;
-	while (k) {
-		const struct nodechunk *nc =
-			__atomic_load_n(&r->nodes[(k - 1) >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
-		const struct enode *node = &nc->n[(k - 1) & (RDR_CHUNK - 1)];
-		k = node->next;
-		uint32_t src = util_get_le32(node->key), dst = util_get_le32(node->key + 4);
-		if (type >= 0 && node->key[8] != type)
-			continue;
-		uint64_t off;
-		uint32_t unused;
-		if (!rdr_tindex_get(&r->eix, s->egen, node->key, s->epoch, &off, &unused))
-			continue;
-		int rc = 0;
-		if (src == o && dir != SUTRA_DIR_IN)
-			rc = fn(arg, dst);
-		if (!rc && dst == o && src != o && dir != SUTRA_DIR_OUT)
-			rc = fn(arg, src);
-		if (rc)
-			return rc;
+	struct collect *c = arg;
+	if (c->len == c->cap) {
+		size_t nc = c->cap ? 2 * c->cap : 16;
+		struct sutra_neighbor *p = realloc(c->all, nc * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		c->all = p;
+		c->cap = nc;
 	}
+	struct sutra_neighbor *nb = &c->all[c->len++];
+	memcpy(nb->id, e->id, 16);
+	nb->ordinal = e->other;
+	nb->type = e->type;
+	nb->outgoing = e->outgoing;
+	nb->confidence = e->confidence;
+	nb->weight = e->weight;
+	nb->created_us = e->created_us;
 	return 0;
 }
 
-/* One side of the bidirectional search. parent[o] = predecessor + 1 on
- * this side (the start points to itself), 0: not reached. */
+static int cmp_neighbor(const void *a, const void *b)
+{
+	const struct sutra_neighbor *x = a, *y = b;
+	if (x->confidence != y->confidence)
+		return x->confidence > y->confidence ? -1 : 1;
+	if (x->ordinal != y->ordinal)
+		return x->ordinal < y->ordinal ? -1 : 1;
+	if (x->outgoing != y->outgoing)
+		return (int)y->outgoing - (int)x->outgoing;
+	return (int)x->type - (int)y->type;
+}
+
+int sutra_snapshot_neighbors(const sutra_snapshot *s, const uint8_t id[16], int type,
+			     enum sutra_direction dir, size_t limit, struct sutra_neighbor *out,
+			     size_t *n, size_t *total)
+{
+	struct found f;
+	struct collect c = { 0 };
+	if (type < -1 || type > 255 || (dir != SUTRA_DIR_BOTH && dir != SUTRA_DIR_OUT &&
+					dir != SUTRA_DIR_IN))
+		return SUTRA_EVALUE;
+	int rc = lookup(s, id, &f);
+	if (rc <= 0)
+		return rc < 0 ? rc : SUTRA_ENOTFOUND;
+	rc = each_edge(s, f.ordinal, type, dir, 1, collect_edge, &c);
+	if (rc == 0) {
+		if (c.len > 1)
+			qsort(c.all, c.len, sizeof *c.all, cmp_neighbor);
+		size_t m = c.len < limit ? c.len : limit;
+		if (m)
+			memcpy(out, c.all, m * sizeof *out);
+		*n = m;
+		if (total)
+			*total = c.len;
+	}
+	free(c.all);
+	return rc;
+}
+
+/* ---- Paths ------------------------------------------------------------------------ */
+
+/* Ordinal -> (parent + 1, depth) for the nodes one side of a search has
+ * reached: open addressing, so that a search costs what it visits, not
+ * the store's size. */
+struct reached {
+	uint32_t *key; /* ordinal + 1; 0: empty */
+	uint32_t *parent, *depth;
+	size_t cap, len;
+};
+
+static size_t reached_slot(const struct reached *m, uint32_t o)
+{
+	uint64_t h = ((uint64_t)o + 1) * 0x9E3779B97F4A7C15ull;
+	size_t i = (size_t)(h >> 32) & (m->cap - 1);
+	while (m->key[i] && m->key[i] != o + 1)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+/* parent + 1 of o, 0 when not reached. */
+static uint32_t reached_get(const struct reached *m, uint32_t o, uint32_t *depth)
+{
+	size_t i = reached_slot(m, o);
+	if (!m->key[i])
+		return 0;
+	if (depth)
+		*depth = m->depth[i];
+	return m->parent[i];
+}
+
+static int reached_put(struct reached *m, uint32_t o, uint32_t parent, uint32_t depth)
+{
+	if (2 * (m->len + 1) > m->cap) {
+		struct reached n = { .cap = m->cap ? 2 * m->cap : 64 };
+		n.key = calloc(n.cap, sizeof *n.key);
+		n.parent = malloc(n.cap * sizeof *n.parent);
+		n.depth = malloc(n.cap * sizeof *n.depth);
+		if (!n.key || !n.parent || !n.depth) {
+			free(n.key);
+			free(n.parent);
+			free(n.depth);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++) {
+			if (!m->key[i])
+				continue;
+			size_t j = reached_slot(&n, m->key[i] - 1);
+			n.key[j] = m->key[i];
+			n.parent[j] = m->parent[i];
+			n.depth[j] = m->depth[i];
+		}
+		n.len = m->len;
+		free(m->key);
+		free(m->parent);
+		free(m->depth);
+		*m = n;
+	}
+	size_t i = reached_slot(m, o);
+	m->key[i] = o + 1;
+	m->parent[i] = parent;
+	m->depth[i] = depth;
+	m->len++;
+	return 0;
+}
+
+static void reached_free(struct reached *m)
+{
+	free(m->key);
+	free(m->parent);
+	free(m->depth);
+}
+
 /* What a search must avoid (for k paths): nodes, and steps u -> v in the
  * path's direction. */
 struct ban {
-	const uint8_t *node;      /* per ordinal, or NULL */
+	const uint32_t *node;
+	size_t nnodes;
 	const uint32_t (*step)[2];
 	size_t nsteps;
 };
 
+struct list {
+	uint32_t *o;
+	size_t n, cap;
+};
+
+static int list_push(struct list *l, uint32_t o)
+{
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? 2 * l->cap : 64;
+		uint32_t *p = realloc(l->o, nc * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		l->o = p;
+		l->cap = nc;
+	}
+	l->o[l->n++] = o;
+	return 0;
+}
+
+/* One side of the bidirectional search. */
 struct side {
 	const struct ban *ban;
 	int forward;      /* 1: from the start (steps from -> other) */
-	uint32_t *parent;
-	uint32_t *depth;  /* edges from this side's start */
-	uint32_t *frontier, *next;
-	size_t nf, nn;
+	struct reached seen;
+	struct list frontier, next;
 	uint32_t level;   /* depth of the frontier being expanded */
 	const struct side *other;
 	uint32_t from;    /* the ordinal being expanded */
@@ -728,27 +1268,32 @@ struct side {
 	uint32_t best;    /* its path length */
 };
 
-/* Reaches other from sd->from. A node the other side reached is a meeting
- * point; the whole level is expanded and the shortest total kept, since the
- * first meeting found need not be the closest to the other start. */
-static int visit_edge(void *arg, uint32_t other)
+/* Reaches e->other from sd->from. A node the other side reached is a
+ * meeting point; the whole level is expanded and the shortest total kept,
+ * since the first meeting found need not be the closest to the other
+ * start. */
+static int visit_edge(void *arg, const struct edge_end *e)
 {
 	struct side *sd = arg;
-	if (sd->parent[other])
+	uint32_t other = e->other, odepth;
+	if (reached_get(&sd->seen, other, NULL))
 		return 0;
 	if (sd->ban) {
-		if (sd->ban->node && sd->ban->node[other])
-			return 0;
-		uint32_t u = sd->forward ? sd->from : other, v = sd->forward ? other : sd->from;
+		for (size_t i = 0; i < sd->ban->nnodes; i++)
+			if (sd->ban->node[i] == other)
+				return 0;
+		uint32_t u = sd->forward ? sd->from : other, w = sd->forward ? other : sd->from;
 		for (size_t i = 0; i < sd->ban->nsteps; i++)
-			if (sd->ban->step[i][0] == u && sd->ban->step[i][1] == v)
+			if (sd->ban->step[i][0] == u && sd->ban->step[i][1] == w)
 				return 0;
 	}
-	sd->parent[other] = sd->from + 1;
-	sd->depth[other] = sd->level + 1;
-	sd->next[sd->nn++] = other;
-	if (sd->other->parent[other]) {
-		uint32_t total = sd->level + 1 + sd->other->depth[other];
+	int rc = reached_put(&sd->seen, other, sd->from + 1, sd->level + 1);
+	if (rc == 0)
+		rc = list_push(&sd->next, other);
+	if (rc)
+		return rc;
+	if (reached_get(&sd->other->seen, other, &odepth)) {
+		uint32_t total = sd->level + 1 + odepth;
 		if (!sd->meet || total < sd->best) {
 			sd->meet = other + 1;
 			sd->best = total;
@@ -758,7 +1303,7 @@ static int visit_edge(void *arg, uint32_t other)
 }
 
 /* Shortest path a -> b as ordinals into path (room for max_depth + 1),
- * avoiding ban (may be NULL). Returns 0, SUTRA_ENOTFOUND or -ENOMEM. */
+ * avoiding ban (may be NULL). Returns 0, SUTRA_ENOTFOUND, or an error. */
 static int bfs_path(const sutra_snapshot *s, uint32_t a, uint32_t b, int type,
 		    enum sutra_direction dir, unsigned max_depth, const struct ban *ban,
 		    uint32_t *path, size_t *len)
@@ -768,47 +1313,45 @@ static int bfs_path(const sutra_snapshot *s, uint32_t a, uint32_t b, int type,
 		*len = 1;
 		return 0;
 	}
-	size_t n = s->next_ordinal;
-	uint32_t *mem = calloc(8 * n, sizeof *mem);
-	if (!mem)
-		return -ENOMEM;
 	/* Forward follows dir; backward follows it reversed. */
 	enum sutra_direction back = dir == SUTRA_DIR_OUT ? SUTRA_DIR_IN
 				    : dir == SUTRA_DIR_IN ? SUTRA_DIR_OUT
 							  : SUTRA_DIR_BOTH;
-	struct side f = { .parent = mem, .frontier = mem + 2 * n, .next = mem + 3 * n,
-			  .depth = mem + 6 * n, .ban = ban, .forward = 1 };
-	struct side g = { .parent = mem + n, .frontier = mem + 4 * n, .next = mem + 5 * n,
-			  .depth = mem + 7 * n, .ban = ban, .forward = 0 };
+	struct side f = { .ban = ban, .forward = 1 }, g = { .ban = ban, .forward = 0 };
 	f.other = &g;
 	g.other = &f;
-	f.parent[a] = a + 1;
-	g.parent[b] = b + 1;
-	f.frontier[f.nf++] = a;
-	g.frontier[g.nf++] = b;
+	int rc = reached_put(&f.seen, a, a + 1, 0);
+	if (rc == 0)
+		rc = reached_put(&g.seen, b, b + 1, 0);
+	if (rc == 0)
+		rc = list_push(&f.frontier, a);
+	if (rc == 0)
+		rc = list_push(&g.frontier, b);
 	uint32_t meet = 0;
-	for (unsigned depth = 0; depth < max_depth && !meet && f.nf && g.nf; depth++) {
+	for (unsigned depth = 0; rc == 0 && depth < max_depth && !meet && f.frontier.n &&
+				 g.frontier.n;
+	     depth++) {
 		/* Expand the smaller frontier: one more edge on the path. */
-		struct side *sd = f.nf <= g.nf ? &f : &g;
+		struct side *sd = f.frontier.n <= g.frontier.n ? &f : &g;
 		enum sutra_direction d = sd == &f ? dir : back;
-		sd->nn = 0;
-		for (size_t i = 0; i < sd->nf; i++) {
-			sd->from = sd->frontier[i];
-			each_edge(s, sd->from, type, d, visit_edge, sd);
+		sd->next.n = 0;
+		for (size_t i = 0; i < sd->frontier.n && rc == 0; i++) {
+			sd->from = sd->frontier.o[i];
+			rc = each_edge(s, sd->from, type, d, 0, visit_edge, sd);
 		}
 		meet = sd->meet;
 		sd->level++;
-		uint32_t *t = sd->frontier;
+		struct list t = sd->frontier;
 		sd->frontier = sd->next;
 		sd->next = t;
-		sd->nf = sd->nn;
 	}
-	int rc = SUTRA_ENOTFOUND;
-	if (meet) {
+	if (rc == 0)
+		rc = SUTRA_ENOTFOUND;
+	if (meet && rc == SUTRA_ENOTFOUND) {
 		uint32_t m = meet - 1;
 		size_t k = 0;
 		/* a ... m along f's parents (reversed), then m ... b. */
-		for (uint32_t o = m;; o = f.parent[o] - 1) {
+		for (uint32_t o = m;; o = reached_get(&f.seen, o, NULL) - 1) {
 			path[k++] = o;
 			if (o == a)
 				break;
@@ -819,13 +1362,18 @@ static int bfs_path(const sutra_snapshot *s, uint32_t a, uint32_t b, int type,
 			path[k - 1 - i] = t;
 		}
 		for (uint32_t o = m; o != b;) {
-			o = g.parent[o] - 1;
+			o = reached_get(&g.seen, o, NULL) - 1;
 			path[k++] = o;
 		}
 		*len = k;
 		rc = 0;
 	}
-	free(mem);
+	reached_free(&f.seen);
+	reached_free(&g.seen);
+	free(f.frontier.o);
+	free(f.next.o);
+	free(g.frontier.o);
+	free(g.next.o);
 	return rc;
 }
 
@@ -833,13 +1381,17 @@ static int check_path_args(const sutra_snapshot *s, const uint8_t from[16], cons
 			   int type, enum sutra_direction dir, unsigned max_depth, uint32_t *a,
 			   uint32_t *b)
 {
-	uint64_t off;
+	struct found f;
+	int rc;
 	if (max_depth < 1 || max_depth > SUTRA_MAX_PATH_DEPTH || type < -1 || type > 255 ||
 	    (dir != SUTRA_DIR_BOTH && dir != SUTRA_DIR_OUT && dir != SUTRA_DIR_IN))
 		return SUTRA_EVALUE;
-	if (!rdr_tindex_get(&s->r->ix, s->gen, from, s->epoch, &off, a) ||
-	    !rdr_tindex_get(&s->r->ix, s->gen, to, s->epoch, &off, b))
-		return SUTRA_ENOTFOUND;
+	if ((rc = lookup(s, from, &f)) <= 0)
+		return rc < 0 ? rc : SUTRA_ENOTFOUND;
+	*a = f.ordinal;
+	if ((rc = lookup(s, to, &f)) <= 0)
+		return rc < 0 ? rc : SUTRA_ENOTFOUND;
+	*b = f.ordinal;
 	return 0;
 }
 
@@ -852,12 +1404,11 @@ int sutra_snapshot_shortest_path(const sutra_snapshot *s, const uint8_t from[16]
 	int rc = check_path_args(s, from, to, type, dir, max_depth, &a, &b);
 	if (rc == 0)
 		rc = bfs_path(s, a, b, type, dir, max_depth, NULL, path, &k);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < k; i++)
-		memcpy(out[i], id_of_ordinal(s->r, path[i]), 16);
-	*len = k;
-	return 0;
+	for (size_t i = 0; rc == 0 && i < k; i++)
+		rc = id_of_ordinal(s, path[i], out[i]);
+	if (rc == 0)
+		*len = k;
+	return rc;
 }
 
 #define PMAX (SUTRA_MAX_PATH_DEPTH + 1)
@@ -887,9 +1438,8 @@ int sutra_snapshot_paths(const sutra_snapshot *s, const uint8_t from[16], const 
 	struct kpath *acc = calloc(k, sizeof *acc);
 	struct kpath *cand = NULL;
 	size_t ncand = 0, capcand = 0, nacc = 0;
-	uint8_t *banned = calloc(s->next_ordinal ? s->next_ordinal : 1, 1);
 	uint32_t (*steps)[2] = calloc(k, sizeof *steps);
-	if (!acc || !banned || !steps) {
+	if (!acc || !steps) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -899,7 +1449,9 @@ int sutra_snapshot_paths(const sutra_snapshot *s, const uint8_t from[16], const 
 	while (nacc < k && acc[nacc - 1].len > 1) {
 		const struct kpath *prev = &acc[nacc - 1];
 		for (size_t i = 0; i + 1 < prev->len; i++) {
-			struct ban ban = { .node = banned, .step = (const uint32_t (*)[2])steps };
+			/* The root's nodes before the spur are banned. */
+			struct ban ban = { .node = prev->o, .nnodes = i,
+					   .step = (const uint32_t (*)[2])steps };
 			for (size_t j = 0; j < nacc; j++) {
 				if (acc[j].len > i + 1 &&
 				    memcmp(acc[j].o, prev->o, (i + 1) * sizeof prev->o[0]) == 0) {
@@ -908,15 +1460,11 @@ int sutra_snapshot_paths(const sutra_snapshot *s, const uint8_t from[16], const 
 					ban.nsteps++;
 				}
 			}
-			for (size_t j = 0; j < i; j++)
-				banned[prev->o[j]] = 1;
 			struct kpath p;
 			size_t slen;
 			memcpy(p.o, prev->o, i * sizeof p.o[0]);
 			rc = bfs_path(s, prev->o[i], b, type, dir, max_depth - (unsigned)i, &ban,
 				      p.o + i, &slen);
-			for (size_t j = 0; j < i; j++)
-				banned[prev->o[j]] = 0;
 			if (rc == SUTRA_ENOTFOUND)
 				continue;
 			if (rc)
@@ -953,7 +1501,8 @@ int sutra_snapshot_paths(const sutra_snapshot *s, const uint8_t from[16], const 
 	}
 	for (size_t j = 0; j < nacc; j++) {
 		for (size_t i = 0; i < acc[j].len; i++)
-			memcpy(out[j * (max_depth + 1) + i], id_of_ordinal(s->r, acc[j].o[i]), 16);
+			if ((rc = id_of_ordinal(s, acc[j].o[i], out[j * (max_depth + 1) + i])))
+				goto out;
 		lens[j] = acc[j].len;
 	}
 	*count = nacc;
@@ -961,7 +1510,6 @@ int sutra_snapshot_paths(const sutra_snapshot *s, const uint8_t from[16], const 
 out:
 	free(acc);
 	free(cand);
-	free(banned);
 	free(steps);
 	return rc;
 }

@@ -172,25 +172,29 @@ void rdr_tindex_release(struct rdr_gen *g)
 int rdr_tindex_get(const struct rdr_tindex *t, const struct rdr_gen *g, const uint8_t id[16],
 		   uint64_t epoch, uint64_t *offset, uint32_t *ordinal)
 {
+	return rdr_tindex_find(t, g, id, epoch, offset, ordinal) == RDR_LIVE;
+}
+
+int rdr_tindex_find(const struct rdr_tindex *t, const struct rdr_gen *g, const uint8_t id[16],
+		    uint64_t epoch, uint64_t *offset, uint32_t *ordinal)
+{
 	uint64_t mask = g->cap - 1;
 	for (uint64_t i = hash_id(id) & mask;; i = (i + 1) & mask) {
 		const struct slot *s = &g->slots[i];
 		uint32_t head = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
 		if (!head)
-			return 0;
+			return RDR_ABSENT;
 		if (memcmp(s->id, id, 16) != 0)
 			continue;
 		for (uint32_t k = head; k;) {
 			const struct rdr_version *v = version_at(t, k - 1);
 			if (v->epoch <= epoch) {
-				if (!v->offset)
-					return 0;
 				*offset = v->offset;
 				*ordinal = v->ordinal;
-				return 1;
+				return v->offset ? RDR_LIVE : RDR_DELETED;
 			}
 			k = v->prev;
 		}
-		return 0;
+		return RDR_ABSENT;
 	}
 }

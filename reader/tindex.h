@@ -74,4 +74,12 @@ void rdr_tindex_release(struct rdr_gen *g);
 int rdr_tindex_get(const struct rdr_tindex *t, const struct rdr_gen *g, const uint8_t id[16],
 		   uint64_t epoch, uint64_t *offset, uint32_t *ordinal);
 
+enum rdr_find { RDR_ABSENT = 0, RDR_LIVE = 1, RDR_DELETED = 2 };
+
+/* As rdr_tindex_get, telling apart an id the index never had at epoch
+ * (RDR_ABSENT: older layers decide) from one deleted there (RDR_DELETED,
+ * *ordinal set). */
+int rdr_tindex_find(const struct rdr_tindex *t, const struct rdr_gen *g, const uint8_t id[16],
+		    uint64_t epoch, uint64_t *offset, uint32_t *ordinal);
+
 #endif /* READER_TINDEX_H */

@@ -208,7 +208,14 @@ static int reader_main(const char *path, int ms)
 		sutra_snapshot_release(sn);
 		snaps++;
 	}
-	printf("snapshots %" PRIu64 " last epoch %" PRIu64 "\n", snaps, prev);
+	sutra_snapshot *last;
+	struct sutra_reader_stats st;
+	if (sutra_snapshot_acquire(r, 0, &last))
+		return 15;
+	sutra_snapshot_stats(last, &st);
+	sutra_snapshot_release(last);
+	printf("snapshots %" PRIu64 " last epoch %" PRIu64 " segments %u\n", snaps, prev,
+	       st.segment_count);
 	free(s);
 	sutra_reader_close(r);
 	return 0;
@@ -265,9 +272,15 @@ START_TEST(test_reader_snapshots_never_see_part_of_a_batch)
 		fclose(outf[i]);
 		ck_assert_msg(rc == 0, "reader %d exited %d: %s", i, rc, out[i]);
 		uint64_t snaps, last;
-		ck_assert_int_eq(sscanf(out[i], "snapshots %" SCNu64 " last epoch %" SCNu64, &snaps,
-					&last),
-				 2);
+		unsigned segs;
+		ck_assert_int_eq(sscanf(out[i], "snapshots %" SCNu64 " last epoch %" SCNu64
+						" segments %u",
+					&snaps, &last, &segs),
+				 3);
+		/* With tiny segments (the -segments run), reads went through them. */
+		const char *seg = getenv("SUTRA_TEST_SEGMENT_KIB");
+		if (seg && *seg)
+			ck_assert_uint_gt(segs, 0);
 		ck_assert_uint_gt(snaps, 10);
 		ck_assert_uint_gt(last, 10);
 		printf("reader %d: %s", i, out[i]);
