@@ -696,6 +696,12 @@ static void *writer_main(void *arg)
 				struct timespec ts;
 				deadline_us(&ts, (due - now) * 1000u);
 				pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+			} else if (coord_store_reclaim_pending(s->store)) {
+				/* Readers let go without telling: look again soon. */
+				struct timespec ts;
+				deadline_us(&ts, 100000);
+				if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
+					break;
 			} else {
 				pthread_cond_wait(&s->cv, &s->mu);
 			}

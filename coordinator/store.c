@@ -17,6 +17,7 @@
 
 #include "coordinator/segmenter.h"
 #include "layout/layout.h"
+#include "layout/lockfile.h"
 #include "layout/segindex.h"
 #include "sutra/errors.h"
 #include "util/endian.h"
@@ -132,6 +133,7 @@ struct coord_store {
 	size_t nretired, capretired;
 	uint64_t slot_epoch[LAYOUT_META_SLOT_COUNT];
 	uint64_t last_reclaim_ms;
+	struct layout_lockfile *lockf; /* reader slots; NULL: space is never freed */
 
 	/* statistics */
 	uint64_t commits, syncs;
@@ -483,6 +485,20 @@ static int retire(struct coord_store *s, uint64_t offset, uint64_t length, uint6
 	return 0;
 }
 
+/* The reader-slot table of the lock file (docs/LOCKFILE.md). An OFD lock
+ * holds the writer lock, so this second descriptor of the file is safe. */
+static int open_slots(struct coord_store *s)
+{
+	size_t n = strlen(s->path) + sizeof ".lock";
+	char *lp = malloc(n);
+	if (!lp)
+		return -ENOMEM;
+	snprintf(lp, n, "%s.lock", s->path);
+	int rc = layout_lockfile_open(lp, LAYOUT_LOCKFILE_CREATE, &s->lockf, NULL);
+	free(lp);
+	return rc;
+}
+
 static int listed(const struct layout_meta *m, uint64_t off)
 {
 	for (uint32_t i = 0; i < m->segment_count; i++)
@@ -715,6 +731,10 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 		fail(rc, why, why_len, "cannot start the segment builder: %s", strerror(-rc));
 		goto fail;
 	}
+	if ((rc = open_slots(s)))
+		coord_logf(&s->log, COORD_LOG_WARN,
+			   "reader slots unavailable (%s): merged-away segments are kept",
+			   sutra_strerror(rc));
 	if (!(s->scratch = malloc((size_t)s->sb.vector_dim * sizeof(float)))) {
 		rc = -ENOMEM;
 		goto fail;
@@ -758,6 +778,7 @@ int coord_store_close(struct coord_store *s)
 		rc = coord_store_sync(s);
 	coord_segmenter_stop(s->segmenter);
 	free(s->retired);
+	layout_lockfile_close(s->lockf);
 	coord_io_close(s->io);
 	if (s->fd >= 0)
 		close(s->fd);
@@ -1406,6 +1427,8 @@ static int install(struct coord_store *s, const struct coord_segjob *job, const 
 	return 0;
 }
 
+static void reclaim(struct coord_store *s);
+
 int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
 {
 	*committed = 0;
@@ -1436,7 +1459,73 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
 	}
 	if (!coord_segmenter_busy(s->segmenter) && plan(s, &job))
 		coord_segmenter_submit(s->segmenter, &job);
+	reclaim(s);
 	return 0;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Frees the sections of merged-away segments that nothing can reach any
+ * more: no reader pins an older epoch than the one that retired them
+ * (dead readers' slots are swept), and neither meta slot is older (a
+ * reader may fall back to the other slot). The first page of the block,
+ * with its header and section table, stays, so that the log still walks;
+ * the rest becomes a hole (FORMAT.md 10.4). */
+static void reclaim(struct coord_store *s)
+{
+	uint64_t oldest;
+	uint32_t swept;
+	if (!s->nretired || !s->lockf || mono_ms() - s->last_reclaim_ms < RECLAIM_EVERY_MS)
+		return;
+	s->last_reclaim_ms = mono_ms();
+	if (layout_lockfile_oldest_pinned(s->lockf, &oldest, &swept))
+		return;
+	if (swept)
+		coord_logf(&s->log, COORD_LOG_INFO, "swept %u reader slot(s) of dead processes",
+			   swept);
+	uint64_t limit = oldest;
+	for (int i = 0; i < (int)LAYOUT_META_SLOT_COUNT; i++)
+		if (s->slot_epoch[i] < limit)
+			limit = s->slot_epoch[i];
+	if (s->durable_epoch < limit)
+		limit = s->durable_epoch;
+	size_t kept = 0;
+	for (size_t i = 0; i < s->nretired; i++) {
+		const struct retired *t = &s->retired[i];
+		if (t->epoch > limit) {
+			s->retired[kept++] = *t;
+			continue;
+		}
+		uint64_t from = layout_align_up(t->offset + layout_segment_data_start(LAYOUT_SEG_SECTIONS),
+						4096);
+		uint64_t to = (t->offset + t->length) & ~(uint64_t)4095;
+		if (to > from &&
+		    fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
+			      (off_t)(to - from)) < 0) {
+			coord_logf(&s->log, COORD_LOG_WARN, "cannot free %llu bytes at %llu: %s",
+				   (unsigned long long)(to - from), (unsigned long long)from,
+				   strerror(errno));
+			continue; /* the space stays used; nothing else depends on it */
+		}
+		if (to > from)
+			s->bytes_freed += to - from;
+		coord_logf(&s->log, COORD_LOG_INFO,
+			   "freed the merged-away segment at %llu (%llu bytes; retired at epoch %llu)",
+			   (unsigned long long)t->offset,
+			   (unsigned long long)(to > from ? to - from : 0),
+			   (unsigned long long)t->epoch);
+	}
+	s->nretired = kept;
+}
+
+int coord_store_reclaim_pending(const struct coord_store *s)
+{
+	return s->nretired && s->lockf;
 }
 
 void coord_store_on_segment_done(struct coord_store *s, void (*fn)(void *arg), void *arg)

@@ -138,7 +138,8 @@ const char *coord_store_io_name(const struct coord_store *s);
  * groups: takes a segment the background builder finished, appends it and
  * fdatasyncs, and commits an empty epoch whose meta lists it (*committed,
  * *epoch: publish a notice); then starts the next flush of the tail or
- * merge of segments when one is due. A failed build is logged and
+ * merge of segments when one is due; then frees the space of merged-away
+ * segments below the oldest epoch a reader pins (docs/LOCKFILE.md). A failed build is logged and
  * skipped; returns 0 or a fatal I/O error. */
 int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch);
 
@@ -146,5 +147,9 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
 void coord_store_on_segment_done(struct coord_store *s, void (*fn)(void *arg), void *arg);
 
 uint32_t coord_store_segment_count(const struct coord_store *s);
+
+/* Whether merged-away segments wait to be freed: the writer then calls
+ * coord_store_maintain() now and then (every 100 ms) even when idle. */
+int coord_store_reclaim_pending(const struct coord_store *s);
 
 #endif /* COORDINATOR_STORE_H */
