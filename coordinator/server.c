@@ -696,10 +696,12 @@ static void *writer_main(void *arg)
 				struct timespec ts;
 				deadline_us(&ts, (due - now) * 1000u);
 				pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-			} else if (coord_store_reclaim_pending(s->store)) {
-				/* Readers let go without telling: look again soon. */
+			} else if (coord_store_maintenance_due_ms(s->store) >= 0) {
+				/* Readers let go without telling; an idle tail waits
+				 * to be flushed: look again when that is due. */
+				int due = coord_store_maintenance_due_ms(s->store);
 				struct timespec ts;
-				deadline_us(&ts, 100000);
+				deadline_us(&ts, (uint64_t)due * 1000u + 1000u);
 				if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
 					break;
 			} else {

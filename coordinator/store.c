@@ -127,12 +127,15 @@ struct coord_store {
 	uint64_t segment_bytes;     /* tail commit bytes that start a flush; 0: never */
 	uint64_t tail_commit_bytes; /* commit block bytes from tail_start on */
 	uint64_t job_tail_bytes;    /* of the flush being built */
+	uint64_t tail_items;        /* records in the tail's commit blocks */
+	uint64_t job_tail_items;
 	struct seginfo seginfo[LAYOUT_MAX_SEGMENTS]; /* of meta.segments[i] */
 	struct coord_segmenter *segmenter;
 	struct retired *retired;    /* segment blocks no meta lists any more */
 	size_t nretired, capretired;
 	uint64_t slot_epoch[LAYOUT_META_SLOT_COUNT];
 	uint64_t last_reclaim_ms;
+	uint64_t last_commit_ms;    /* of a commit with records: idle flushes wait */
 	struct layout_lockfile *lockf; /* reader slots; NULL: space is never freed */
 
 	/* statistics */
@@ -158,6 +161,13 @@ static uint64_t now_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* ---- Lock --------------------------------------------------------------- */
@@ -528,8 +538,10 @@ static int load_segments(struct coord_store *s, const struct layout_view *v, cha
 			return fail(rc, why, why_len, "%s: %s", s->path, pb.what);
 		pos = blk.offset + blk.length;
 		if (blk.type == LAYOUT_BLOCK_COMMIT) {
-			if (blk.offset >= v->meta.tail_start)
+			if (blk.offset >= v->meta.tail_start) {
 				s->tail_commit_bytes += blk.length;
+				s->tail_items += blk.item_count;
+			}
 			continue;
 		}
 		if ((rc = layout_segment_decode_table(v->base, &blk, &seg, NULL, 0, &pb)))
@@ -1210,6 +1222,10 @@ int coord_store_commit(struct coord_store *s, int force_empty, uint64_t *epoch, 
 		s->durable_epoch = e;
 	}
 	s->commits++;
+	if (s->b.items) {
+		s->last_commit_ms = mono_ms();
+		s->tail_items += s->b.items;
+	}
 	roaring_bitmap_t *t = s->last_touched;
 	s->last_touched = s->touched;
 	s->touched = t;
@@ -1323,6 +1339,10 @@ void coord_store_stats(const struct coord_store *s, struct proto_stats *st)
 #define FANOUT 4u
 #define MAX_LIVE_SEGMENTS 32u
 #define RECLAIM_EVERY_MS 100u
+/* A store idle this long gets its tail flushed once it holds this much, so
+ * that readers opening an idle store index next to nothing. */
+#define IDLE_FLUSH_MS 1000u
+#define IDLE_FLUSH_BYTES (64u * 1024u)
 
 static unsigned tier(const struct coord_store *s, uint64_t len)
 {
@@ -1330,6 +1350,11 @@ static unsigned tier(const struct coord_store *s, uint64_t len)
 	for (uint64_t x = len / s->segment_bytes; x >= FANOUT; x /= FANOUT)
 		t++;
 	return t;
+}
+
+static int idle_flush_wanted(const struct coord_store *s)
+{
+	return s->tail_items && s->tail_commit_bytes >= IDLE_FLUSH_BYTES;
 }
 
 /* The next job, if one is due: a merge of the newest run of FANOUT
@@ -1360,7 +1385,8 @@ static int plan(struct coord_store *s, struct coord_segjob *job)
 			return 1;
 		}
 	}
-	if (n < LAYOUT_MAX_SEGMENTS && s->tail_commit_bytes >= s->segment_bytes &&
+	int idle = idle_flush_wanted(s) && mono_ms() - s->last_commit_ms >= IDLE_FLUSH_MS;
+	if (n < LAYOUT_MAX_SEGMENTS && (s->tail_commit_bytes >= s->segment_bytes || idle) &&
 	    m->epoch > (n ? s->seginfo[n - 1].last_epoch : 0)) {
 		job->from = m->tail_start;
 		job->to = m->published_end;
@@ -1369,6 +1395,7 @@ static int plan(struct coord_store *s, struct coord_segjob *job)
 		job->next_ordinal = m->next_ordinal;
 		job->base_segment = n == 0;
 		s->job_tail_bytes = s->tail_commit_bytes;
+		s->job_tail_items = s->tail_items;
 		return 1;
 	}
 	return 0;
@@ -1414,6 +1441,7 @@ static int install(struct coord_store *s, const struct coord_segjob *job, const 
 		m->segment_count++;
 		m->tail_start = job->to;
 		s->tail_commit_bytes -= s->job_tail_bytes;
+		s->tail_items -= s->job_tail_items;
 		s->segments_built++;
 	}
 	s->log_end += len;
@@ -1461,13 +1489,6 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
 		coord_segmenter_submit(s->segmenter, &job);
 	reclaim(s);
 	return 0;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* Frees the sections of merged-away segments that nothing can reach any
@@ -1523,9 +1544,21 @@ static void reclaim(struct coord_store *s)
 	s->nretired = kept;
 }
 
-int coord_store_reclaim_pending(const struct coord_store *s)
+int coord_store_maintenance_due_ms(const struct coord_store *s)
 {
-	return s->nretired && s->lockf;
+	if (!s->segmenter || s->failed)
+		return -1;
+	uint64_t now = mono_ms(), due = UINT64_MAX;
+	if (s->nretired && s->lockf)
+		due = s->last_reclaim_ms + RECLAIM_EVERY_MS;
+	/* Only commits with records move last_commit_ms, so an idle flush
+	 * (itself an empty commit) does not ask for another. */
+	if (idle_flush_wanted(s) && s->last_commit_ms + IDLE_FLUSH_MS < due &&
+	    !coord_segmenter_busy(s->segmenter))
+		due = s->last_commit_ms + IDLE_FLUSH_MS;
+	if (due == UINT64_MAX)
+		return -1;
+	return due <= now ? 0 : (int)(due - now);
 }
 
 void coord_store_on_segment_done(struct coord_store *s, void (*fn)(void *arg), void *arg)

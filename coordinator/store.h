@@ -148,8 +148,9 @@ void coord_store_on_segment_done(struct coord_store *s, void (*fn)(void *arg), v
 
 uint32_t coord_store_segment_count(const struct coord_store *s);
 
-/* Whether merged-away segments wait to be freed: the writer then calls
- * coord_store_maintain() now and then (every 100 ms) even when idle. */
-int coord_store_reclaim_pending(const struct coord_store *s);
+/* Milliseconds until coord_store_maintain() has something to do even
+ * without new requests (free merged-away space, flush the tail of a store
+ * idle for a second), 0 if now, -1 if nothing is due. */
+int coord_store_maintenance_due_ms(const struct coord_store *s);
 
 #endif /* COORDINATOR_STORE_H */

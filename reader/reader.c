@@ -83,6 +83,7 @@ struct rdr_view {
 	uint64_t indexed_end;
 	uint64_t epoch;
 	uint32_t next_ordinal;
+	uint64_t tail_bytes;   /* of the commit blocks indexed */
 };
 
 struct sutra_reader {
@@ -115,6 +116,7 @@ struct sutra_snapshot {
 	uint64_t published_end;
 	uint64_t concepts, assocs, file_size;
 	uint32_t next_ordinal;
+	uint64_t tail_bytes;
 };
 
 static void okey(uint8_t key[16], uint32_t ordinal, uint8_t tag)
@@ -315,7 +317,7 @@ static int index_blocks(const sutra_reader *r, struct rdr_view *v, const struct 
 {
 	struct layout_problem pb;
 	uint64_t pos = v->indexed_end, end = lv->meta.published_end;
-	uint64_t epoch = v->epoch;
+	uint64_t epoch = v->epoch, bytes = 0;
 	uint32_t next = v->next_ordinal;
 
 	while (pos < end) {
@@ -333,6 +335,7 @@ static int index_blocks(const sutra_reader *r, struct rdr_view *v, const struct 
 		if (blk.epoch != epoch + 1)
 			return SUTRA_ECORRUPT;
 		epoch = blk.epoch;
+		bytes += blk.length;
 		layout_records_init(&it, r->map, &blk, r->sb.vector_dim);
 		while ((rc = layout_records_next(&it, &rec, &pb)) == 1) {
 			const struct layout_concept *c = &rec.u.concept;
@@ -368,6 +371,7 @@ static int index_blocks(const sutra_reader *r, struct rdr_view *v, const struct 
 	v->epoch = epoch;
 	v->next_ordinal = next;
 	v->indexed_end = end;
+	v->tail_bytes += bytes;
 	return 0;
 }
 
@@ -715,6 +719,7 @@ int sutra_snapshot_acquire(sutra_reader *r, uint64_t min_epoch, sutra_snapshot *
 	s->assocs = r->assocs;
 	s->file_size = r->file_size;
 	s->next_ordinal = r->next_ordinal;
+	s->tail_bytes = v->tail_bytes;
 	r->held[r->nheld++] = s->epoch;
 	pin(r, 0);
 	pthread_mutex_unlock(&r->mu);
@@ -936,7 +941,7 @@ void sutra_snapshot_stats(const sutra_snapshot *s, struct sutra_reader_stats *st
 	st->association_count = s->assocs;
 	st->published_end = s->published_end;
 	st->file_size = s->file_size;
-	st->tail_bytes = s->published_end - s->v->tail_start;
+	st->tail_bytes = s->tail_bytes;
 	st->segment_count = s->v->nseg;
 	st->vector_dim = s->r->sb.vector_dim;
 }

@@ -74,15 +74,23 @@ struct sutra_reader_stats {
 	uint64_t association_count;
 	uint64_t published_end;  /**< bytes of published log */
 	uint64_t file_size;
-	uint64_t tail_bytes;     /**< bytes indexed privately (the whole log so far) */
-	uint32_t segment_count;
+	uint64_t tail_bytes;     /**< bytes of commit blocks indexed privately: the tail
+				      after the last index segment */
+	uint32_t segment_count;  /**< index segments the snapshot reads in place */
 	uint32_t vector_dim;
 };
 
 /**
- * Opens the store at path read-only and indexes its log.
- * @return 0, -ENOENT and other -errno, SUTRA_ECORRUPT (the file or a block
- *   it reads does not check out), SUTRA_EVERSION, -ENOMEM
+ * Opens the store at path read-only: maps it, opens the index segments the
+ * current meta lists (their headers and chunk tables only; every other
+ * byte is checked the first time a read touches it) and indexes the tail
+ * written since the last segment. The cost depends on that tail, not on
+ * the store's size. Takes a reader slot in "<path>.lock" (created if
+ * missing, so the directory must be writable): snapshots pin their epoch
+ * there, so that the coordinator never frees what they read.
+ * @return 0, -ENOENT and other -errno (also from the lock file), -EUSERS
+ *   (all 1024 reader slots taken), SUTRA_ECORRUPT (the file, its lock file
+ *   or a block it reads does not check out), SUTRA_EVERSION, -ENOMEM
  */
 SUTRA_API int sutra_reader_open(const char *path, sutra_reader **out);
 
@@ -221,12 +229,15 @@ SUTRA_API uint64_t sutra_snapshot_epoch(const sutra_snapshot *s);
 SUTRA_API int sutra_snapshot_get(const sutra_snapshot *s, const uint8_t id[16],
 				 struct sutra_concept_view *out);
 
-/** 1 when the concept id is live in the snapshot, else 0. */
+/** 1 when the concept id is live in the snapshot, 0 when not, or
+ * SUTRA_ECORRUPT when a segment it reads does not check out. */
 SUTRA_API int sutra_snapshot_contains(const sutra_snapshot *s, const uint8_t id[16]);
 
 /**
- * Calls fn for every live concept of the snapshot, in ordinal order; stops
- * when fn returns non-zero and returns that value.
+ * Calls fn for every live concept of the snapshot, once each: first those
+ * written since the last index segment, then those of each segment from
+ * the newest, in ordinal order within a segment (no overall order is
+ * promised); stops when fn returns non-zero and returns that value.
  * @return 0, fn's value, SUTRA_ECORRUPT
  */
 SUTRA_API int sutra_snapshot_foreach(const sutra_snapshot *s,

@@ -381,6 +381,38 @@ START_TEST(test_segments_damage_is_ecorrupt)
 }
 END_TEST
 
+/* A store that goes idle gets its tail flushed into a segment even below
+ * the threshold, so that readers opening it index next to nothing. */
+START_TEST(test_segments_idle_tail_is_flushed)
+{
+	struct tdaemon d;
+	struct layout_meta m;
+	sutra_client *c;
+	const char *args[] = { "--vector-dimension", "4", NULL }; /* default threshold */
+	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
+	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
+	write_batch(c, 0, 1); /* about 80 KiB: over 64 KiB, far below 16 MiB */
+	read_meta(d.data, &m);
+	ck_assert_uint_eq(m.segment_count, 0);
+	wait_segments(d.data, 1, &m);
+	ck_assert_uint_eq(m.segment_count, 1);
+	sutra_reader *r;
+	sutra_snapshot *s;
+	struct sutra_reader_stats st;
+	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
+	ck_assert_int_eq(sutra_snapshot_acquire(r, 0, &s), 0);
+	sutra_snapshot_stats(s, &st);
+	ck_assert_uint_eq(st.concept_count, PER_BATCH);
+	ck_assert_uint_lt(st.tail_bytes, 4096); /* the segment block and an empty commit */
+	sutra_snapshot_release(s);
+	sutra_reader_close(r);
+	sutra_client_close(c);
+	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	tdaemon_cleanup(&d);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--pin") == 0)
@@ -391,6 +423,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_segments_space_held_only_while_pinned);
 	tcase_add_test(tc, test_segments_newer_versions_shadow_older);
 	tcase_add_test(tc, test_segments_damage_is_ecorrupt);
+	tcase_add_test(tc, test_segments_idle_tail_is_flushed);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
