@@ -757,6 +757,32 @@ static void coord_stop(struct coord *c)
 		    c->log);
 }
 
+/* Lets the coordinator finish its background work on the store (segment
+ * builds and merges, the idle flush of the tail) before it is stopped, so
+ * that the store is measured as it is at rest: waits until no epoch has
+ * been published for 5 s (at most 10 min). */
+static void coord_settle(const struct store *s)
+{
+	sutra_reader *r;
+	uint64_t last = 0, e = 0;
+	double since = now_s(), until = now_s() + 600;
+	if (sutra_reader_open(s->path, &r))
+		die("cannot open the %s store to wait for its segments", s->name);
+	while (now_s() < until) {
+		if (sutra_reader_refresh(r, &e))
+			die("refresh of the %s store failed", s->name);
+		if (e != last) {
+			last = e;
+			since = now_s();
+		} else if (now_s() - since >= 5) {
+			break;
+		}
+		struct timespec ts = { 0, 100000000 };
+		nanosleep(&ts, NULL);
+	}
+	sutra_reader_close(r);
+}
+
 /* Runs one builder child against the coordinator at url. */
 static void run_builder(const struct coord *c, const struct store *s, uint64_t first,
 			uint64_t count, unsigned len, uint64_t edges, struct build_result *res)
@@ -795,6 +821,7 @@ static void store_build(struct store *s)
 	store_reset(s);
 	coord_start(s, &c);
 	run_builder(&c, s, 0, s->nodes, CONTENT_LEN, s->edges, &res);
+	coord_settle(s);
 	coord_stop(&c);
 	s->st = res.st;
 	s->build_s = res.secs;
@@ -843,6 +870,7 @@ static void store_grow(struct store *big, const struct store *base)
 	copy_file(base->path, big->path);
 	coord_start(big, &c);
 	run_builder(&c, big, base->nodes, big->fillers, FILLER_LEN, 0, &res);
+	coord_settle(big);
 	coord_stop(&c);
 	big->st = res.st;
 	big->build_s = now_s() - t0;
@@ -1661,6 +1689,20 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 4; i++)
 		if (!all[i]->reused)
 			printf("  %s store built in %.1f s\n", all[i]->name, all[i]->build_s);
+	printf("  index segments (built by the coordinator in the background) and the\n"
+	       "  tail a reader indexes privately at open:\n");
+	for (int i = 0; i < 4; i++) {
+		sutra_reader *r;
+		sutra_snapshot *sn;
+		struct sutra_reader_stats st;
+		if (sutra_reader_open(all[i]->path, &r) || sutra_snapshot_acquire(r, 0, &sn))
+			die("cannot open the %s store", all[i]->name);
+		sutra_snapshot_stats(sn, &st);
+		printf("  %-6s %u segments, tail %.1f KiB\n", all[i]->name, st.segment_count,
+		       (double)st.tail_bytes / 1024);
+		sutra_snapshot_release(sn);
+		sutra_reader_close(r);
+	}
 #ifdef BENCH_HAVE_LMDB
 	if (!lmdb_reused)
 		printf("  LMDB environment (same keys and values as \"get\") built in %.1f s\n",
