@@ -147,14 +147,14 @@ void layout_records_init(struct layout_record_iter *it, const void *buf,
 	it->end = it->pos + blk->payload_length;
 	it->left = blk->type == LAYOUT_BLOCK_COMMIT ? blk->item_count : 0;
 	it->vector_dim = vector_dim;
+	it->trusted = 0;
 }
 
-int layout_record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
-		     struct layout_record *rec, struct layout_problem *pb)
+static int record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
+		     int trusted, struct layout_record *rec, struct layout_problem *pb)
 {
-	struct layout_record_iter it = {
-		.base = buf, .pos = off, .end = end, .left = 1, .vector_dim = vector_dim
-	};
+	struct layout_record_iter it = { .base = buf, .pos = off, .end = end, .left = 1,
+					 .vector_dim = vector_dim, .trusted = trusted };
 	if (off % LAYOUT_RECORD_ALIGN || off >= end) {
 		layout_problem_set(pb, off, "no record can start at offset %llu",
 				   (unsigned long long)off);
@@ -162,6 +162,18 @@ int layout_record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vecto
 	}
 	int rc = layout_records_next(&it, rec, pb);
 	return rc == 1 ? 0 : rc == 0 ? SUTRA_ECORRUPT : rc;
+}
+
+int layout_record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
+		     struct layout_record *rec, struct layout_problem *pb)
+{
+	return record_at(buf, end, off, vector_dim, 0, rec, pb);
+}
+
+int layout_record_at_trusted(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
+			     struct layout_record *rec, struct layout_problem *pb)
+{
+	return record_at(buf, end, off, vector_dim, 1, rec, pb);
 }
 
 static int finite_f(float f)
@@ -220,11 +232,16 @@ static int decode_concept(const struct layout_record_iter *it, const unsigned ch
 				   (unsigned long long)want);
 		return SUTRA_ECORRUPT;
 	}
+	const unsigned char *v = r + sizeof(struct layout_concept_disk);
+	c->embedding = c->vector_dim ? v : NULL;
+	c->content = (const char *)(v + 4ull * c->vector_dim);
+	c->metadata = c->content + c->content_len;
+	if (it->trusted)
+		return 0;
 	if (!finite_f(c->strength) || !finite_f(c->confidence)) {
 		layout_problem_set(pb, off + CD(strength), "concept strength or confidence not finite");
 		return SUTRA_ECORRUPT;
 	}
-	const unsigned char *v = r + sizeof(struct layout_concept_disk);
 	for (uint32_t i = 0; i < c->vector_dim; i++) {
 		if (!finite_f(util_get_lef32(v + 4 * i))) {
 			layout_problem_set(pb, off + sizeof(struct layout_concept_disk) + 4 * i,
@@ -232,8 +249,6 @@ static int decode_concept(const struct layout_record_iter *it, const unsigned ch
 			return SUTRA_ECORRUPT;
 		}
 	}
-	c->embedding = c->vector_dim ? v : NULL;
-	c->content = (const char *)(v + 4ull * c->vector_dim);
 	size_t bad;
 	if (!util_utf8_valid(c->content, c->content_len, &bad)) {
 		layout_problem_set(pb,
@@ -241,7 +256,6 @@ static int decode_concept(const struct layout_record_iter *it, const unsigned ch
 				   "concept content is not valid UTF-8");
 		return SUTRA_ECORRUPT;
 	}
-	c->metadata = c->content + c->content_len;
 	return 0;
 }
 

@@ -431,6 +431,7 @@ struct layout_record_iter {
 	uint64_t end;              /* file offset of the payload end */
 	uint32_t left;             /* records still expected */
 	uint32_t vector_dim;       /* the store's */
+	int trusted;               /* skip value checks (see layout_record_at_trusted) */
 };
 
 void layout_records_init(struct layout_record_iter *it, const void *buf,
@@ -448,6 +449,15 @@ int layout_records_next(struct layout_record_iter *it, struct layout_record *rec
  * (the published end it was found under). Returns 0 or SUTRA_ECORRUPT. */
 int layout_record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
 		     struct layout_record *rec, struct layout_problem *pb);
+
+/* layout_record_at for a record whose values were checked before and whose
+ * bytes a checksum has vouched for since (a commit block indexed earlier, a
+ * segment chunk whose CRC matched): every length, bound and reserved field
+ * is still checked, so it never reads out of range, but not the values
+ * themselves (finite floats, UTF-8 content), which would cost a pass over
+ * the embedding and the content on every read. */
+int layout_record_at_trusted(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
+			     struct layout_record *rec, struct layout_problem *pb);
 
 /* Builds one commit block in memory. */
 struct layout_builder {

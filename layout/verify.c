@@ -87,6 +87,30 @@ static int check_segments(const struct layout_view *v, const struct layout_meta 
 					   i + 1 == m->segment_count ? "the tail start" : "");
 			rc = SUTRA_ECORRUPT;
 		}
+		/* Every entry found through its slot, every record whole:
+		 * readers decode records without checking their values
+		 * (layout_record_at_trusted), so this is where they are. */
+		for (uint64_t e = 0; rc == 0 && e < sv.nconcepts; e++) {
+			struct layout_seg_concept c, f;
+			struct layout_record rec;
+			uint64_t idx;
+			rc = layout_segview_concept(&sv, e, &c, pb);
+			if (rc == 0 && (layout_segview_find(&sv, c.id, &f, &idx, pb) != 1 || idx != e)) {
+				layout_problem_set(pb, sv.sec_off[LAYOUT_SEC_ID_HASH],
+						   "segment entry %llu is not found by its id",
+						   (unsigned long long)e);
+				rc = SUTRA_ECORRUPT;
+			}
+			if (rc == 0 && !(c.flags & LAYOUT_SEG_DELETED) &&
+			    (rc = layout_record_at(v->base, sv.sec_off[LAYOUT_SEC_RECORDS] +
+								   sv.sec_len[LAYOUT_SEC_RECORDS],
+						   c.record, v->sb.vector_dim, &rec, pb)) == 0 &&
+			    (rec.type != LAYOUT_REC_CONCEPT || rec.u.concept.ordinal != c.ordinal ||
+			     memcmp(rec.u.concept.id, c.id, 16) != 0 || f.record != c.record)) {
+				layout_problem_set(pb, c.record, "segment record does not match its entry");
+				rc = SUTRA_ECORRUPT;
+			}
+		}
 		next_epoch = sv.hdr.last_epoch + 1;
 		layout_segview_close(&sv);
 		if (rc)
