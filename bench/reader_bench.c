@@ -758,23 +758,29 @@ static void coord_stop(struct coord *c)
 }
 
 /* Lets the coordinator finish its background work on the store (segment
- * builds and merges, the idle flush of the tail) before it is stopped, so
- * that the store is measured as it is at rest: waits until no epoch has
- * been published for 5 s (at most 10 min). */
+ * builds and merges, the idle flush of the tail and the merge of an idle
+ * store into one segment) before it is stopped, so that the store is
+ * measured at rest: waits until the tail is under 128 KiB in one segment
+ * and no epoch has come for 3 s (at most 15 min). */
 static void coord_settle(const struct store *s)
 {
 	sutra_reader *r;
-	uint64_t last = 0, e = 0;
-	double since = now_s(), until = now_s() + 600;
+	uint64_t last = 0;
+	double since = now_s(), until = now_s() + 900;
 	if (sutra_reader_open(s->path, &r))
 		die("cannot open the %s store to wait for its segments", s->name);
 	while (now_s() < until) {
-		if (sutra_reader_refresh(r, &e))
+		sutra_snapshot *sn;
+		struct sutra_reader_stats st;
+		if (sutra_snapshot_acquire(r, 0, &sn))
 			die("refresh of the %s store failed", s->name);
-		if (e != last) {
-			last = e;
+		sutra_snapshot_stats(sn, &st);
+		sutra_snapshot_release(sn);
+		if (st.epoch != last) {
+			last = st.epoch;
 			since = now_s();
-		} else if (now_s() - since >= 5) {
+		} else if (now_s() - since >= 3 && st.segment_count <= 1 &&
+			   st.tail_bytes < 128 * 1024) {
 			break;
 		}
 		struct timespec ts = { 0, 100000000 };
@@ -881,6 +887,13 @@ static double file_mib(const struct store *s)
 {
 	struct stat st;
 	return stat(s->path, &st) == 0 ? (double)st.st_size / MIB : 0;
+}
+
+/* What the file occupies on disk (freed segment space is a hole). */
+static double disk_mib(const struct store *s)
+{
+	struct stat st;
+	return stat(s->path, &st) == 0 ? (double)st.st_blocks * 512 / MIB : 0;
 }
 
 /* ---- Parent: LMDB ------------------------------------------------------- */
@@ -1698,8 +1711,9 @@ int main(int argc, char **argv)
 		if (sutra_reader_open(all[i]->path, &r) || sutra_snapshot_acquire(r, 0, &sn))
 			die("cannot open the %s store", all[i]->name);
 		sutra_snapshot_stats(sn, &st);
-		printf("  %-6s %u segments, tail %.1f KiB\n", all[i]->name, st.segment_count,
-		       (double)st.tail_bytes / 1024);
+		printf("  %-6s %u segments, tail %.1f KiB, %.1f MiB on disk of %.1f MiB file\n",
+		       all[i]->name, st.segment_count, (double)st.tail_bytes / 1024, disk_mib(all[i]),
+		       file_mib(all[i]));
 		sutra_snapshot_release(sn);
 		sutra_reader_close(r);
 	}

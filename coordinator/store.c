@@ -1335,7 +1335,9 @@ void coord_store_stats(const struct coord_store *s, struct proto_stats *st)
 
 /* ---- Index segments ------------------------------------------------------ */
 
-/* Size tiers of FANOUT: a run of FANOUT segments of one tier is merged. */
+/* Size tiers of FANOUT: a run of FANOUT segments of one tier is merged;
+ * a store idle for IDLE_FLUSH_MS gets its tail flushed (if it holds
+ * IDLE_FLUSH_BYTES) and then all its segments merged into one. */
 #define FANOUT 4u
 #define MAX_LIVE_SEGMENTS 32u
 #define RECLAIM_EVERY_MS 100u
@@ -1366,6 +1368,7 @@ static int plan(struct coord_store *s, struct coord_segjob *job)
 	uint32_t n = m->segment_count;
 	memset(job, 0, sizeof *job);
 	job->end = m->published_end;
+	int idle = mono_ms() - s->last_commit_ms >= IDLE_FLUSH_MS;
 	if (n >= 2) {
 		uint32_t i = n - 1;
 		unsigned t = tier(s, m->segments[n - 1].length);
@@ -1373,7 +1376,12 @@ static int plan(struct coord_store *s, struct coord_segjob *job)
 			i--;
 		if (n - i < FANOUT && n >= MAX_LIVE_SEGMENTS)
 			i = n - FANOUT;
-		if (n - i >= FANOUT) {
+		/* An idle store with nothing to flush is merged into one base
+		 * segment: a get then probes one table. */
+		int full = idle && !idle_flush_wanted(s);
+		if (full)
+			i = 0;
+		if (n - i >= FANOUT || full) {
 			job->merge = 1;
 			job->first_index = i;
 			job->nsegs = n - i;
@@ -1385,8 +1393,8 @@ static int plan(struct coord_store *s, struct coord_segjob *job)
 			return 1;
 		}
 	}
-	int idle = idle_flush_wanted(s) && mono_ms() - s->last_commit_ms >= IDLE_FLUSH_MS;
-	if (n < LAYOUT_MAX_SEGMENTS && (s->tail_commit_bytes >= s->segment_bytes || idle) &&
+	if (n < LAYOUT_MAX_SEGMENTS &&
+	    (s->tail_commit_bytes >= s->segment_bytes || (idle && idle_flush_wanted(s))) &&
 	    m->epoch > (n ? s->seginfo[n - 1].last_epoch : 0)) {
 		job->from = m->tail_start;
 		job->to = m->published_end;
@@ -1553,7 +1561,8 @@ int coord_store_maintenance_due_ms(const struct coord_store *s)
 		due = s->last_reclaim_ms + RECLAIM_EVERY_MS;
 	/* Only commits with records move last_commit_ms, so an idle flush
 	 * (itself an empty commit) does not ask for another. */
-	if (idle_flush_wanted(s) && s->last_commit_ms + IDLE_FLUSH_MS < due &&
+	if ((idle_flush_wanted(s) || s->meta.segment_count >= 2) &&
+	    s->last_commit_ms + IDLE_FLUSH_MS < due &&
 	    !coord_segmenter_busy(s->segmenter))
 		due = s->last_commit_ms + IDLE_FLUSH_MS;
 	if (due == UINT64_MAX)

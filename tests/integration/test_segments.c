@@ -255,9 +255,12 @@ START_TEST(test_segments_newer_versions_shadow_older)
 	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
 	write_batch(c, 0, 1); /* a chain 0 - 1 - ... - 199 */
 	wait_segments(d.data, 1, &m);
-	/* Rewrite them (a newer segment), then cut the chain at 100. */
-	write_batch(c, 0, 2);
-	wait_segments(d.data, 2, &m);
+	/* Rewrite them (a newer segment, until an idle merge makes one of
+	 * both), then cut the chain at 100 in the tail. */
+	uint64_t e2 = write_batch(c, 0, 2);
+	do
+		wait_segments(d.data, 1, &m);
+	while (m.epoch <= e2 || m.tail_start < m.segments[m.segment_count - 1].offset);
 	uint8_t a[16], b[16], mid[16], z[16];
 	id_of(a, 99);
 	id_of(mid, 100);
