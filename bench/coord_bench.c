@@ -63,8 +63,11 @@
 #include <lmdb.h>
 #endif
 
+#include "bench/benchutil.h"
 #include "sutra/client.h"
 #include "sutra/errors.h"
+
+const char *bench_name = "sutra-bench-coord";
 
 #define CONTENT_LEN 100u     /* bytes of content per concept */
 #define LEARN_WIRE_LEN 172u  /* request header 32 + concept fixed 40 + content 100 */
@@ -75,32 +78,6 @@
 #define SLICES 4             /* interleaved slices per line in a round */
 
 /* ---- Small helpers ------------------------------------------------------ */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "sutra-bench-coord: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
 
 static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warnx_(const char *fmt, ...)
@@ -113,25 +90,7 @@ static void warnx_(const char *fmt, ...)
 	va_end(ap);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Nearest-rank percentile of a sorted array, in microseconds. */
-static double pct_us(const uint32_t *v, size_t n, double p)
-{
-	if (!n)
-		return 0;
-	size_t k = (size_t)(p * (double)n + 0.999999);
-	if (k == 0)
-		k = 1;
-	if (k > n)
-		k = n;
-	return (double)v[k - 1] / 1000.0;
-}
-
 /* A growing array of latencies in nanoseconds. */
 struct lat {
 	uint32_t *v;
@@ -149,40 +108,6 @@ static void lat_add(struct lat *l, uint64_t ns)
 		l->cap = cap;
 	}
 	l->v[l->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int read_all(int fd, void *buf, size_t len)
-{
-	unsigned char *p = buf;
-	while (len) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* user + system CPU seconds of this process (all its threads). */
@@ -509,46 +434,7 @@ static unsigned run_seq;
 /* fork + exec argv. keep[] are descriptors the child keeps across exec
  * (everything here is opened O_CLOEXEC); out/err redirect stdout/stderr
  * when >= 0. The child dies with the parent. */
-static pid_t spawn(const char *const argv[], const int *keep, int nkeep, int out, int err)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid > 0)
-		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	for (int i = 0; i < nkeep; i++)
-		fcntl(keep[i], F_SETFD, 0);
-	if (out >= 0)
-		dup2(out, 1);
-	if (err >= 0)
-		dup2(err, 2);
-	execv(argv[0], (char *const *)argv);
-	fprintf(stderr, "sutra-bench-coord: cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
 /* Waits for pid up to timeout_s; then SIGKILL. Returns the wait status. */
-static int reap(pid_t pid, double timeout_s)
-{
-	int status = 0;
-	double until = now_s() + timeout_s;
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			return status;
-		if (r < 0)
-			return -1;
-		if (now_s() > until) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return status;
-		}
-		struct timespec ts = { 0, 2000000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
 /* Busy and total jiffies of the whole machine (busy includes time stolen
  * by the hypervisor, v[7]). */
 static unsigned long long steal_jiffies;
@@ -1101,15 +987,6 @@ static int coord_stats(struct coord *c, struct sutra_coord_stats *st)
 	return rc;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
 static void coord_stop(struct coord *c)
 {
 	kill(c->pid, SIGTERM);
@@ -1220,48 +1097,6 @@ static void spinners_stop(void)
 }
 
 /* ---- Machine description ------------------------------------------------ */
-
-static void fs_of(const char *path, char *type, size_t tl, char *dev, size_t dl, char *mnt,
-		  size_t ml)
-{
-	char real[PATH_MAX], line[4096];
-	size_t best = 0;
-	snprintf(type, tl, "?");
-	snprintf(dev, dl, "?");
-	snprintf(mnt, ml, "?");
-	if (!realpath(path, real))
-		return;
-	FILE *f = fopen("/proc/self/mounts", "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof line, f)) {
-		char d[1024], m[1024], t[64];
-		if (sscanf(line, "%1023s %1023s %63s", d, m, t) != 3)
-			continue;
-		size_t n = strlen(m);
-		int under = strncmp(real, m, n) == 0 &&
-			    (real[n] == '/' || real[n] == 0 || (n == 1 && m[0] == '/'));
-		if (under && n >= best) {
-			best = n;
-			snprintf(type, tl, "%s", t);
-			snprintf(dev, dl, "%s", d);
-			snprintf(mnt, ml, "%s", m);
-		}
-	}
-	fclose(f);
-}
-
-static void loadavg(char *out, size_t len)
-{
-	snprintf(out, len, "?");
-	FILE *f = fopen("/proc/loadavg", "re");
-	if (!f)
-		return;
-	double a, b, c;
-	if (fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
-		snprintf(out, len, "%.2f %.2f %.2f", a, b, c);
-	fclose(f);
-}
 
 /* ---- Output ------------------------------------------------------------- */
 

@@ -58,9 +58,12 @@
 #include <lmdb.h>
 #endif
 
+#include "bench/benchutil.h"
 #include "sutra/client.h"
 #include "sutra/errors.h"
 #include "sutra/reader.h"
+
+const char *bench_name = "sutra-bench-reader";
 
 #ifndef BENCH_BUILDTYPE
 #define BENCH_BUILDTYPE "unknown"
@@ -89,30 +92,6 @@
 
 /* ---- Small helpers ------------------------------------------------------ */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static double now_s(void)
-{
-	return (double)now_ns() * 1e-9;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "sutra-bench-reader: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void note(const char *fmt, ...)
 {
@@ -140,40 +119,6 @@ static void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int read_all(int fd, void *buf, size_t len)
-{
-	unsigned char *p = buf;
-	while (len) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int write_file(const char *path, const void *buf, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -193,12 +138,6 @@ static int read_file(const char *path, void *buf, size_t len)
 	return rc;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -212,18 +151,6 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Nearest-rank percentile of a sorted array of nanoseconds, in microseconds. */
-static double pct_us(const uint32_t *v, size_t n, double p)
-{
-	if (!n)
-		return 0;
-	size_t k = (size_t)(p * (double)n + 0.999999);
-	if (k == 0)
-		k = 1;
-	if (k > n)
-		k = n;
-	return (double)v[k - 1] / 1000.0;
-}
-
 static uint32_t clamp_ns(uint64_t ns)
 {
 	return ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
@@ -548,57 +475,10 @@ static const char *coord_bin;
 /* fork + exec argv. keep[] are descriptors the child keeps across exec
  * (everything here is opened O_CLOEXEC); out/err redirect stdout/stderr
  * when >= 0. The child dies with the parent. */
-static pid_t spawn(const char *const argv[], const int *keep, int nkeep, int out, int err)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid > 0)
-		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	for (int i = 0; i < nkeep; i++)
-		fcntl(keep[i], F_SETFD, 0);
-	if (out >= 0)
-		dup2(out, 1);
-	if (err >= 0)
-		dup2(err, 2);
-	execv(argv[0], (char *const *)argv);
-	_exit(127);
-}
-
 /* Waits for pid up to timeout_s; then SIGKILL. Returns the wait status. */
-static int reap(pid_t pid, double timeout_s)
-{
-	int status = 0;
-	double until = now_s() + timeout_s;
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			return status;
-		if (r < 0)
-			return -1;
-		if (now_s() > until) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return status;
-		}
-		struct timespec ts = { 0, 2000000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
 static int exited_ok(int status)
 {
 	return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
 }
 
 /* ---- Parent: stores ----------------------------------------------------- */
@@ -1452,45 +1332,6 @@ static void bench_memory(const struct store *s, uint64_t ngets, struct mem_figur
 
 /* ---- Machine description ------------------------------------------------ */
 
-static void fs_of(const char *path, char *type, size_t tl, char *dev, size_t dl)
-{
-	char real[PATH_MAX], line[4096];
-	size_t best = 0;
-	snprintf(type, tl, "?");
-	snprintf(dev, dl, "?");
-	if (!realpath(path, real))
-		return;
-	FILE *f = fopen("/proc/self/mounts", "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof line, f)) {
-		char d[1024], m[1024], t[64];
-		if (sscanf(line, "%1023s %1023s %63s", d, m, t) != 3)
-			continue;
-		size_t n = strlen(m);
-		int under = strncmp(real, m, n) == 0 &&
-			    (real[n] == '/' || real[n] == 0 || (n == 1 && m[0] == '/'));
-		if (under && n >= best) {
-			best = n;
-			snprintf(type, tl, "%s", t);
-			snprintf(dev, dl, "%s", d);
-		}
-	}
-	fclose(f);
-}
-
-static void loadavg(char *out, size_t len)
-{
-	snprintf(out, len, "?");
-	FILE *f = fopen("/proc/loadavg", "re");
-	if (!f)
-		return;
-	double a, b, c;
-	if (fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
-		snprintf(out, len, "%.2f %.2f %.2f", a, b, c);
-	fclose(f);
-}
-
 /* Busy fraction of all CPUs over a short sleep, from /proc/stat. */
 static double machine_busy(double secs)
 {
@@ -1636,7 +1477,8 @@ int main(int argc, char **argv)
 	struct utsname un;
 	char fst[64], fsdev[1024], la[64], coord_real[PATH_MAX];
 	uname(&un);
-	fs_of(base, fst, sizeof fst, fsdev, sizeof fsdev);
+	char fsmnt[256];
+	fs_of(base, fst, sizeof fst, fsdev, sizeof fsdev, fsmnt, sizeof fsmnt);
 	loadavg(la, sizeof la);
 	if (!realpath(coord_bin, coord_real))
 		snprintf(coord_real, sizeof coord_real, "%s", coord_bin);
