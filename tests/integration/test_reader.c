@@ -18,7 +18,9 @@
 #include "tests/common/tstore.h"
 
 #define BATCH 5
-#define NREADERS 3
+#define NREADERS 4
+#define NWRITERS 2
+#define WRITER_SPAN 30000 /* batch numbers of writer w: w * WRITER_SPAN + 1 ... */
 #define RUN_MS 2500
 
 static void id_of(uint8_t id[16], uint32_t batch, uint32_t k)
@@ -79,38 +81,55 @@ static int ryw_main(const char *path)
 	return 0;
 }
 
+/* FNV-1a of a content's text before its checksum. */
+static uint32_t sum_of(const char *text, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)text[i]) * 16777619u;
+	return h;
+}
+
+/* "b<b> v<ver> k/5 s<checksum>" */
+static size_t content_of(char *text, size_t len, uint32_t b, unsigned ver, uint32_t k)
+{
+	int n = snprintf(text, len, "b%u v%u %u/%u ", b, ver, k, BATCH);
+	n += snprintf(text + n, len - (size_t)n, "s%08x", sum_of(text, (size_t)n));
+	return (size_t)n;
+}
+
 /*
- * Writer: batch b learns BATCH concepts "b<b> v1 k/5", rewrites the BATCH
- * concepts of batch b-3 as "v2", and deletes those of batch b-6, all in
- * one atomic batch.
+ * Writer w: its batch b learns BATCH concepts "b<b> v1 k/5 s<sum>",
+ * rewrites the BATCH concepts of its batch b-3 as "v2", and deletes those
+ * of its batch b-6, all in one atomic batch. Batch numbers of writer w
+ * start at w * WRITER_SPAN.
  */
-static int writer_main(const char *url, int ms)
+static int writer_main(const char *url, int ms, uint32_t w)
 {
 	sutra_client *c;
 	if (sutra_client_connect(url, NULL, &c))
 		return 3;
 	sutra_batch *bt = sutra_batch_create();
 	double end = tdaemon_now_s() + ms / 1000.0;
-	for (uint32_t b = 1; tdaemon_now_s() < end; b++) {
+	uint32_t base = w * WRITER_SPAN;
+	for (uint32_t b = base + 1; tdaemon_now_s() < end && b < base + WRITER_SPAN; b++) {
 		sutra_batch_clear(bt);
 		for (uint32_t k = 0; k < BATCH; k++) {
 			uint8_t id[16];
 			char text[64];
 			id_of(id, b, k);
-			snprintf(text, sizeof text, "b%u v1 %u/%u", b, k, BATCH);
 			struct sutra_concept_in in = { .id = id, .content = text,
-						       .content_len = strlen(text), .strength = 1,
-						       .confidence = 1 };
+						       .content_len = content_of(text, sizeof text, b, 1, k),
+						       .strength = 1, .confidence = 1 };
 			if (sutra_batch_learn_concept(bt, &in))
 				return 4;
-			if (b > 3) {
+			if (b > base + 3) {
 				id_of(id, b - 3, k);
-				snprintf(text, sizeof text, "b%u v2 %u/%u", b - 3, k, BATCH);
-				in.content_len = strlen(text);
+				in.content_len = content_of(text, sizeof text, b - 3, 2, k);
 				if (sutra_batch_learn_concept(bt, &in))
 					return 4;
 			}
-			if (b > 6) {
+			if (b > base + 6) {
 				id_of(id, b - 6, k);
 				if (sutra_batch_delete_concept(bt, id))
 					return 4;
@@ -134,14 +153,16 @@ struct seen {
 static int visit(void *arg, const struct sutra_concept_view *v)
 {
 	struct seen *s = arg;
-	uint32_t b, k, n;
+	uint32_t b, k, n, sum;
 	unsigned ver;
 	char text[80];
+	int at = 0;
 	if (v->content_len >= sizeof text)
 		return 1;
 	memcpy(text, v->content, v->content_len);
 	text[v->content_len] = 0;
-	if (sscanf(text, "b%u v%u %u/%u", &b, &ver, &k, &n) != 4 || n != BATCH || b >= (1u << 16)) {
+	if (sscanf(text, "b%u v%u %u/%u %ns%x", &b, &ver, &k, &n, &at, &sum) != 5 ||
+	    n != BATCH || b >= (1u << 16) || sum != sum_of(text, (size_t)at)) {
 		snprintf(s->why, sizeof s->why, "torn or foreign content '%s'", text);
 		return 1;
 	}
@@ -256,14 +277,20 @@ START_TEST(test_reader_snapshots_never_see_part_of_a_batch)
 	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
 	ck_assert_int_eq(tdaemon_start(&d, args), 0);
 	snprintf(ms, sizeof ms, "%d", RUN_MS);
-	const char *wargv[] = { "test_int_reader", "--writer", d.url, ms, NULL };
-	pid_t writer = tdaemon_spawn_self(wargv, -1, -1);
+	pid_t writers[NWRITERS];
+	for (int w = 0; w < NWRITERS; w++) {
+		char wn[8];
+		snprintf(wn, sizeof wn, "%d", w);
+		const char *wargv[] = { "test_int_reader", "--writer", d.url, ms, wn, NULL };
+		writers[w] = tdaemon_spawn_self(wargv, -1, -1);
+	}
 	const char *rargv[] = { "test_int_reader", "--reader", d.data, ms, NULL };
 	for (int i = 0; i < NREADERS; i++) {
 		outf[i] = tmpfile();
 		readers[i] = tdaemon_spawn_self(rargv, -1, fileno(outf[i]));
 	}
-	ck_assert_int_eq(tdaemon_reap(writer), 0);
+	for (int w = 0; w < NWRITERS; w++)
+		ck_assert_int_eq(tdaemon_reap(writers[w]), 0);
 	for (int i = 0; i < NREADERS; i++) {
 		int rc = tdaemon_reap(readers[i]);
 		rewind(outf[i]);
@@ -727,8 +754,8 @@ int main(int argc, char **argv)
 		return once_main(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "--ryw") == 0)
 		return ryw_main(argv[2]);
-	if (argc == 4 && strcmp(argv[1], "--writer") == 0)
-		return writer_main(argv[2], atoi(argv[3]));
+	if (argc == 5 && strcmp(argv[1], "--writer") == 0)
+		return writer_main(argv[2], atoi(argv[3]), (uint32_t)atoi(argv[4]));
 	if (argc == 4 && strcmp(argv[1], "--reader") == 0)
 		return reader_main(argv[2], atoi(argv[3]));
 
