@@ -642,7 +642,7 @@ static void coord_stop(struct coord *c)
  * store into one segment) before it is stopped, so that the store is
  * measured at rest: waits until the tail is under 128 KiB in one segment
  * and no epoch has come for 3 s (at most 15 min). */
-static void coord_settle(const struct store *s)
+static void coord_settle(const struct store *s, const struct coord *c)
 {
 	sutra_reader *r;
 	uint64_t last = 0;
@@ -652,6 +652,10 @@ static void coord_settle(const struct store *s)
 	while (now_s() < until) {
 		sutra_snapshot *sn;
 		struct sutra_reader_stats st;
+		int status;
+		if (waitpid(c->pid, &status, WNOHANG) == c->pid)
+			die("the coordinator of the %s store stopped (status 0x%x; log %s)", s->name,
+			    (unsigned)status, c->log);
 		if (sutra_snapshot_acquire(r, 0, &sn))
 			die("refresh of the %s store failed", s->name);
 		sutra_snapshot_stats(sn, &st);
@@ -707,7 +711,7 @@ static void store_build(struct store *s)
 	store_reset(s);
 	coord_start(s, &c);
 	run_builder(&c, s, 0, s->nodes, CONTENT_LEN, s->edges, &res);
-	coord_settle(s);
+	coord_settle(s, &c);
 	coord_stop(&c);
 	s->st = res.st;
 	s->build_s = res.secs;
@@ -756,7 +760,7 @@ static void store_grow(struct store *big, const struct store *base)
 	copy_file(base->path, big->path);
 	coord_start(big, &c);
 	run_builder(&c, big, base->nodes, big->fillers, FILLER_LEN, 0, &res);
-	coord_settle(big);
+	coord_settle(big, &c);
 	coord_stop(&c);
 	big->st = res.st;
 	big->build_s = now_s() - t0;

@@ -180,8 +180,8 @@ int coord_io_submit(struct coord_io *io, const struct coord_io_write *w, unsigne
 	if (n > MAX_WRITES)
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) {
-		if (w[i].len > (1u << 30))
-			return -EINVAL; /* one write per call; blocks are far smaller */
+		if (w[i].len > COORD_IO_MAX_WRITE)
+			return -EINVAL; /* longer ones: coord_io_write_long() */
 		local[i] = w[i];
 	}
 	/* Injected faults: the commit stops at the failing write (the writes
@@ -219,6 +219,23 @@ int coord_io_submit(struct coord_io *io, const struct coord_io_write *w, unsigne
 			rc = sync_fd(io->fd);
 	}
 	return rc ? rc : fault;
+}
+
+int coord_io_write_long(struct coord_io *io, uint64_t offset, const void *buf, uint64_t len,
+			uint64_t piece)
+{
+	const unsigned char *p = buf;
+	if (!piece || piece > COORD_IO_MAX_WRITE)
+		piece = COORD_IO_MAX_WRITE;
+	for (uint64_t done = 0; done < len;) {
+		uint64_t n = len - done < piece ? len - done : piece;
+		struct coord_io_write w = { .offset = offset + done, .buf = p + done, .len = (size_t)n };
+		int rc = coord_io_submit(io, &w, 1, 0);
+		if (rc)
+			return rc;
+		done += n;
+	}
+	return 0;
 }
 
 int coord_io_sync(struct coord_io *io)

@@ -60,6 +60,16 @@ const char *coord_io_name(const struct coord_io *io);
  * subset of the writes. */
 int coord_io_submit(struct coord_io *io, const struct coord_io_write *w, unsigned n, int sync);
 
+/* The longest single write coord_io_submit() takes. */
+#define COORD_IO_MAX_WRITE (1u << 30)
+
+/* Writes len bytes at offset in pieces of at most piece bytes (0 or more
+ * than COORD_IO_MAX_WRITE: COORD_IO_MAX_WRITE), one coord_io_submit()
+ * each, without a sync: for blocks that may exceed one write (a merged
+ * index segment can pass 2 GiB). Returns 0 or a negative errno. */
+int coord_io_write_long(struct coord_io *io, uint64_t offset, const void *buf, uint64_t len,
+			uint64_t piece);
+
 /* fdatasync alone (the periodic sync of relaxed mode, sync requests). */
 int coord_io_sync(struct coord_io *io);
 

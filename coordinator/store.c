@@ -1415,8 +1415,8 @@ static int install(struct coord_store *s, const struct coord_segjob *job, const 
 		   uint64_t len)
 {
 	struct layout_meta *m = &s->meta;
-	struct coord_io_write w = { .offset = s->log_end, .buf = blk, .len = (size_t)len };
-	int rc = coord_io_submit(s->io, &w, 1, 0);
+	/* A merged segment can be longer than one write (2 GiB and more). */
+	int rc = coord_io_write_long(s->io, s->log_end, blk, len, 0);
 	/* Durable before any meta names it (FORMAT.md 10.4). */
 	if (rc == 0)
 		rc = coord_store_has_unsynced(s) ? coord_store_sync(s) : coord_io_sync(s->io);
