@@ -64,6 +64,7 @@ static int run(struct coord_segmenter *g, const struct coord_segjob *job, unsign
 			.last_epoch = job->last_epoch,
 			.next_ordinal = job->next_ordinal,
 			.base_segment = job->base_segment,
+			.cancel = &g->stopping,
 		};
 		rc = layout_segment_build(&in, blk, len, &pb);
 	}
@@ -79,9 +80,9 @@ static void *thread_main(void *arg)
 	struct coord_segmenter *g = arg;
 	pthread_mutex_lock(&g->mu);
 	for (;;) {
-		while (g->state != QUEUED && !g->stopping)
+		while (g->state != QUEUED && !__atomic_load_n(&g->stopping, __ATOMIC_RELAXED))
 			pthread_cond_wait(&g->cv, &g->mu);
-		if (g->stopping)
+		if (__atomic_load_n(&g->stopping, __ATOMIC_RELAXED))
 			break;
 		g->state = RUNNING;
 		struct coord_segjob job = g->job;
@@ -141,7 +142,9 @@ void coord_segmenter_stop(struct coord_segmenter *g)
 	if (!g)
 		return;
 	pthread_mutex_lock(&g->mu);
-	g->stopping = 1;
+	/* A build in progress sees it too (a merge of gigabytes would
+	 * otherwise hold up the coordinator's stop). */
+	__atomic_store_n(&g->stopping, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&g->cv);
 	pthread_mutex_unlock(&g->mu);
 	pthread_join(g->thread, NULL);

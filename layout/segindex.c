@@ -468,6 +468,12 @@ struct builder {
 	roaring_bitmap_t *dead;
 };
 
+/* Every few thousand items: whether the owner asked the build to stop. */
+static int cancelled(const struct builder *b, uint64_t i)
+{
+	return (i & 4095) == 0 && b->in->cancel && __atomic_load_n(b->in->cancel, __ATOMIC_RELAXED);
+}
+
 static int put_concept(struct builder *b, const uint8_t id[16], uint32_t ordinal, int deleted,
 		       const unsigned char *rec, uint32_t rec_len)
 {
@@ -529,6 +535,8 @@ static int take_segment(struct builder *b, struct layout_segview *sv, struct lay
 	for (uint64_t i = 0; i < sv->nconcepts; i++) {
 		struct layout_seg_concept c;
 		struct layout_record rec;
+		if (cancelled(b, i))
+			return -ECANCELED;
 		if ((rc = layout_segview_concept(sv, i, &c, pb)))
 			return rc;
 		if (c.flags & LAYOUT_SEG_DELETED) {
@@ -543,6 +551,8 @@ static int take_segment(struct builder *b, struct layout_segview *sv, struct lay
 	}
 	for (uint64_t i = 0; i < sv->nedges; i++) {
 		struct layout_seg_edge e;
+		if (cancelled(b, i))
+			return -ECANCELED;
 		if ((rc = layout_segview_edge(sv, i, &e, pb)) || (rc = put_edge(b, &e)))
 			return rc;
 	}
@@ -565,6 +575,8 @@ static int take_blocks(struct builder *b, struct layout_problem *pb)
 		pos = blk.offset + blk.length;
 		if (blk.type != LAYOUT_BLOCK_COMMIT)
 			continue;
+		if (cancelled(b, 0)) /* each block: a relaxed load */
+			return -ECANCELED;
 		layout_records_init(&it, base, &blk, in->vector_dim);
 		while ((rc = layout_records_next(&it, &rec, pb)) == 1) {
 			const struct layout_association *a = &rec.u.association;

@@ -157,11 +157,13 @@ struct layout_segbuild_in {
 	uint64_t last_epoch;
 	uint32_t next_ordinal;     /* at last_epoch */
 	int base_segment;          /* 1: nothing older exists; drop tombstones */
+	const int *cancel;         /* may be NULL; when it reads non-zero (atomic),
+				      the build stops with -ECANCELED */
 };
 
 /* Builds a segment block in malloc'd memory (*out, *len; the block's epoch
  * is last_epoch). Every input byte is checked (chunk CRCs, block CRCs,
- * records). Returns 0, SUTRA_ECORRUPT (*pb) or -ENOMEM. */
+ * records). Returns 0, SUTRA_ECORRUPT (*pb), -ECANCELED or -ENOMEM. */
 int layout_segment_build(const struct layout_segbuild_in *in, unsigned char **out, uint64_t *len,
 			 struct layout_problem *pb);
 

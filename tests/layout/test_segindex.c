@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Index segments: built from commit blocks and from older segments, read in place, damage caught. */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,6 +248,27 @@ START_TEST(test_build_of_an_empty_range)
 }
 END_TEST
 
+/* A build asked to stop stops, and says so. */
+START_TEST(test_build_can_be_cancelled)
+{
+	int stop = 1;
+	struct layout_segbuild_in in = {
+		.base = ts.buf, .end = ts.len, .vector_dim = TSTORE_DIM,
+		.from = LAYOUT_DATA_OFFSET, .to = ts.counts[ts.epochs].published_end,
+		.first_epoch = 1, .last_epoch = ts.epochs,
+		.next_ordinal = ts.counts[ts.epochs].next_ordinal, .cancel = &stop,
+	};
+	unsigned char *out = NULL;
+	uint64_t len;
+	struct layout_problem pb;
+	ck_assert_int_eq(layout_segment_build(&in, &out, &len, &pb), -ECANCELED);
+	ck_assert_ptr_null(out);
+	stop = 0;
+	ck_assert_int_eq(layout_segment_build(&in, &out, &len, &pb), 0);
+	free(out);
+}
+END_TEST
+
 /* Reads every entry through the view; returns the first error or 0. */
 static int read_all(struct layout_segview *sv)
 {
@@ -361,6 +383,7 @@ int main(void)
 	tcase_add_test(tc, test_build_from_blocks);
 	tcase_add_test(tc, test_merge_equals_direct_build);
 	tcase_add_test(tc, test_build_of_an_empty_range);
+	tcase_add_test(tc, test_build_can_be_cancelled);
 	tcase_add_test(tc, test_every_flipped_byte_is_caught_or_harmless);
 	tcase_add_test(tc, test_damaged_chunk_fails_only_the_read_that_touches_it);
 	suite_add_tcase(s, tc);
