@@ -1463,7 +1463,7 @@ static int install(struct coord_store *s, const struct coord_segjob *job, const 
 	return 0;
 }
 
-static void reclaim(struct coord_store *s);
+static int reclaim(struct coord_store *s);
 
 int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
 {
@@ -1495,7 +1495,13 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
 	}
 	if (!coord_segmenter_busy(s->segmenter) && plan(s, &job))
 		coord_segmenter_submit(s->segmenter, &job);
-	reclaim(s);
+	if (reclaim(s) && !*committed) {
+		/* Only the older meta slot still names what could be freed:
+		 * an empty epoch rewrites it, and the next pass frees. */
+		coord_store_request_begin(s);
+		coord_store_request_end(s, 1);
+		return coord_store_commit(s, 1, epoch, committed);
+	}
 	return 0;
 }
 
@@ -1505,28 +1511,28 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
  * reader may fall back to the other slot). The first page of the block,
  * with its header and section table, stays, so that the log still walks;
  * the rest becomes a hole (FORMAT.md 10.4). */
-static void reclaim(struct coord_store *s)
+static int reclaim(struct coord_store *s)
 {
 	uint64_t oldest;
 	uint32_t swept;
+	int rotate = 0;
 	if (!s->nretired || !s->lockf || mono_ms() - s->last_reclaim_ms < RECLAIM_EVERY_MS)
-		return;
+		return 0;
 	s->last_reclaim_ms = mono_ms();
 	if (layout_lockfile_oldest_pinned(s->lockf, &oldest, &swept))
-		return;
+		return 0;
 	if (swept)
 		coord_logf(&s->log, COORD_LOG_INFO, "swept %u reader slot(s) of dead processes",
 			   swept);
-	uint64_t limit = oldest;
+	uint64_t readers = oldest < s->durable_epoch ? oldest : s->durable_epoch, limit = readers;
 	for (int i = 0; i < (int)LAYOUT_META_SLOT_COUNT; i++)
 		if (s->slot_epoch[i] < limit)
 			limit = s->slot_epoch[i];
-	if (s->durable_epoch < limit)
-		limit = s->durable_epoch;
 	size_t kept = 0;
 	for (size_t i = 0; i < s->nretired; i++) {
 		const struct retired *t = &s->retired[i];
 		if (t->epoch > limit) {
+			rotate |= t->epoch <= readers;
 			s->retired[kept++] = *t;
 			continue;
 		}
@@ -1550,6 +1556,7 @@ static void reclaim(struct coord_store *s)
 			   (unsigned long long)t->epoch);
 	}
 	s->nretired = kept;
+	return rotate;
 }
 
 int coord_store_maintenance_due_ms(const struct coord_store *s)
