@@ -770,7 +770,9 @@ static int lookup(const sutra_snapshot *s, const uint8_t id[16], struct found *f
 	struct layout_problem pb;
 	uint64_t off;
 	uint32_t ordinal;
-	switch (rdr_tindex_find(&v->ix, s->gen, id, s->epoch, &off, &ordinal)) {
+	/* An empty tail (an idle store) has nothing to ask. */
+	switch (s->nids ? rdr_tindex_find(&v->ix, s->gen, id, s->epoch, &off, &ordinal)
+			: RDR_ABSENT) {
 	case RDR_LIVE:
 		f->ordinal = ordinal;
 		f->record = off;
