@@ -16,7 +16,16 @@
 /* Address space reserved once, as the readers do: the file grows under it. */
 #define MAP_LEN (1ull << 40)
 
-enum { IDLE, QUEUED, RUNNING, DONE };
+/* IDLE -> QUEUED -> RUNNING (building) -> BUILT -> HANDED (the writer
+ * reserves a place and writes the headers) -> WRITING (this thread writes
+ * the sections) -> WRITTEN -> IDLE.
+ * A failed build goes from RUNNING to BUILT with rc set, then IDLE. */
+enum { IDLE, QUEUED, RUNNING, BUILT, HANDED, WRITING, WRITTEN };
+
+/* Sections are written in pieces this big, each flushed before the next
+ * (sync_file_range), so that little of the segment is ever dirty: the
+ * writer's own fdatasync of a commit must not wait for gigabytes. */
+#define WRITE_PIECE (4u << 20)
 
 struct coord_segmenter {
 	int fd;
@@ -30,6 +39,8 @@ struct coord_segmenter {
 	struct coord_segjob job;
 	unsigned char *blk;
 	uint64_t len;
+	uint64_t head;   /* bytes the writer writes itself: headers and table */
+	uint64_t offset; /* where the writer placed the block */
 	int rc;
 	char why[224];
 	void (*on_done)(void *arg);
@@ -75,28 +86,70 @@ static int run(struct coord_segmenter *g, const struct coord_segjob *job, unsign
 	return rc;
 }
 
+/* Writes blk[from, len) at offset + from, a piece at a time, then
+ * fdatasyncs. 0, -ECANCELED (stopping) or -errno. */
+static int write_sections(struct coord_segmenter *g, const unsigned char *blk, uint64_t from,
+			  uint64_t len, uint64_t offset)
+{
+	for (uint64_t pos = from; pos < len;) {
+		if (__atomic_load_n(&g->stopping, __ATOMIC_RELAXED))
+			return -ECANCELED;
+		uint64_t n = len - pos < WRITE_PIECE ? len - pos : WRITE_PIECE;
+		for (uint64_t done = 0; done < n;) {
+			ssize_t w = pwrite(g->fd, blk + pos + done, (size_t)(n - done),
+					   (off_t)(offset + pos + done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return w < 0 ? -errno : -EIO;
+			done += (uint64_t)w;
+		}
+		if (sync_file_range(g->fd, (off_t)(offset + pos), (off_t)n,
+				    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					    SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+			return -errno;
+		pos += n;
+	}
+	return fdatasync(g->fd) < 0 ? -errno : 0;
+}
+
 static void *thread_main(void *arg)
 {
 	struct coord_segmenter *g = arg;
 	pthread_mutex_lock(&g->mu);
 	for (;;) {
-		while (g->state != QUEUED && !__atomic_load_n(&g->stopping, __ATOMIC_RELAXED))
+		while (g->state != QUEUED && g->state != WRITING &&
+		       !__atomic_load_n(&g->stopping, __ATOMIC_RELAXED))
 			pthread_cond_wait(&g->cv, &g->mu);
 		if (__atomic_load_n(&g->stopping, __ATOMIC_RELAXED))
 			break;
-		g->state = RUNNING;
-		struct coord_segjob job = g->job;
-		pthread_mutex_unlock(&g->mu);
-		unsigned char *blk = NULL;
-		uint64_t len = 0;
-		char why[sizeof g->why] = "";
-		int rc = run(g, &job, &blk, &len, why, sizeof why);
-		pthread_mutex_lock(&g->mu);
-		g->blk = blk;
-		g->len = len;
-		g->rc = rc;
-		memcpy(g->why, why, sizeof why);
-		g->state = DONE;
+		if (g->state == WRITING) {
+			unsigned char *blk = g->blk;
+			uint64_t head = g->head, len = g->len, offset = g->offset;
+			pthread_mutex_unlock(&g->mu);
+			int rc = write_sections(g, blk, head, len, offset);
+			pthread_mutex_lock(&g->mu);
+			g->rc = rc;
+			if (rc)
+				snprintf(g->why, sizeof g->why, "writing the sections at %llu: %s",
+					 (unsigned long long)offset, strerror(-rc));
+			g->state = WRITTEN;
+		} else {
+			g->state = RUNNING;
+			struct coord_segjob job = g->job;
+			pthread_mutex_unlock(&g->mu);
+			unsigned char *blk = NULL;
+			uint64_t len = 0;
+			char why[sizeof g->why] = "";
+			int rc = run(g, &job, &blk, &len, why, sizeof why);
+			pthread_mutex_lock(&g->mu);
+			g->blk = blk;
+			g->len = len;
+			g->head = rc ? 0 : layout_segment_data_start(LAYOUT_SEG_SECTIONS);
+			g->rc = rc;
+			memcpy(g->why, why, sizeof why);
+			g->state = BUILT;
+		}
 		if (g->on_done)
 			g->on_done(g->on_done_arg);
 	}
@@ -111,7 +164,7 @@ int coord_segmenter_start(const char *path, uint32_t vector_dim, struct coord_se
 	if (!g)
 		return -ENOMEM;
 	g->vector_dim = vector_dim;
-	g->fd = open(path, O_RDONLY | O_CLOEXEC);
+	g->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (g->fd < 0) {
 		rc = -errno;
 		free(g);
@@ -178,23 +231,41 @@ int coord_segmenter_submit(struct coord_segmenter *g, const struct coord_segjob 
 	return 0;
 }
 
-int coord_segmenter_poll(struct coord_segmenter *g, struct coord_segjob *job, unsigned char **blk,
-			 uint64_t *len, int *rc, char *why, size_t why_len)
+int coord_segmenter_poll(struct coord_segmenter *g, struct coord_segjob *job,
+			 const unsigned char **blk, uint64_t *len, uint64_t *head, int *rc, char *why,
+			 size_t why_len)
+{
+	int what = 0;
+	pthread_mutex_lock(&g->mu);
+	if (g->state == BUILT || g->state == WRITTEN) {
+		what = g->state == BUILT ? COORD_SEG_BUILT : COORD_SEG_WRITTEN;
+		*job = g->job;
+		*blk = g->blk;
+		*len = g->len;
+		*head = g->head;
+		*rc = g->rc;
+		snprintf(why, why_len, "%s", g->why);
+		if (g->state == WRITTEN || g->rc) {
+			/* Taken: the block is the caller's to forget. */
+			free(g->blk);
+			g->blk = NULL;
+			*blk = NULL;
+			g->state = IDLE;
+		} else {
+			g->state = HANDED; /* until coord_segmenter_place() */
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	return what;
+}
+
+void coord_segmenter_place(struct coord_segmenter *g, uint64_t offset)
 {
 	pthread_mutex_lock(&g->mu);
-	if (g->state != DONE) {
-		pthread_mutex_unlock(&g->mu);
-		return 0;
-	}
-	*job = g->job;
-	*blk = g->blk;
-	*len = g->len;
-	*rc = g->rc;
-	snprintf(why, why_len, "%s", g->why);
-	g->blk = NULL;
-	g->state = IDLE;
+	g->offset = offset;
+	g->state = WRITING;
+	pthread_cond_broadcast(&g->cv);
 	pthread_mutex_unlock(&g->mu);
-	return 1;
 }
 
 void coord_segmenter_on_done(struct coord_segmenter *g, void (*fn)(void *arg), void *arg)

@@ -5,10 +5,20 @@
 
 /*
  * Building a segment reads only published bytes, which never change, so it
- * runs on its own thread with its own read-only mapping of the file while
- * the writer thread goes on committing. The writer submits a job, polls for
- * the result after each group, and appends the finished block itself
- * (coord_store_install_segment): only the writer ever writes the file.
+ * runs on its own thread with its own mapping of the file while the writer
+ * thread goes on committing. Writing it does not stop the writer either:
+ *
+ *  1. The writer submits a job; the thread builds the block in memory.
+ *  2. The writer polls it (COORD_SEG_BUILT), reserves the block's range at
+ *     the end of the log, writes the block's first bytes itself (block
+ *     header, segment header, section table: all that a walk of the log
+ *     checks, FORMAT.md 10.4) and goes on appending commits after the
+ *     range; then it calls coord_segmenter_place().
+ *  3. The thread writes the sections into the range, a few MiB at a time,
+ *     each flushed before the next so that the writer's fdatasyncs never
+ *     find much of it dirty, then fdatasyncs.
+ *  4. The writer polls it (COORD_SEG_WRITTEN) and only then lists the
+ *     segment in a meta. Until then no reader looks at its sections.
  */
 
 #include <stdint.h>
@@ -42,11 +52,19 @@ int coord_segmenter_busy(struct coord_segmenter *g);
 /* Queues a job. -EBUSY while one is in progress. */
 int coord_segmenter_submit(struct coord_segmenter *g, const struct coord_segjob *job);
 
-/* Takes the finished job: returns 0 with nothing finished, 1 with *job,
- * *rc and, when *rc is 0, the block in *blk (malloc'd, the caller frees)
- * of *len bytes. On failure *why says what. */
-int coord_segmenter_poll(struct coord_segmenter *g, struct coord_segjob *job, unsigned char **blk,
-			 uint64_t *len, int *rc, char *why, size_t why_len);
+enum { COORD_SEG_BUILT = 1, COORD_SEG_WRITTEN = 2 };
+
+/* Takes what the thread finished: 0 (nothing), COORD_SEG_BUILT (*job,
+ * *rc; when *rc is 0 the block in *blk, still owned by the segmenter, of
+ * *len bytes whose first *head bytes the caller writes before calling
+ * coord_segmenter_place()) or COORD_SEG_WRITTEN (*job, *len, *rc: 0 once
+ * the sections are durable). On failure *why says what. */
+int coord_segmenter_poll(struct coord_segmenter *g, struct coord_segjob *job,
+			 const unsigned char **blk, uint64_t *len, uint64_t *head, int *rc, char *why,
+			 size_t why_len);
+
+/* The block goes at file offset: the thread writes its sections. */
+void coord_segmenter_place(struct coord_segmenter *g, uint64_t offset);
 
 /* Sets a function called (on the builder thread) when a job finishes, so
  * that an idle writer can be woken. */

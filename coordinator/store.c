@@ -129,6 +129,7 @@ struct coord_store {
 	uint64_t job_tail_bytes;    /* of the flush being built */
 	uint64_t tail_items;        /* records in the tail's commit blocks */
 	uint64_t job_tail_items;
+	uint64_t placing_offset;    /* of the block the builder is writing */
 	struct seginfo seginfo[LAYOUT_MAX_SEGMENTS]; /* of meta.segments[i] */
 	struct coord_segmenter *segmenter;
 	struct retired *retired;    /* segment blocks no meta lists any more */
@@ -1409,30 +1410,19 @@ static int plan(struct coord_store *s, struct coord_segjob *job)
 	return 0;
 }
 
-/* Appends a finished segment at the end of the log, makes it durable, and
- * changes the segment list and tail start that the next commit publishes. */
-static int install(struct coord_store *s, const struct coord_segjob *job, const unsigned char *blk,
-		   uint64_t len)
+/* Lists a segment whose sections the builder has made durable: changes
+ * the segment list and tail start that the next commit publishes. */
+static int list_segment(struct coord_store *s, const struct coord_segjob *job, uint64_t offset,
+			uint64_t len)
 {
 	struct layout_meta *m = &s->meta;
-	/* A merged segment can be longer than one write (2 GiB and more). */
-	int rc = coord_io_write_long(s->io, s->log_end, blk, len, 0);
-	/* Durable before any meta names it (FORMAT.md 10.4). */
-	if (rc == 0)
-		rc = coord_store_has_unsynced(s) ? coord_store_sync(s) : coord_io_sync(s->io);
-	if (rc) {
-		s->failed = rc;
-		coord_logf(&s->log, COORD_LOG_ERR, "writing a segment failed: %s; refusing writes",
-			   strerror(-rc));
-		return rc;
-	}
-	struct layout_segment_ref ref = { s->log_end, len };
+	struct layout_segment_ref ref = { offset, len };
 	struct seginfo info = { job->first_epoch, job->last_epoch, job->next_ordinal };
 	if (job->merge) {
 		/* Room first: a partly retired list would free listed space. */
 		struct retired *p = realloc(s->retired, (s->nretired + job->nsegs + 16) * sizeof *p);
 		if (!p)
-			return -ENOMEM; /* nothing listed changes: the block is overwritten */
+			return -ENOMEM; /* the block stays unlisted: only space is lost */
 		s->retired = p;
 		s->capretired = s->nretired + job->nsegs + 16;
 		for (uint32_t i = job->first_index; i < m->segment_count; i++)
@@ -1452,14 +1442,11 @@ static int install(struct coord_store *s, const struct coord_segjob *job, const 
 		s->tail_items -= s->job_tail_items;
 		s->segments_built++;
 	}
-	s->log_end += len;
-	if (s->log_end > s->file_size)
-		s->file_size = s->log_end;
 	coord_logf(&s->log, COORD_LOG_INFO,
 		   "%s segment of epochs %llu..%llu: %llu bytes at offset %llu; %u segments",
 		   job->merge ? "merged" : "wrote", (unsigned long long)job->first_epoch,
 		   (unsigned long long)job->last_epoch, (unsigned long long)len,
-		   (unsigned long long)ref.offset, m->segment_count);
+		   (unsigned long long)offset, m->segment_count);
 	return 0;
 }
 
@@ -1471,27 +1458,52 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
 	if (s->failed || !s->segmenter)
 		return s->failed;
 	struct coord_segjob job;
-	unsigned char *blk = NULL;
-	uint64_t len;
+	const unsigned char *blk;
+	uint64_t len, head;
 	int rc, brc;
 	char why[224];
-	if (coord_segmenter_poll(s->segmenter, &job, &blk, &len, &brc, why, sizeof why)) {
+	switch (coord_segmenter_poll(s->segmenter, &job, &blk, &len, &head, &brc, why, sizeof why)) {
+	case COORD_SEG_BUILT:
 		if (brc) {
 			/* The published log verified at start: a failed build
 			 * is memory, or damage that appeared since. Keep going
 			 * without it; the tail just stays longer. */
 			coord_logf(&s->log, COORD_LOG_ERR, "building a segment failed: %s (%s)",
 				   brc == -ENOMEM ? "out of memory" : sutra_strerror(brc), why);
-		} else {
-			rc = install(s, &job, blk, len);
-			free(blk);
-			if (rc)
-				return s->failed ? s->failed : 0;
-			coord_store_request_begin(s);
-			coord_store_request_end(s, 1);
-			if ((rc = coord_store_commit(s, 1, epoch, committed)))
-				return rc;
+			break;
 		}
+		/* Reserve its range, write what a walk of the log checks, and
+		 * go on; the builder writes the sections (segmenter.h). */
+		if ((rc = coord_io_write_long(s->io, s->log_end, blk, head, 0))) {
+			s->failed = rc;
+			coord_logf(&s->log, COORD_LOG_ERR,
+				   "writing a segment failed: %s; refusing writes", strerror(-rc));
+			return rc;
+		}
+		s->placing_offset = s->log_end;
+		s->log_end += len;
+		if (s->log_end > s->file_size)
+			s->file_size = s->log_end;
+		coord_segmenter_place(s->segmenter, s->placing_offset);
+		break;
+	case COORD_SEG_WRITTEN:
+		if (brc) {
+			/* An I/O error is fatal here as for a commit. */
+			s->failed = brc;
+			coord_logf(&s->log, COORD_LOG_ERR, "%s; refusing writes", why);
+			return brc;
+		}
+		if ((rc = list_segment(s, &job, s->placing_offset, len))) {
+			coord_logf(&s->log, COORD_LOG_ERR, "listing a segment failed: out of memory");
+			break;
+		}
+		coord_store_request_begin(s);
+		coord_store_request_end(s, 1);
+		if ((rc = coord_store_commit(s, 1, epoch, committed)))
+			return rc;
+		break;
+	default:
+		break;
 	}
 	if (!coord_segmenter_busy(s->segmenter) && plan(s, &job))
 		coord_segmenter_submit(s->segmenter, &job);
