@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "coordinator/nngclose.h"
 #include "coordinator/proto.h"
 #include "util/endian.h"
 #include "util/random.h"
@@ -90,77 +91,14 @@ int sutra_client_connect(const char *url, const struct sutra_client_options *o,
 	return 0;
 }
 
-/* nng 1.5.2 can block for ever in nng_close() while a pipe the peer
- * dropped is being torn down (an endpoint close deadlock fixed upstream
- * after 1.5.2; seen here after the coordinator drops an oversized
- * request). The close runs on a helper thread with a deadline; when it
- * does not return, the socket (and its closer) are abandoned rather than
- * the caller. */
-struct closer {
-	nng_socket sock;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;
-	int orphan; /* the caller gave up: the thread frees this */
-};
-
-static void *closer_main(void *arg)
-{
-	struct closer *k = arg;
-	nng_close(k->sock);
-	pthread_mutex_lock(&k->mu);
-	k->done = 1;
-	int orphan = k->orphan;
-	pthread_cond_broadcast(&k->cv);
-	pthread_mutex_unlock(&k->mu);
-	if (orphan) {
-		pthread_mutex_destroy(&k->mu);
-		pthread_cond_destroy(&k->cv);
-		free(k);
-	}
-	return NULL;
-}
-
 #define CLOSE_DEADLINE_MS 2000u
 
 void sutra_client_close(sutra_client *c)
 {
 	if (!c)
 		return;
-	struct closer *k = calloc(1, sizeof *k);
-	pthread_t t;
-	if (!k) {
-		nng_close(c->sock);
-	} else {
-		k->sock = c->sock;
-		pthread_mutex_init(&k->mu, NULL);
-		pthread_cond_init(&k->cv, NULL);
-		if (pthread_create(&t, NULL, closer_main, k) != 0) {
-			nng_close(c->sock);
-			pthread_mutex_destroy(&k->mu);
-			pthread_cond_destroy(&k->cv);
-			free(k);
-		} else {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t ns = (uint64_t)ts.tv_nsec + CLOSE_DEADLINE_MS * 1000000ull;
-			ts.tv_sec += (time_t)(ns / 1000000000u);
-			ts.tv_nsec = (long)(ns % 1000000000u);
-			pthread_detach(t);
-			pthread_mutex_lock(&k->mu);
-			while (!k->done && pthread_cond_timedwait(&k->cv, &k->mu, &ts) != ETIMEDOUT)
-				;
-			int done = k->done;
-			if (!done)
-				k->orphan = 1;
-			pthread_mutex_unlock(&k->mu);
-			if (done) {
-				pthread_mutex_destroy(&k->mu);
-				pthread_cond_destroy(&k->cv);
-				free(k);
-			}
-		}
-	}
+	/* With a deadline: see coordinator/nngclose.h. */
+	coord_nng_close_bounded(&c->sock, 1, CLOSE_DEADLINE_MS);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }

@@ -150,8 +150,16 @@ static void *thread_main(void *arg)
 			memcpy(g->why, why, sizeof why);
 			g->state = BUILT;
 		}
-		if (g->on_done)
-			g->on_done(g->on_done_arg);
+		/* Outside mu: the callback takes the writer's lock, and the
+		 * writer asks coord_segmenter_busy() while it holds that lock
+		 * (a lock-order inversion the crash test caught as a hang). */
+		void (*fn)(void *) = g->on_done;
+		void *fn_arg = g->on_done_arg;
+		if (fn) {
+			pthread_mutex_unlock(&g->mu);
+			fn(fn_arg);
+			pthread_mutex_lock(&g->mu);
+		}
 	}
 	pthread_mutex_unlock(&g->mu);
 	return NULL;

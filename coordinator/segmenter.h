@@ -66,8 +66,9 @@ int coord_segmenter_poll(struct coord_segmenter *g, struct coord_segjob *job,
 /* The block goes at file offset: the thread writes its sections. */
 void coord_segmenter_place(struct coord_segmenter *g, uint64_t offset);
 
-/* Sets a function called (on the builder thread) when a job finishes, so
- * that an idle writer can be woken. */
+/* Sets a function called (on the builder thread, holding no lock of the
+ * segmenter's) when a build or a write finishes, so that an idle writer
+ * can be woken. */
 void coord_segmenter_on_done(struct coord_segmenter *g, void (*fn)(void *arg), void *arg);
 
 #endif /* COORDINATOR_SEGMENTER_H */

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "coordinator/nngclose.h"
 #include "sutra/errors.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
@@ -1062,32 +1063,10 @@ int coord_server_failed(const struct coord_server *s)
 }
 
 /* Closing nng sockets while client pipes are still going away can block
- * for ever in nng 1.5.2 (an endpoint close deadlock fixed upstream after
- * 1.5.2). Everything that matters is done before the sockets are closed
- * (the writer has stopped, the store is synced and unlocked), so the
- * closes run on a helper thread with a deadline, and what does not finish
- * in time is abandoned: the process is about to exit anyway. */
-struct closer {
-	struct coord_server *s;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;
-};
-
-static void *closer_main(void *arg)
-{
-	struct closer *c = arg;
-	if (nng_socket_id(c->s->rep) > 0)
-		nng_close(c->s->rep);
-	if (nng_socket_id(c->s->pub) > 0)
-		nng_close(c->s->pub);
-	pthread_mutex_lock(&c->mu);
-	c->done = 1;
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	return NULL;
-}
-
+ * for ever in nng 1.5.2. Everything that matters is done before the
+ * sockets are closed (the writer has stopped, the store is synced and
+ * unlocked), so what does not close in time is abandoned: the process is
+ * about to exit anyway (coordinator/nngclose.h). */
 #define CLOSE_DEADLINE_MS 3000u
 
 int coord_server_destroy(struct coord_server *s)
@@ -1120,50 +1099,21 @@ int coord_server_destroy(struct coord_server *s)
 	if (!rc)
 		rc = crc;
 
-	/* On the heap: if it is abandoned, the closer thread may still write
-	 * to it when (if ever) nng returns. */
-	struct closer *c = calloc(1, sizeof *c);
-	pthread_t ct;
-	if (c && (c->s = s, pthread_mutex_init(&c->mu, NULL), pthread_cond_init(&c->cv, NULL),
-		  pthread_create(&ct, NULL, closer_main, c) == 0)) {
-		deadline_in(&ts, CLOSE_DEADLINE_MS);
-		pthread_mutex_lock(&c->mu);
-		while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &ts) != ETIMEDOUT)
-			;
-		int done = c->done;
-		pthread_mutex_unlock(&c->mu);
-		if (done) {
-			pthread_join(ct, NULL);
-		} else {
-			pthread_detach(ct);
-			abandoned = 1;
-		}
-	} else {
-		/* No thread to spare: close here, without a deadline. */
-		struct closer local = { .s = s };
-		pthread_mutex_init(&local.mu, NULL);
-		pthread_cond_init(&local.cv, NULL);
-		closer_main(&local);
-		pthread_mutex_destroy(&local.mu);
-		pthread_cond_destroy(&local.cv);
-	}
+	nng_socket socks[2] = { s->rep, s->pub };
+	if (!coord_nng_close_bounded(socks, 2, CLOSE_DEADLINE_MS))
+		abandoned = 1;
 	if (s->checker_started && !abandoned) {
 		deadline_in(&ts, CLOSE_DEADLINE_MS);
 		if (pthread_timedjoin_np(s->checker, NULL, &ts) != 0)
 			abandoned = 1;
 	}
 	if (abandoned) {
-		/* Threads may still touch s and c: leave them allocated. */
+		/* Threads may still touch s: leave it allocated. */
 		coord_logf(&s->cfg.log, COORD_LOG_WARN,
 			   "nng did not close its sockets within %u ms (nng 1.5.2 close "
 			   "deadlock); the store is synced and closed, leaving them",
 			   CLOSE_DEADLINE_MS);
 		return rc;
-	}
-	if (c) {
-		pthread_mutex_destroy(&c->mu);
-		pthread_cond_destroy(&c->cv);
-		free(c);
 	}
 	for (uint32_t i = 0; s->works && i < s->nworks; i++) {
 		struct work *w = s->works[i];

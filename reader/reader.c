@@ -16,6 +16,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <roaring/roaring.h>
 
+#include "coordinator/nngclose.h"
 #include "coordinator/proto.h"
 #include "layout/layout.h"
 #include "layout/lockfile.h"
@@ -508,7 +509,7 @@ void sutra_reader_close(sutra_reader *r)
 	if (!r)
 		return;
 	if (r->subscribed)
-		nng_close(r->sub);
+		coord_nng_close_bounded(&r->sub, 1, 2000); /* coordinator/nngclose.h */
 	pthread_mutex_destroy(&r->nmu);
 	view_release(r->cur);
 	layout_lockfile_close(r->lf);
