@@ -49,6 +49,10 @@ static void usage(FILE *f)
 		"      --segment-threshold-kib N  tail KiB of commits that start a new index\n"
 		"                             segment, built in the background (default\n"
 		"                             16384; 0: never)\n"
+		"      --log-retention-mib N  MiB of log already in segments to keep (default\n"
+		"                             64; request markers there still catch resends\n"
+		"                             after a restart); older is freed once no reader\n"
+		"                             needs it\n"
 		"      --log-level LEVEL      error, warning, notice, info (default) or debug\n"
 		"  -c, --config FILE          read options from FILE first (see below)\n"
 		"  -h, --help                 print this help and exit\n"
@@ -108,6 +112,7 @@ enum {
 	OPT_CHECK,
 	OPT_LOG_LEVEL,
 	OPT_SEGMENT,
+	OPT_RETENTION,
 };
 
 static const struct option long_opts[] = {
@@ -127,6 +132,7 @@ static const struct option long_opts[] = {
 	{ "check-interval-ms", required_argument, NULL, OPT_CHECK },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "segment-threshold-kib", required_argument, NULL, OPT_SEGMENT },
+	{ "log-retention-mib", required_argument, NULL, OPT_RETENTION },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -219,6 +225,9 @@ static int apply(struct settings *st, int opt, const char *name, const char *val
 		break;
 	case OPT_SEGMENT:
 		bad = parse_u32(val, 0, 1u << 24, &c->segment_kib);
+		break;
+	case OPT_RETENTION:
+		bad = parse_u32(val, 0, 1u << 20, &c->log_retention_mib);
 		break;
 	case OPT_LOG_LEVEL:
 		if (strcmp(val, "error") == 0)

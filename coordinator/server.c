@@ -141,6 +141,7 @@ void coord_config_defaults(struct coord_config *c)
 	c->contexts = 64;
 	c->check_interval_ms = 1000;
 	c->segment_kib = 16384;
+	c->log_retention_mib = 64;
 	c->log.max_level = COORD_LOG_INFO;
 }
 
@@ -947,6 +948,7 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 					  .io = c->io,
 					  .fault_spec = c->fault_spec,
 					  .segment_bytes = (uint64_t)c->segment_kib << 10,
+					  .log_retention = (uint64_t)c->log_retention_mib << 20,
 					  .log = c->log };
 	if ((rc = coord_store_open(&so, &s->store, why, why_len)))
 		goto fail;

@@ -50,6 +50,7 @@ struct coord_config {
 	uint32_t contexts;            /* concurrent REP contexts */
 	uint32_t check_interval_ms;   /* self round trip and heartbeat period */
 	uint32_t segment_kib;         /* tail KiB that start an index segment; 0: none */
+	uint32_t log_retention_mib;   /* MiB of flushed log kept; older is freed */
 	const char *fault_spec;       /* I/O fault injection, tests only */
 	struct coord_log log;
 };

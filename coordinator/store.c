@@ -77,6 +77,13 @@ struct retired {
 	uint64_t offset, length, epoch;
 };
 
+/* Commit blocks [from, to) that a flush covered at `epoch`: freed once
+ * nothing can use an older epoch and both meta slots start their walks
+ * at `to` or later (log_start, FORMAT.md 10.4). */
+struct tail_range {
+	uint64_t from, to, epoch;
+};
+
 struct coord_store {
 	char *path;
 	int fd;
@@ -134,6 +141,10 @@ struct coord_store {
 	struct coord_segmenter *segmenter;
 	struct retired *retired;    /* segment blocks no meta lists any more */
 	size_t nretired, capretired;
+	struct tail_range *tails;   /* flushed commit blocks waiting to be freed */
+	uint64_t log_retention;     /* bytes of flushed log kept below tail_start */
+	size_t ntails, captails;
+	uint64_t slot_log_start[LAYOUT_META_SLOT_COUNT];
 	uint64_t slot_epoch[LAYOUT_META_SLOT_COUNT];
 	uint64_t last_reclaim_ms;
 	uint64_t last_commit_ms;    /* of a commit with records: idle flushes wait */
@@ -423,22 +434,105 @@ static int remember_marker(struct coord_store *s, uint64_t client_id, uint64_t s
 }
 
 /* Replays the verified log of the current epoch into the state. */
+static void concept_gone(struct coord_store *s, uint32_t ordinal)
+{
+	uint64_t have;
+	struct cstate *cs = &s->cs[ordinal];
+	if (!cs->live)
+		return;
+	cs->live = 0;
+	if (util_idmap_get(&s->ids, cs->id, &have) && have == ordinal)
+		util_idmap_del(&s->ids, cs->id);
+	s->concept_count--;
+}
+
+/* The state the current meta's segments give (oldest first), for a log
+ * whose commit blocks below log_start may be freed. */
+static int load_from_segments(struct coord_store *s, const struct layout_view *v,
+			      struct layout_problem *pb)
+{
+	const struct layout_meta *m = &v->meta;
+	int rc = 0;
+	for (uint32_t j = 0; j < m->segment_count && !rc; j++) {
+		struct layout_segview sv;
+		const roaring_bitmap_t *dead;
+		if ((rc = layout_segview_open(&sv, v->base, m->published_end, &m->segments[j],
+					      v->sb.vector_dim, pb)))
+			return rc;
+		if ((rc = layout_segview_tombstones(&sv, &dead, pb)) == 0) {
+			roaring_uint32_iterator_t *it = roaring_create_iterator(dead);
+			for (; it && it->has_value; roaring_advance_uint32_iterator(it))
+				if (it->current_value < s->cs_cap)
+					concept_gone(s, it->current_value);
+			roaring_free_uint32_iterator(it);
+		}
+		for (uint64_t i = 0; i < sv.nconcepts && !rc; i++) {
+			struct layout_seg_concept c;
+			struct layout_record rec;
+			if ((rc = layout_segview_concept(&sv, i, &c, pb)) || (rc = grow_cs(s, c.ordinal)))
+				break;
+			if (c.flags & LAYOUT_SEG_DELETED) {
+				concept_gone(s, c.ordinal);
+				continue;
+			}
+			if ((rc = layout_segview_record(&sv, &c, &rec, pb)))
+				break;
+			struct cstate *cs = &s->cs[c.ordinal];
+			if (!cs->live) {
+				memcpy(cs->id, c.id, 16);
+				cs->live = 1;
+				if ((rc = util_idmap_put(&s->ids, c.id, c.ordinal)))
+					break;
+				s->concept_count++;
+			}
+			cs->created_us = rec.u.concept.created_us;
+		}
+		for (uint64_t i = 0; i < sv.nedges && !rc; i++) {
+			struct layout_seg_edge e;
+			if ((rc = layout_segview_edge(&sv, i, &e, pb)))
+				break;
+			if (e.src_ordinal >= s->cs_cap || e.dst_ordinal >= s->cs_cap) {
+				layout_problem_set(pb, sv.offset, "segment edge names an unknown ordinal");
+				rc = SUTRA_ECORRUPT;
+				break;
+			}
+			int have = edge_find(s, e.src_ordinal, e.dst_ordinal, e.type, NULL);
+			if (e.flags & LAYOUT_SEG_DELETED) {
+				if (have)
+					edge_remove(s, e.src_ordinal, e.dst_ordinal, e.type);
+			} else if (!have) {
+				rc = edge_insert(s, e.src_ordinal, e.dst_ordinal, e.type, e.created_us);
+			}
+		}
+		layout_segview_close(&sv);
+	}
+	return rc;
+}
+
 static int replay(struct coord_store *s, const struct layout_view *v, struct layout_problem *pb)
 {
-	uint64_t pos = v->sb.data_offset;
+	uint64_t pos = layout_log_start(&v->sb, &v->meta);
+	int from_segments = pos > v->sb.data_offset;
+	int rc;
+	if (from_segments && (rc = load_from_segments(s, v, pb)))
+		return rc;
 
 	while (pos < v->meta.published_end) {
 		struct layout_block blk;
 		struct layout_record_iter it;
 		struct layout_record rec;
-		int rc = layout_block_decode(v->base, v->meta.published_end, pos, &blk, pb);
+		rc = layout_block_decode(v->base, v->meta.published_end, pos, &blk, pb);
 		if (rc)
 			return rc;
 		pos = blk.offset + blk.length;
 		if (blk.type != LAYOUT_BLOCK_COMMIT)
 			continue;
+		/* Covered by the segments: only its request markers matter. */
+		int covered = from_segments && blk.offset < v->meta.tail_start;
 		layout_records_init(&it, v->base, &blk, v->sb.vector_dim);
 		while ((rc = layout_records_next(&it, &rec, pb)) == 1) {
+			if (covered && rec.type != LAYOUT_REC_REQUEST)
+				continue;
 			if (rec.type == LAYOUT_REC_CONCEPT) {
 				const struct layout_concept *c = &rec.u.concept;
 				if ((rc = grow_cs(s, c->ordinal)))
@@ -510,6 +604,20 @@ static int open_slots(struct coord_store *s)
 	return rc;
 }
 
+static int add_tail(struct coord_store *s, uint64_t from, uint64_t to, uint64_t epoch)
+{
+	if (s->ntails == s->captails) {
+		size_t nc = s->captails ? 2 * s->captails : 16;
+		struct tail_range *p = realloc(s->tails, nc * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		s->tails = p;
+		s->captails = nc;
+	}
+	s->tails[s->ntails++] = (struct tail_range){ from, to, epoch };
+	return 0;
+}
+
 static int listed(const struct layout_meta *m, uint64_t off)
 {
 	for (uint32_t i = 0; i < m->segment_count; i++)
@@ -525,21 +633,46 @@ static int load_segments(struct coord_store *s, const struct layout_view *v, cha
 			 size_t why_len)
 {
 	struct layout_problem pb;
-	const struct layout_meta *om = NULL;
+	const struct layout_meta *m = &v->meta, *om = NULL;
+	uint64_t start = layout_log_start(&v->sb, m);
+	int rc;
 	for (int i = 0; i < (int)LAYOUT_META_SLOT_COUNT; i++) {
-		s->slot_epoch[i] = v->slot_state[i] == LAYOUT_SLOT_VALID ? v->slots[i].epoch : 0;
-		if (i != v->current && v->slot_state[i] == LAYOUT_SLOT_VALID)
+		int valid = v->slot_state[i] == LAYOUT_SLOT_VALID;
+		s->slot_epoch[i] = valid ? v->slots[i].epoch : 0;
+		s->slot_log_start[i] = valid ? layout_log_start(&v->sb, &v->slots[i])
+					     : v->sb.data_offset;
+		if (i != v->current && valid)
 			om = &v->slots[i];
 	}
-	for (uint64_t pos = v->sb.data_offset; pos < v->meta.published_end;) {
+	for (uint32_t i = 0; i < m->segment_count; i++) {
 		struct layout_block blk;
 		struct layout_segment seg;
-		int rc = layout_block_decode(v->base, v->meta.published_end, pos, &blk, &pb);
-		if (rc)
+		if ((rc = layout_block_decode(v->base, m->published_end, m->segments[i].offset, &blk,
+					      &pb)) ||
+		    (rc = layout_segment_decode_table(v->base, &blk, &seg, NULL, 0, &pb)))
+			return fail(rc, why, why_len, "%s: %s", s->path, pb.what);
+		s->seginfo[i].first_epoch = seg.first_epoch;
+		s->seginfo[i].last_epoch = seg.last_epoch;
+		s->seginfo[i].next_ordinal = seg.next_ordinal;
+	}
+	/* Whatever only the older slot lists is garbage once that slot is
+	 * rewritten: retired at the next epoch. */
+	for (uint32_t i = 0; om && i < om->segment_count; i++)
+		if (om->segments[i].offset < start && !listed(m, om->segments[i].offset) &&
+		    (rc = retire(s, om->segments[i].offset, om->segments[i].length, m->epoch + 1)))
+			return rc;
+	/* Commit blocks before log_start were flushed before this start;
+	 * freeing them again is harmless. */
+	if (start > v->sb.data_offset && (rc = add_tail(s, v->sb.data_offset, start, 0)))
+		return rc;
+	for (uint64_t pos = start; pos < m->published_end;) {
+		struct layout_block blk;
+		struct layout_segment seg;
+		if ((rc = layout_block_decode(v->base, m->published_end, pos, &blk, &pb)))
 			return fail(rc, why, why_len, "%s: %s", s->path, pb.what);
 		pos = blk.offset + blk.length;
 		if (blk.type == LAYOUT_BLOCK_COMMIT) {
-			if (blk.offset >= v->meta.tail_start) {
+			if (blk.offset >= m->tail_start) {
 				s->tail_commit_bytes += blk.length;
 				s->tail_items += blk.item_count;
 			}
@@ -547,17 +680,12 @@ static int load_segments(struct coord_store *s, const struct layout_view *v, cha
 		}
 		if ((rc = layout_segment_decode_table(v->base, &blk, &seg, NULL, 0, &pb)))
 			return fail(rc, why, why_len, "%s: %s", s->path, pb.what);
-		for (uint32_t i = 0; i < v->meta.segment_count; i++) {
-			if (v->meta.segments[i].offset == blk.offset) {
-				s->seginfo[i].first_epoch = seg.first_epoch;
-				s->seginfo[i].last_epoch = seg.last_epoch;
-				s->seginfo[i].next_ordinal = seg.next_ordinal;
-			}
-		}
-		if (!listed(&v->meta, blk.offset) && !(om && listed(om, blk.offset)) &&
-		    (rc = retire(s, blk.offset, blk.length, v->meta.epoch + 1)))
+		if (!listed(m, blk.offset) && (rc = retire(s, blk.offset, blk.length, m->epoch + 1)))
 			return rc;
 	}
+	/* Flushed commit blocks between log_start and tail_start. */
+	if (m->tail_start > start && (rc = add_tail(s, start, m->tail_start, m->epoch + 1)))
+		return rc;
 	return 0;
 }
 
@@ -739,6 +867,7 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 	s->log_end = s->meta.published_end;
 	layout_builder_init(&s->b, s->sb.vector_dim);
 	s->segment_bytes = o->segment_bytes;
+	s->log_retention = o->log_retention;
 	if (s->segment_bytes &&
 	    (rc = coord_segmenter_start(s->path, s->sb.vector_dim, &s->segmenter))) {
 		fail(rc, why, why_len, "cannot start the segment builder: %s", strerror(-rc));
@@ -791,6 +920,7 @@ int coord_store_close(struct coord_store *s)
 		rc = coord_store_sync(s);
 	coord_segmenter_stop(s->segmenter);
 	free(s->retired);
+	free(s->tails);
 	layout_lockfile_close(s->lockf);
 	coord_io_close(s->io);
 	if (s->fd >= 0)
@@ -1213,6 +1343,7 @@ int coord_store_commit(struct coord_store *s, int force_empty, uint64_t *epoch, 
 	s->meta = m;
 	s->slot_seq[slot] = m.seq;
 	s->slot_epoch[slot] = e;
+	s->slot_log_start[slot] = layout_log_start(&s->sb, &m);
 	s->log_end = m.published_end;
 	s->tail_commit_bytes += len;
 	if (m.published_end > s->file_size)
@@ -1434,6 +1565,8 @@ static int list_segment(struct coord_store *s, const struct coord_segjob *job, u
 		m->segment_count = job->first_index + 1;
 		s->segments_merged++;
 	} else {
+		if (add_tail(s, m->tail_start, job->to, m->epoch + 1))
+			return -ENOMEM; /* the block stays unlisted: only space is lost */
 		m->segments[m->segment_count] = ref;
 		s->seginfo[m->segment_count] = info;
 		m->segment_count++;
@@ -1523,12 +1656,63 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
  * reader may fall back to the other slot). The first page of the block,
  * with its header and section table, stays, so that the log still walks;
  * the rest becomes a hole (FORMAT.md 10.4). */
+static void punch(struct coord_store *s, uint64_t from, uint64_t to)
+{
+	from = layout_align_up(from, 4096);
+	to &= ~(uint64_t)4095;
+	if (to <= from)
+		return;
+	if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
+		      (off_t)(to - from)) < 0) {
+		coord_logf(&s->log, COORD_LOG_WARN, "cannot free %llu bytes at %llu: %s",
+			   (unsigned long long)(to - from), (unsigned long long)from,
+			   strerror(errno));
+		return; /* the space stays used; nothing depends on it */
+	}
+	s->bytes_freed += to - from;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	const struct layout_segment_ref *x = a, *y = b;
+	return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* Frees [from, to) but the segment blocks in it that a meta lists or
+ * that wait to be freed on their own terms. */
+static void free_commits(struct coord_store *s, uint64_t from, uint64_t to)
+{
+	size_t n = 0, cap = s->meta.segment_count + s->nretired;
+	struct layout_segment_ref *keep = malloc((cap ? cap : 1) * sizeof *keep);
+	if (!keep)
+		return; /* only space is lost */
+	for (uint32_t i = 0; i < s->meta.segment_count; i++)
+		keep[n++] = s->meta.segments[i];
+	for (size_t i = 0; i < s->nretired; i++)
+		keep[n++] = (struct layout_segment_ref){ s->retired[i].offset, s->retired[i].length };
+	qsort(keep, n, sizeof *keep, by_offset);
+	uint64_t pos = from;
+	for (size_t i = 0; i < n && pos < to; i++) {
+		if (keep[i].offset + keep[i].length <= pos || keep[i].offset >= to)
+			continue;
+		if (keep[i].offset > pos)
+			punch(s, pos, keep[i].offset);
+		pos = keep[i].offset + keep[i].length;
+	}
+	if (pos < to)
+		punch(s, pos, to);
+	free(keep);
+	coord_logf(&s->log, COORD_LOG_INFO, "freed the flushed log from %llu to %llu",
+		   (unsigned long long)from, (unsigned long long)to);
+}
+
 static int reclaim(struct coord_store *s)
 {
 	uint64_t oldest;
 	uint32_t swept;
 	int rotate = 0;
-	if (!s->nretired || !s->lockf || mono_ms() - s->last_reclaim_ms < RECLAIM_EVERY_MS)
+	if ((!s->nretired && !s->ntails) || !s->lockf ||
+	    mono_ms() - s->last_reclaim_ms < RECLAIM_EVERY_MS)
 		return 0;
 	s->last_reclaim_ms = mono_ms();
 	if (layout_lockfile_oldest_pinned(s->lockf, &oldest, &swept))
@@ -1568,6 +1752,43 @@ static int reclaim(struct coord_store *s)
 			   (unsigned long long)t->epoch);
 	}
 	s->nretired = kept;
+
+	/* Flushed commit blocks: first move log_start past them (a commit
+	 * writes it), then, once both slots walk from there, free them. */
+	uint64_t min_ls = s->slot_log_start[0] < s->slot_log_start[1] ? s->slot_log_start[0]
+								     : s->slot_log_start[1];
+	kept = 0;
+	for (size_t i = 0; i < s->ntails; i++) {
+		const struct tail_range *t = &s->tails[i];
+		if (t->epoch > limit) {
+			rotate |= t->epoch <= readers;
+			s->tails[kept++] = *t;
+			continue;
+		}
+		/* The newest log_retention bytes of flushed log stay: request
+		 * markers there still catch a resend after a restart, and the
+		 * log can still be read as it was written. */
+		if (s->meta.tail_start - t->to < s->log_retention) {
+			s->tails[kept++] = *t;
+			continue;
+		}
+		if (layout_log_start(&s->sb, &s->meta) < t->to) {
+			/* log_start may not pass the durable end (FORMAT.md 5.2) */
+			if (t->to <= s->durable_end && t->to <= s->meta.tail_start) {
+				s->meta.log_start = t->to;
+				rotate = 1;
+			}
+			s->tails[kept++] = *t;
+			continue;
+		}
+		if (min_ls < t->to) {
+			rotate = 1;
+			s->tails[kept++] = *t;
+			continue;
+		}
+		free_commits(s, t->from, t->to);
+	}
+	s->ntails = kept;
 	return rotate;
 }
 
@@ -1576,7 +1797,7 @@ int coord_store_maintenance_due_ms(const struct coord_store *s)
 	if (!s->segmenter || s->failed)
 		return -1;
 	uint64_t now = mono_ms(), due = UINT64_MAX;
-	if (s->nretired && s->lockf)
+	if ((s->nretired || s->ntails) && s->lockf)
 		due = s->last_reclaim_ms + RECLAIM_EVERY_MS;
 	/* Only commits with records move last_commit_ms, so an idle flush
 	 * (itself an empty commit) does not ask for another. */

@@ -12,7 +12,9 @@
  * not exist, and recovers it (docs/FORMAT.md section 11.4): it chooses the
  * current epoch, verifies the whole file (layout_verify) or, when only the
  * other meta slot is at fault, the published log (layout_verify_log),
- * replays the log into memory, truncates whatever lies after the published
+ * rebuilds its state from the index segments (when the log before them was
+ * freed) and replays the commit blocks after them, truncates whatever lies
+ * after the published
  * end, clears the other slot if it is not an older epoch of this log,
  * fdatasyncs, and commits an empty epoch if that slot must be written
  * again. It refuses to start on a log that does not verify.
@@ -54,6 +56,7 @@ struct coord_store_options {
 	enum coord_io_kind io;
 	const char *fault_spec;    /* coord_io fault injection, tests only */
 	uint64_t segment_bytes;    /* tail commit bytes that start a segment; 0: none */
+	uint64_t log_retention;    /* flushed log bytes kept below the tail; the rest is freed */
 	struct coord_log log;
 };
 

@@ -43,6 +43,12 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 				   (unsigned long long)m->tail_start);
 		return SUTRA_ECORRUPT;
 	}
+	if (m->log_start && (m->log_start < v->sb.data_offset || m->log_start > m->tail_start ||
+			     m->log_start > m->durable_end || m->log_start % LAYOUT_BLOCK_ALIGN)) {
+		layout_problem_set(pb, base, "log start %llu out of range",
+				   (unsigned long long)m->log_start);
+		return SUTRA_ECORRUPT;
+	}
 	if (m->epoch == 0) {
 		if (m->published_end != v->sb.data_offset || m->last_block_offset != 0 ||
 		    m->last_block_crc32c != 0 || m->durable_end != v->sb.data_offset ||

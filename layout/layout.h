@@ -135,7 +135,8 @@ struct layout_meta_disk {
 	uint32_t last_block_crc32c;  /* 1104 payload CRC32C of that commit block, 0 at epoch 0 */
 	uint32_t reserved0;          /* 1108 zero */
 	uint64_t durable_end;        /* 1112 log below it was durable when this slot was written */
-	uint8_t reserved[28];        /* 1120 zero */
+	uint64_t log_start;          /* 1120 first block a walk reads; 0: data_offset */
+	uint8_t reserved[20];        /* 1128 zero */
 	uint32_t crc32c;             /* 1148 over bytes 0..1147 */
 };
 _Static_assert(sizeof(struct layout_meta_disk) == LAYOUT_META_SIZE, "meta");
@@ -288,6 +289,7 @@ struct layout_meta {
 	uint64_t last_block_offset;
 	uint32_t last_block_crc32c;
 	uint64_t durable_end;
+	uint64_t log_start; /* as stored: 0 means data_offset (layout_log_start) */
 	uint64_t tail_start;
 	uint64_t commit_time_us;
 	uint64_t concept_count;
@@ -643,6 +645,14 @@ static inline void layout_edge_key(uint8_t key[16], uint32_t src, uint32_t dst, 
 		key[4 + i] = (uint8_t)(dst >> (8 * i));
 	}
 	key[8] = type;
+}
+
+/* Where walks of the log start (FORMAT.md 5, 7.4): the bytes before it
+ * may have been freed, except the segment blocks a meta lists. */
+static inline uint64_t layout_log_start(const struct layout_superblock *sb,
+					const struct layout_meta *m)
+{
+	return m->log_start ? m->log_start : sb->data_offset;
 }
 
 static inline uint64_t layout_align_up(uint64_t v, uint64_t a)

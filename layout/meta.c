@@ -22,6 +22,7 @@ void layout_meta_encode(const struct layout_meta *m, void *out)
 	util_put_le64(b + MD(last_block_offset), m->last_block_offset);
 	util_put_le32(b + MD(last_block_crc32c), m->last_block_crc32c);
 	util_put_le64(b + MD(durable_end), m->durable_end);
+	util_put_le64(b + MD(log_start), m->log_start);
 	util_put_le64(b + MD(tail_start), m->tail_start);
 	util_put_le64(b + MD(commit_time_us), m->commit_time_us);
 	util_put_le64(b + MD(concept_count), m->concept_count);
@@ -73,6 +74,7 @@ enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, ui
 	m.last_block_offset = util_get_le64(b + MD(last_block_offset));
 	m.last_block_crc32c = util_get_le32(b + MD(last_block_crc32c));
 	m.durable_end = util_get_le64(b + MD(durable_end));
+	m.log_start = util_get_le64(b + MD(log_start));
 	m.tail_start = util_get_le64(b + MD(tail_start));
 	m.commit_time_us = util_get_le64(b + MD(commit_time_us));
 	m.concept_count = util_get_le64(b + MD(concept_count));

@@ -447,6 +447,72 @@ int layout_segview_tombstones(struct layout_segview *sv, const roaring_bitmap_t 
 	return tombstones(sv, out, pb);
 }
 
+/* ---- Replay state from segments ----------------------------------------- */
+
+int layout_replay_from_segments(struct layout_replay *r, struct layout_segview *const *segs,
+				uint32_t n, struct layout_problem *pb)
+{
+	int rc;
+	for (uint32_t j = 0; j < n; j++) {
+		struct layout_segview *sv = segs[j];
+		for (uint64_t i = 0; i < sv->nconcepts; i++) {
+			struct layout_seg_concept c;
+			uint64_t have;
+			if ((rc = layout_segview_concept(sv, i, &c, pb)))
+				return rc;
+			if (!(c.flags & LAYOUT_SEG_DELETED)) {
+				if ((rc = util_idmap_put(&r->ids, c.id, c.ordinal)))
+					return rc;
+			} else if (util_idmap_get(&r->ids, c.id, &have) && have == c.ordinal) {
+				util_idmap_del(&r->ids, c.id);
+			}
+		}
+		for (uint64_t i = 0; i < sv->nedges; i++) {
+			struct layout_seg_edge e;
+			uint8_t key[16];
+			if ((rc = layout_segview_edge(sv, i, &e, pb)))
+				return rc;
+			layout_edge_key(key, e.src_ordinal, e.dst_ordinal, e.type);
+			if (!(e.flags & LAYOUT_SEG_DELETED)) {
+				if ((rc = util_idmap_put(&r->edges, key, 1)))
+					return rc;
+			} else {
+				util_idmap_del(&r->edges, key);
+			}
+		}
+	}
+	if (!n)
+		return 0;
+	r->epoch = segs[n - 1]->hdr.last_epoch;
+	r->next_ordinal = (uint32_t)segs[n - 1]->next_ordinal;
+	r->concept_count = r->ids.len;
+	r->association_count = r->edges.len;
+	/* Degrees, for the rule that a concept delete has no live edges. */
+	size_t cap = r->next_ordinal ? r->next_ordinal : 1;
+	uint32_t *d = calloc(cap, sizeof *d);
+	if (!d)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->edges.cap; i++) {
+		const struct util_idmap_slot *sl = &r->edges.slots[i];
+		if (sl->state != 1)
+			continue;
+		uint32_t a = util_get_le32(sl->key), b = util_get_le32(sl->key + 4);
+		if (a >= cap || b >= cap) {
+			free(d);
+			layout_problem_set(pb, segs[n - 1]->offset,
+					   "segment association names ordinal %u, beyond %u",
+					   a > b ? a : b, r->next_ordinal);
+			return SUTRA_ECORRUPT;
+		}
+		d[a]++; /* as replay counts them: a loop twice */
+		d[b]++;
+	}
+	free(r->degree);
+	r->degree = d;
+	r->degree_cap = cap;
+	return 0;
+}
+
 /* ---- Building ------------------------------------------------------------ */
 
 struct bconcept {

@@ -144,6 +144,13 @@ int layout_segview_tombstones(struct layout_segview *sv, const roaring_bitmap_t 
 /* Whether ordinal was deleted in this segment's range: 1, 0, or error. */
 int layout_segview_dead(struct layout_segview *sv, uint32_t ordinal, struct layout_problem *pb);
 
+/* Sets the replay state r (freshly initialised) to what the segments give,
+ * oldest first: the state at the newest one's last_epoch. Every entry is
+ * read through the view, so bad bytes are SUTRA_ECORRUPT. For recovery and
+ * verify once the commit blocks below the tail may have been freed. */
+int layout_replay_from_segments(struct layout_replay *r, struct layout_segview *const *segs,
+				uint32_t n, struct layout_problem *pb);
+
 /* ---- Building one ----------------------------------------------------------- */
 
 struct layout_segbuild_in {

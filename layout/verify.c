@@ -50,7 +50,8 @@ static int counts_match(const struct layout_replay *r, const struct layout_meta 
 /* The segments a meta lists: each a segment block of the log (in segs),
  * whole (every section's checksum), oldest first with contiguous epoch
  * ranges from epoch 1 to tail_epoch, the epoch of the last commit block
- * before the meta's tail_start. */
+ * before the meta's tail_start (UINT64_MAX: not known, the walk started
+ * after it). */
 static int check_segments(const struct layout_view *v, const struct layout_meta *m,
 			  const struct seglist *segs, uint64_t tail_epoch, uint64_t at,
 			  struct layout_problem *pb)
@@ -78,7 +79,8 @@ static int check_segments(const struct layout_view *v, const struct layout_meta 
 		if (rc == 0)
 			rc = layout_segview_check_all(&sv, pb);
 		if (rc == 0 && (sv.hdr.first_epoch != next_epoch ||
-				(i + 1 == m->segment_count && sv.hdr.last_epoch != tail_epoch))) {
+				(i + 1 == m->segment_count && tail_epoch != UINT64_MAX &&
+				 sv.hdr.last_epoch != tail_epoch))) {
 			layout_problem_set(pb, m->segments[i].offset,
 					   "segment %u covers epochs %llu..%llu, expected %llu..%s", i,
 					   (unsigned long long)sv.hdr.first_epoch,
@@ -117,6 +119,48 @@ static int check_segments(const struct layout_view *v, const struct layout_meta 
 			return rc;
 	}
 	return 0;
+}
+
+/* Adds the segment blocks a meta lists below the walk's start to segs
+ * (read where the refs say), then sets r to the state the current meta's
+ * segments give. */
+static int start_from_segments(const struct layout_view *v, const struct layout_meta *om,
+			       struct layout_replay *r, struct seglist *segs,
+			       struct layout_problem *pb)
+{
+	const struct layout_meta *m = &v->meta;
+	struct layout_segview views[LAYOUT_MAX_SEGMENTS];
+	struct layout_segview *pv[LAYOUT_MAX_SEGMENTS];
+	uint64_t start = layout_log_start(&v->sb, m);
+	int rc = 0;
+	for (int k = 0; k < 2; k++) {
+		const struct layout_meta *x = k ? om : m;
+		for (uint32_t i = 0; x && i < x->segment_count && !rc; i++) {
+			struct layout_block blk;
+			struct layout_segment seg;
+			if (x->segments[i].offset >= start)
+				continue;
+			if ((rc = layout_block_decode(v->base, m->published_end, x->segments[i].offset,
+						      &blk, pb)) ||
+			    (rc = layout_block_check_payload(v->base, &blk, pb)) ||
+			    (rc = layout_segment_decode_table(v->base, &blk, &seg, NULL, 0, pb)))
+				return rc;
+			rc = seglist_add(segs, blk.offset, blk.length);
+		}
+	}
+	uint32_t n = 0;
+	for (; n < m->segment_count && !rc; n++) {
+		pv[n] = &views[n];
+		rc = layout_segview_open(&views[n], v->base, m->published_end, &m->segments[n],
+					 v->sb.vector_dim, pb);
+		if (rc)
+			break;
+	}
+	if (!rc)
+		rc = layout_replay_from_segments(r, pv, n, pb);
+	for (uint32_t i = 0; i < n; i++)
+		layout_segview_close(&views[i]);
+	return rc;
 }
 
 static int verify(const struct layout_view *v, struct layout_replay *rp, int check_other,
@@ -171,9 +215,17 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 	int other_seen = om == NULL || om->epoch == 0;
 	int tail_seen = 0;
 	uint64_t tail_epoch = 0, other_tail_epoch = 0;
-	uint64_t pos = v->sb.data_offset;
-	if (om && om->epoch == 0 && (om->published_end != pos || om->last_block_offset ||
-		   om->last_block_crc32c || om->durable_end != pos)) {
+	/* Below log_start the commit blocks may be freed (FORMAT.md 10.4):
+	 * the state there is the segments', and the walk starts at it. */
+	uint64_t start = layout_log_start(&v->sb, m), pos = start;
+	int from_segments = start > v->sb.data_offset;
+	if (from_segments && (rc = start_from_segments(v, om, r, &segs, pb)))
+		goto out;
+	if (from_segments && om && om->tail_start < m->tail_start)
+		other_tail_epoch = UINT64_MAX; /* the walk does not see that epoch's state */
+	if (om && om->epoch == 0 && (om->published_end != v->sb.data_offset ||
+		   om->last_block_offset || om->last_block_crc32c ||
+		   om->durable_end != v->sb.data_offset)) {
 		layout_problem_set(pb, other_base, "epoch 0 meta slot describes a non-empty store");
 		rc = SUTRA_ECORRUPT;
 		goto out;
@@ -184,13 +236,16 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 			tail_seen = 1;
 			tail_epoch = r->epoch;
 		}
-		if (om && pos == om->tail_start)
+		if (om && pos == om->tail_start && other_tail_epoch != UINT64_MAX)
 			other_tail_epoch = r->epoch;
 		if ((rc = layout_block_decode(v->base, m->published_end, pos, &blk, pb)) ||
 		    (rc = layout_block_check_payload(v->base, &blk, pb)))
 			goto out;
 		if (blk.type == LAYOUT_BLOCK_COMMIT) {
-			if ((rc = layout_replay_block(r, v->base, &blk, pb)))
+			/* Blocks the segments already cover are checked, not
+			 * replayed. */
+			int covered = from_segments && blk.offset < m->tail_start;
+			if (!covered && (rc = layout_replay_block(r, v->base, &blk, pb)))
 				goto out;
 			if (om && blk.epoch == om->epoch) {
 				other_seen = 1;
@@ -206,12 +261,12 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 					rc = SUTRA_ECORRUPT;
 					goto out;
 				}
-				if ((rc = counts_match(r, om, other_base, pb)))
+				if (!covered && (rc = counts_match(r, om, other_base, pb)))
 					goto out;
 			}
 		} else {
 			struct layout_segment seg;
-			if (blk.epoch > r->epoch) {
+			if (blk.epoch > r->epoch && !(from_segments && blk.offset < m->tail_start)) {
 				layout_problem_set(pb, blk.offset + 8,
 						   "segment block of epoch %llu precedes that epoch",
 						   (unsigned long long)blk.epoch);
@@ -231,8 +286,20 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 		tail_seen = 1;
 		tail_epoch = r->epoch;
 	}
-	if (om && pos == om->tail_start)
+	if (om && pos == om->tail_start && other_tail_epoch != UINT64_MAX)
 		other_tail_epoch = r->epoch;
+	if (!other_seen && from_segments && om && om->last_block_offset < start) {
+		/* The older slot's block lies before the walk: its own
+		 * log_start is older, so the block is still whole. */
+		struct layout_block blk;
+		if ((rc = layout_block_decode(v->base, m->published_end, om->last_block_offset, &blk,
+					      pb)) ||
+		    (rc = layout_block_check_payload(v->base, &blk, pb)))
+			goto out;
+		other_seen = blk.type == LAYOUT_BLOCK_COMMIT && blk.epoch == om->epoch &&
+			     blk.payload_crc32c == om->last_block_crc32c &&
+			     blk.offset + blk.length == om->published_end;
+	}
 	if (r->epoch != m->epoch) {
 		layout_problem_set(pb, cur_base, "meta says epoch %llu, the log ends at epoch %llu",
 				   (unsigned long long)m->epoch, (unsigned long long)r->epoch);

@@ -69,7 +69,7 @@ static void exercise(const uint8_t *data, size_t size)
 
 	/* Walk the blocks as layoutdump does, decoding records and segments
 	 * even where verify stopped early, to reach every decoder. */
-	uint64_t pos = v.sb.data_offset;
+	uint64_t pos = layout_log_start(&v.sb, &v.meta);
 	while (pos < v.size) {
 		struct layout_block blk;
 		if (layout_block_decode(v.base, v.size, pos, &blk, &pb) ||

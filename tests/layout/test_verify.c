@@ -341,6 +341,40 @@ START_TEST(test_verify_accepts_referenced_segment)
 }
 END_TEST
 
+/* Once a segment covers epoch 1 and both slots start their walks after
+ * it (log_start), epoch 1's block may be gone (zeros): verify takes the
+ * state from the segment. A log_start inside a block is refused. */
+START_TEST(test_verify_accepts_freed_log_before_log_start)
+{
+	struct layout_problem pb;
+	add_c(1, 0);
+	add_c(2, 1);
+	add_a(1, 0, 2, 1);
+	commit(2, 1, 2);
+	uint64_t len, off = add_segment_len(&len);
+	ts.meta.segment_count = 1;
+	ts.meta.segments[0].offset = off;
+	ts.meta.segments[0].length = len;
+	ts.meta.tail_start = off;
+	ts.meta.log_start = off;
+	add_c(3, 2);
+	commit(3, 1, 3);
+	commit(3, 1, 3); /* the other slot gets log_start too */
+	ck_assert_msg(verify(&pb) == 0, "%s", pb.what);
+	memset(ts.buf + LAYOUT_DATA_OFFSET, 0, off - LAYOUT_DATA_OFFSET);
+	ck_assert_msg(verify(&pb) == 0, "%s", pb.what);
+	/* Without log_start the zeros are damage. */
+	ts.meta.log_start = 0;
+	commit(3, 1, 3);
+	commit(3, 1, 3);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ts.meta.log_start = off + 64; /* inside the segment block */
+	commit(3, 1, 3);
+	commit(3, 1, 3);
+	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+}
+END_TEST
+
 START_TEST(test_verify_rejects_dangling_segment_ref)
 {
 	struct layout_problem pb;
@@ -400,6 +434,7 @@ int main(void)
 	tcase_add_test(tc, test_verify_rejects_wrong_dimension_record);
 	tcase_add_test(tc, test_verify_rejects_epoch_gap);
 	tcase_add_test(tc, test_verify_accepts_referenced_segment);
+	tcase_add_test(tc, test_verify_accepts_freed_log_before_log_start);
 	tcase_add_test(tc, test_verify_rejects_dangling_segment_ref);
 	tcase_add_test(tc, test_verify_rejects_segment_from_the_future);
 	tcase_add_test(tc, test_verify_rejects_tail_start_inside_block);

@@ -490,6 +490,8 @@ static void show_meta_fields_json(struct dump *d, const struct layout_meta *m)
 	jstr(d, "last_block_crc32c", crc);
 	ju64(d, "durable_end", m->durable_end);
 	ju64(d, "tail_start", m->tail_start);
+	if (m->log_start)
+		ju64(d, "log_start", m->log_start);
 	ju64(d, "commit_time_us", m->commit_time_us);
 	jtime(d, "commit_time", m->commit_time_us);
 	ju64(d, "concept_count", m->concept_count);
@@ -519,6 +521,8 @@ static void show_meta_fields_text(const struct layout_meta *m)
 	field(2, "last_block_crc32c", "0x%08" PRIx32, m->last_block_crc32c);
 	field(2, "durable_end", "%" PRIu64, m->durable_end);
 	field(2, "tail_start", "%" PRIu64, m->tail_start);
+	if (m->log_start)
+		field(2, "log_start", "%" PRIu64 " (blocks before it may be freed)", m->log_start);
 	field(2, "commit_time_us", "%" PRIu64 " (%s)", m->commit_time_us,
 	      iso_time(m->commit_time_us, buf, sizeof buf));
 	field(2, "concept_count", "%" PRIu64, m->concept_count);
@@ -935,7 +939,8 @@ static void show_block(struct dump *d, const struct layout_block *blk)
 static void show_blocks(struct dump *d)
 {
 	uint64_t end = d->v.meta.published_end;
-	uint64_t off = d->sb.data_offset;
+	/* Before log_start the flushed commit blocks may be freed. */
+	uint64_t off = layout_log_start(&d->sb, &d->v.meta);
 
 	if (d->opt->json)
 		jopen(d, "blocks", '[');
