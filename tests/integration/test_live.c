@@ -90,7 +90,7 @@ static int reader_main(const char *path, int ms)
 		}
 		if (first == UINT64_MAX) {
 			first = v.meta.epoch;
-			walked_end = v.sb.data_offset;
+			walked_end = layout_log_start(&v.sb, &v.meta);
 		}
 		prev_epoch = v.meta.epoch;
 		uint64_t pos = walked_end;
