@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/endian.h"
@@ -124,8 +126,14 @@ static int live_size(int fd, uint64_t cap, uint64_t *size)
 /* Decodes slot i of a file that a writer may be rewriting: the slot is
  * copied to private memory (a seqlock read: seq, copy, seq again) and
  * decoded from the copy, retried while it reads as torn or in progress.
- * A slot that stays so is reported corrupt for this open. */
+ * A slot that stays so is reported corrupt for this open. A torn read
+ * lasts as long as the writer's copy of 1,152 bytes; a reader that keeps
+ * meeting one is being preempted in the middle of its own copy (relaxed
+ * mode rewrites one slot per epoch), so after the quick tries it yields
+ * the CPU, then sleeps a little: about 2 ms in all before giving up. */
 #define LIVE_TRIES 64
+#define LIVE_YIELDS 64
+#define LIVE_NAPS 32
 static enum layout_slot_state decode_live(const unsigned char *b, const struct layout_view *v,
 					  uint32_t i, struct layout_meta *m,
 					  struct layout_problem *pb)
@@ -135,7 +143,13 @@ static enum layout_slot_state decode_live(const unsigned char *b, const struct l
 	unsigned char copy[LAYOUT_META_SLOT_SIZE];
 	enum layout_slot_state st = LAYOUT_SLOT_CORRUPT;
 
-	for (int t = 0; t < LIVE_TRIES; t++) {
+	for (int t = 0; t < LIVE_TRIES + LIVE_YIELDS + LIVE_NAPS; t++) {
+		if (t >= LIVE_TRIES + LIVE_YIELDS) {
+			struct timespec nap = { 0, 50000 };
+			nanosleep(&nap, NULL);
+		} else if (t >= LIVE_TRIES) {
+			sched_yield();
+		}
 		uint64_t s1 = *seqp;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		memcpy(copy, b + base, sizeof copy);
