@@ -152,7 +152,6 @@ struct coord_store {
 
 	/* statistics */
 	uint64_t commits, syncs;
-	uint64_t segments_built, segments_merged, bytes_freed;
 };
 
 __attribute__((format(printf, 4, 5))) static int fail(int rc, char *why, size_t why_len,
@@ -1563,7 +1562,6 @@ static int list_segment(struct coord_store *s, const struct coord_segjob *job, u
 		m->segments[job->first_index] = ref;
 		s->seginfo[job->first_index] = info;
 		m->segment_count = job->first_index + 1;
-		s->segments_merged++;
 	} else {
 		if (add_tail(s, m->tail_start, job->to, m->epoch + 1))
 			return -ENOMEM; /* the block stays unlisted: only space is lost */
@@ -1573,7 +1571,6 @@ static int list_segment(struct coord_store *s, const struct coord_segjob *job, u
 		m->tail_start = job->to;
 		s->tail_commit_bytes -= s->job_tail_bytes;
 		s->tail_items -= s->job_tail_items;
-		s->segments_built++;
 	}
 	coord_logf(&s->log, COORD_LOG_INFO,
 		   "%s segment of epochs %llu..%llu: %llu bytes at offset %llu; %u segments",
@@ -1656,20 +1653,22 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
  * reader may fall back to the other slot). The first page of the block,
  * with its header and section table, stays, so that the log still walks;
  * the rest becomes a hole (FORMAT.md 10.4). */
-static void punch(struct coord_store *s, uint64_t from, uint64_t to)
+/* Frees the whole pages of [from, to): 0, or -1 when fallocate failed (the
+ * space stays used; nothing else depends on it). */
+static int punch(struct coord_store *s, uint64_t from, uint64_t to)
 {
 	from = layout_align_up(from, 4096);
 	to &= ~(uint64_t)4095;
 	if (to <= from)
-		return;
+		return 0;
 	if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
 		      (off_t)(to - from)) < 0) {
 		coord_logf(&s->log, COORD_LOG_WARN, "cannot free %llu bytes at %llu: %s",
 			   (unsigned long long)(to - from), (unsigned long long)from,
 			   strerror(errno));
-		return; /* the space stays used; nothing depends on it */
+		return -1;
 	}
-	s->bytes_freed += to - from;
+	return 0;
 }
 
 static int by_offset(const void *a, const void *b)
@@ -1732,24 +1731,12 @@ static int reclaim(struct coord_store *s)
 			s->retired[kept++] = *t;
 			continue;
 		}
-		uint64_t from = layout_align_up(t->offset + layout_segment_data_start(LAYOUT_SEG_SECTIONS),
-						4096);
-		uint64_t to = (t->offset + t->length) & ~(uint64_t)4095;
-		if (to > from &&
-		    fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
-			      (off_t)(to - from)) < 0) {
-			coord_logf(&s->log, COORD_LOG_WARN, "cannot free %llu bytes at %llu: %s",
-				   (unsigned long long)(to - from), (unsigned long long)from,
-				   strerror(errno));
-			continue; /* the space stays used; nothing else depends on it */
-		}
-		if (to > from)
-			s->bytes_freed += to - from;
-		coord_logf(&s->log, COORD_LOG_INFO,
-			   "freed the merged-away segment at %llu (%llu bytes; retired at epoch %llu)",
-			   (unsigned long long)t->offset,
-			   (unsigned long long)(to > from ? to - from : 0),
-			   (unsigned long long)t->epoch);
+		/* The first page, with the headers and table, stays. */
+		if (punch(s, t->offset + layout_segment_data_start(LAYOUT_SEG_SECTIONS),
+			  t->offset + t->length) == 0)
+			coord_logf(&s->log, COORD_LOG_INFO,
+				   "freed the merged-away segment at %llu (retired at epoch %llu)",
+				   (unsigned long long)t->offset, (unsigned long long)t->epoch);
 	}
 	s->nretired = kept;
 
@@ -1816,7 +1803,3 @@ void coord_store_on_segment_done(struct coord_store *s, void (*fn)(void *arg), v
 		coord_segmenter_on_done(s->segmenter, fn, arg);
 }
 
-uint32_t coord_store_segment_count(const struct coord_store *s)
-{
-	return s->meta.segment_count;
-}

@@ -149,8 +149,6 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
 /* fn(arg) is called from the builder thread when a build finishes. */
 void coord_store_on_segment_done(struct coord_store *s, void (*fn)(void *arg), void *arg);
 
-uint32_t coord_store_segment_count(const struct coord_store *s);
-
 /* Milliseconds until coord_store_maintain() has something to do even
  * without new requests (free merged-away space, flush the tail of a store
  * idle for a second), 0 if now, -1 if nothing is due. */
