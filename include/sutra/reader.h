@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <roaring/roaring.h>
+
 #include "sutra/common.h"
 #include "sutra/errors.h"
 
@@ -292,6 +294,78 @@ SUTRA_API int sutra_snapshot_paths(const sutra_snapshot *s, const uint8_t from[1
 				   const uint8_t to[16], int type, enum sutra_direction dir,
 				   unsigned max_depth, size_t k, uint8_t (*out)[16], size_t *lens,
 				   size_t *count);
+
+/* ---- Vector and text search ------------------------------------------------ */
+
+#define SUTRA_MAX_K 1000        /**< the most results one search returns */
+#define SUTRA_DEFAULT_EF 64     /**< the beam width when a query gives ef = 0 */
+
+/** One search result. */
+struct sutra_search_hit {
+	uint8_t id[16];
+	uint32_t ordinal;
+	float similarity;   /**< vector search: 1 - cosine distance; text search: 0 */
+	uint32_t matched;   /**< text search: query terms the content holds; vector: 0 */
+	float strength;     /**< the concept's strength */
+};
+
+/**
+ * The k concepts of the snapshot whose embeddings are most similar (cosine)
+ * to query, most similar first. Exact with respect to the snapshot: a
+ * concept deleted, not yet visible, or whose vector has changed since is
+ * never returned, and an updated vector is found by its new value only.
+ * The index segments are searched with HNSW (a beam of max(ef, k)); the
+ * vectors written since the last segment are compared one by one.
+ *
+ * @param query store's vector_dim floats, not all zero, none NaN or Inf
+ *   (need not be unit length)
+ * @param dim must equal the store's vector_dim
+ * @param k 1..SUTRA_MAX_K
+ * @param ef the beam width (0: SUTRA_DEFAULT_EF); larger finds more of the
+ *   true nearest at more cost
+ * @param filter NULL, or the ordinals among which to search (concepts not
+ *   in it are never returned). A small filter set is scanned exactly.
+ * @param out room for k hits
+ * @param n out: how many were written (fewer than k when the store or the
+ *   filter holds fewer concepts with embeddings)
+ * @return 0, SUTRA_EDIM, SUTRA_EVALUE (NaN/Inf/zero query, k out of range),
+ *   SUTRA_ECORRUPT, -ENOMEM
+ */
+SUTRA_API int sutra_snapshot_vector_search(const sutra_snapshot *s, const float *query,
+					   uint32_t dim, uint32_t k, uint32_t ef,
+					   const roaring_bitmap_t *filter,
+					   struct sutra_search_hit *out, size_t *n);
+
+/** How the terms of a text query combine. */
+enum sutra_text_mode {
+	SUTRA_TEXT_ALL = 0, /**< every term (AND) */
+	SUTRA_TEXT_ANY = 1, /**< at least one term (OR) */
+};
+
+/**
+ * The concepts of the snapshot whose content holds the terms of query
+ * (tokenized as contents are: docs/FORMAT.md section 10.6), ranked by the
+ * number of distinct query terms matched, then by strength (highest
+ * first), then by ordinal.
+ * @param query UTF-8 text; a query with no token matches nothing
+ * @param limit the most hits to write (1..SUTRA_MAX_K)
+ * @param out room for limit hits
+ * @param n out: how many were written
+ * @param total out (may be NULL): how many concepts match in all
+ * @return 0, SUTRA_EVALUE (bad mode or limit), SUTRA_ECORRUPT, -ENOMEM
+ */
+SUTRA_API int sutra_snapshot_text_search(const sutra_snapshot *s, const char *query, size_t len,
+					 enum sutra_text_mode mode, size_t limit,
+					 struct sutra_search_hit *out, size_t *n, size_t *total);
+
+/**
+ * The ordinals of every concept that matches a text query (as for
+ * sutra_snapshot_text_search()), as a new bitmap: the filter of a combined
+ * text and vector search. Free it with roaring_bitmap_free().
+ * @return 0, SUTRA_EVALUE, SUTRA_ECORRUPT, -ENOMEM
+ */
+SUTRA_API int sutra_snapshot_text_filter(const sutra_snapshot *s, const char *query, size_t len,
+					 enum sutra_text_mode mode, roaring_bitmap_t **out);
 
 /** Fills *st for the snapshot. */
 SUTRA_API void sutra_snapshot_stats(const sutra_snapshot *s, struct sutra_reader_stats *st);
