@@ -116,12 +116,18 @@ static int decode_concept(const unsigned char *p, size_t len, const struct proto
 			    "metadata of %u bytes exceeds the limit of %u bytes", mlen,
 			    lim->max_metadata);
 	const unsigned char *emb = p + PROTO_CONCEPT_FIXED;
+	int nonzero = 0;
 	for (uint32_t i = 0; i < dim; i++) {
 		float f;
 		if (!finite_f32(emb + 4 * (size_t)i, &f))
 			return fail(SUTRA_EVALUE, why, why_len,
 				    "embedding value %u is not a finite number", i);
+		nonzero |= f != 0.0f;
 	}
+	/* Cosine similarity needs a direction: vector search normalises. */
+	if (dim && !nonzero)
+		return fail(SUTRA_EVALUE, why, why_len,
+			    "embedding is all zeros (cosine similarity needs a direction)");
 	const char *content = (const char *)emb + 4 * (size_t)dim;
 	size_t bad;
 	if (!util_utf8_valid(content, clen, &bad))

@@ -31,6 +31,7 @@ struct coord_segmenter {
 	int fd;
 	const unsigned char *map;
 	uint32_t vector_dim;
+	uint32_t hnsw_m, hnsw_ef_construction;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -67,6 +68,8 @@ static int run(struct coord_segmenter *g, const struct coord_segjob *job, unsign
 			.base = g->map,
 			.end = job->end,
 			.vector_dim = g->vector_dim,
+			.hnsw_m = g->hnsw_m,
+			.hnsw_ef_construction = g->hnsw_ef_construction,
 			.segs = pv,
 			.nsegs = job->nsegs,
 			.from = job->from,
@@ -165,13 +168,16 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-int coord_segmenter_start(const char *path, uint32_t vector_dim, struct coord_segmenter **out)
+int coord_segmenter_start(const char *path, const struct layout_superblock *sb,
+			  struct coord_segmenter **out)
 {
 	struct coord_segmenter *g = calloc(1, sizeof *g);
 	int rc;
 	if (!g)
 		return -ENOMEM;
-	g->vector_dim = vector_dim;
+	g->vector_dim = sb->vector_dim;
+	g->hnsw_m = sb->hnsw_m;
+	g->hnsw_ef_construction = sb->hnsw_ef_construction;
 	g->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (g->fd < 0) {
 		rc = -errno;

@@ -41,7 +41,8 @@ struct coord_segmenter;
 
 /* Starts the thread over the store at path (its own descriptor and
  * mapping). Returns 0 or -errno. */
-int coord_segmenter_start(const char *path, uint32_t vector_dim, struct coord_segmenter **out);
+int coord_segmenter_start(const char *path, const struct layout_superblock *sb,
+			  struct coord_segmenter **out);
 
 /* Stops the thread (waiting for a job in progress) and frees. NULL ok. */
 void coord_segmenter_stop(struct coord_segmenter *g);

@@ -868,7 +868,7 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 	s->segment_bytes = o->segment_bytes;
 	s->log_retention = o->log_retention;
 	if (s->segment_bytes &&
-	    (rc = coord_segmenter_start(s->path, s->sb.vector_dim, &s->segmenter))) {
+	    (rc = coord_segmenter_start(s->path, &s->sb, &s->segmenter))) {
 		fail(rc, why, why_len, "cannot start the segment builder: %s", strerror(-rc));
 		goto fail;
 	}

@@ -228,8 +228,11 @@ struct layout_request_disk {
 };
 _Static_assert(sizeof(struct layout_request_disk) == 32, "request marker");
 
+/* 2: twelve sections, with the HNSW graph and the text index. */
+#define LAYOUT_SEG_VERSION 2u
+
 struct layout_segment_header_disk {
-	uint32_t seg_version;        /*   0 = 1 */
+	uint32_t seg_version;        /*   0 = LAYOUT_SEG_VERSION */
 	uint32_t section_count;      /*   4 */
 	uint64_t first_epoch;        /*   8 */
 	uint64_t last_epoch;         /*  16 */

@@ -61,6 +61,21 @@ static int is_pow2(uint64_t v)
 
 /* ---- Reading ------------------------------------------------------------- */
 
+/* The search sections check their bytes through these (lazy chunk CRCs);
+ * the views keep sv as their argument, so a segview must not move once
+ * open. */
+static int touch_hnsw(void *arg, uint64_t off, uint64_t len, struct layout_problem *pb)
+{
+	return layout_segview_touch(arg, LAYOUT_SEC_HNSW, off, len, pb);
+}
+
+static int touch_text(void *arg, unsigned which, uint64_t off, uint64_t len,
+		      struct layout_problem *pb)
+{
+	return layout_segview_touch(arg, which ? LAYOUT_SEC_POSTINGS : LAYOUT_SEC_TERMS, off, len,
+				    pb);
+}
+
 int layout_segview_open(struct layout_segview *sv, const void *base, uint64_t end,
 			const struct layout_segment_ref *ref, uint32_t vector_dim,
 			struct layout_problem *pb)
@@ -128,7 +143,7 @@ int layout_segview_open(struct layout_segview *sv, const void *base, uint64_t en
 	else if (sv->sec_len[LAYOUT_SEC_IN_LIST] % 4 || sv->ninlist != sv->nedges)
 		bad = &sec[6];
 	else if (sv->sec_len[LAYOUT_SEC_CHUNK_CRCS] != 4 * sv->nchunks)
-		bad = &sec[8];
+		bad = &sec[LAYOUT_SEC_CHUNK_CRCS - 1];
 	if (bad) {
 		layout_problem_set(pb, ref->offset + bad->offset,
 				   "segment section of kind %u has an impossible length %llu",
@@ -148,7 +163,23 @@ int layout_segview_open(struct layout_segview *sv, const void *base, uint64_t en
 		return SUTRA_ECORRUPT;
 	}
 	sv->checked = calloc(sv->nchunks / 64 + 1, sizeof *sv->checked);
-	return sv->checked ? 0 : -ENOMEM;
+	if (!sv->checked)
+		return -ENOMEM;
+	/* The search sections' headers: constant cost (their first chunk). */
+	if ((rc = layout_hnsw_view_open(&sv->hnsw, sv->base + sv->sec_off[LAYOUT_SEC_HNSW],
+					sv->sec_len[LAYOUT_SEC_HNSW], sv->sec_off[LAYOUT_SEC_HNSW],
+					vector_dim, touch_hnsw, sv, pb)) ||
+	    (rc = layout_textidx_view_open(&sv->text, sv->base + sv->sec_off[LAYOUT_SEC_TERMS],
+					   sv->sec_len[LAYOUT_SEC_TERMS],
+					   sv->sec_off[LAYOUT_SEC_TERMS],
+					   sv->base + sv->sec_off[LAYOUT_SEC_POSTINGS],
+					   sv->sec_len[LAYOUT_SEC_POSTINGS],
+					   sv->sec_off[LAYOUT_SEC_POSTINGS], touch_text, sv, pb))) {
+		free(sv->checked);
+		sv->checked = NULL;
+		return rc;
+	}
+	return 0;
 }
 
 void layout_segview_close(struct layout_segview *sv)
@@ -728,6 +759,57 @@ static void fill_slots(unsigned char *p, uint64_t cap, uint32_t ordinal, uint32_
 	util_put_le64(q + SL_FIRST, first);
 }
 
+/* The HNSW graph and the text index of the live concepts cs[0..nc), which
+ * are sorted by ordinal: nodes are added in ordinal order with a seed drawn
+ * from the epoch range, so that the same range gives the same bytes
+ * whether built from commit blocks or merged from segments. */
+static int build_search(struct builder *b, size_t nc, struct layout_hnsw_builder **hbp,
+			struct layout_textidx_builder **tbp, struct layout_problem *pb)
+{
+	const struct layout_segbuild_in *in = b->in;
+	struct layout_hnsw_params hp = {
+		.dim = in->vector_dim,
+		.m = in->hnsw_m < 2 ? 2 : in->hnsw_m > LAYOUT_HNSW_MAX_M ? LAYOUT_HNSW_MAX_M
+									 : in->hnsw_m,
+		.ef_construction = in->hnsw_ef_construction ? in->hnsw_ef_construction : 1,
+		.seed = mix64(in->first_epoch * 0x9E3779B97F4A7C15ull ^ in->last_epoch),
+	};
+	uint32_t nvec = 0;
+	int rc;
+	for (size_t i = 0; i < nc; i++)
+		nvec += !b->cs[i].deleted; /* room: not every concept has a vector */
+	if ((rc = layout_hnsw_builder_create(&hp, nvec, hbp)))
+		return rc;
+	if ((rc = layout_textidx_builder_create(tbp)))
+		return rc;
+	for (size_t i = 0; i < nc; i++) {
+		const struct bconcept *c = &b->cs[i];
+		struct layout_record rec;
+		if (c->deleted)
+			continue;
+		if (cancelled(b, i))
+			return -ECANCELED;
+		if ((rc = layout_record_at_trusted(in->base, in->end,
+						   (uint64_t)(c->rec - (const unsigned char *)in->base),
+						   in->vector_dim, &rec, pb)))
+			return rc;
+		const struct layout_concept *k = &rec.u.concept;
+		if ((rc = layout_textidx_add(*tbp, c->ordinal, k->content, k->content_len)))
+			return rc;
+		if (k->vector_dim &&
+		    (rc = layout_hnsw_add(*hbp, c->ordinal, (const float *)k->embedding))) {
+			/* The coordinator refuses such vectors; one on disk is damage. */
+			if (rc == SUTRA_EVALUE) {
+				layout_problem_set(pb, rec.offset,
+						   "concept embedding cannot be normalised");
+				rc = SUTRA_ECORRUPT;
+			}
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static int emit(struct builder *b, unsigned char **out, uint64_t *out_len,
 		struct layout_problem *pb)
 {
@@ -776,6 +858,17 @@ static int emit(struct builder *b, unsigned char **out, uint64_t *out_len,
 	}
 	roaring_bitmap_run_optimize(b->dead);
 
+	struct layout_hnsw_builder *hb = NULL;
+	struct layout_textidx_builder *tb = NULL;
+	uint64_t terms_len = 0, postings_len = 0;
+	if ((rc = build_search(b, nc, &hb, &tb, pb)) ||
+	    (rc = layout_textidx_finish(tb, &terms_len, &postings_len))) {
+		layout_hnsw_builder_destroy(hb);
+		layout_textidx_builder_destroy(tb);
+		free(inl);
+		return rc;
+	}
+
 	uint64_t len[LAYOUT_SEG_SECTIONS + 1] = { 0 };
 	uint64_t id_cap = slots_for(nc), out_cap = slots_for(nout), in_cap = slots_for(nin);
 	len[LAYOUT_SEC_RECORDS] = rec_bytes;
@@ -786,6 +879,9 @@ static int emit(struct builder *b, unsigned char **out, uint64_t *out_len,
 	len[LAYOUT_SEC_IN_INDEX] = in_cap * LAYOUT_SEG_SLOT_SIZE;
 	len[LAYOUT_SEC_IN_LIST] = 4 * (uint64_t)ne;
 	len[LAYOUT_SEC_TOMBSTONES] = roaring_bitmap_frozen_size_in_bytes(b->dead);
+	len[LAYOUT_SEC_HNSW] = layout_hnsw_serialized_size(hb);
+	len[LAYOUT_SEC_TERMS] = terms_len;
+	len[LAYOUT_SEC_POSTINGS] = postings_len;
 	uint64_t nchunks = 0;
 	for (unsigned k = 1; k < LAYOUT_SEC_CHUNK_CRCS; k++)
 		nchunks += (len[k] + LAYOUT_SEG_CHUNK - 1) / LAYOUT_SEG_CHUNK;
@@ -799,19 +895,20 @@ static int emit(struct builder *b, unsigned char **out, uint64_t *out_len,
 		pos += len[k];
 	}
 	uint64_t total = layout_align_up(pos, LAYOUT_BLOCK_ALIGN);
-	if (total > LAYOUT_MAX_BLOCK) {
-		free(inl);
-		return SUTRA_ETOOBIG;
-	}
 	/* Page-aligned like the block in the file: the frozen bitmap view
 	 * wants 32-byte alignment of its section. */
-	unsigned char *blk = aligned_alloc(4096, (size_t)layout_align_up(total, 4096));
-	if (blk)
-		memset(blk, 0, (size_t)total);
-	if (!blk) {
+	unsigned char *blk = NULL;
+	if (total > LAYOUT_MAX_BLOCK)
+		rc = SUTRA_ETOOBIG;
+	else if (!(blk = aligned_alloc(4096, (size_t)layout_align_up(total, 4096))))
+		rc = -ENOMEM;
+	if (rc) {
+		layout_hnsw_builder_destroy(hb);
+		layout_textidx_builder_destroy(tb);
 		free(inl);
-		return -ENOMEM;
+		return rc;
 	}
+	memset(blk, 0, (size_t)total);
 #define SEC(k) (blk + sec[(k) - 1].offset)
 	/* RECORDS and CONCEPTS, ID_HASH */
 	uint64_t rpos = 0;
@@ -864,6 +961,10 @@ static int emit(struct builder *b, unsigned char **out, uint64_t *out_len,
 	}
 	free(inl);
 	roaring_bitmap_frozen_serialize(b->dead, (char *)SEC(LAYOUT_SEC_TOMBSTONES));
+	layout_hnsw_serialize(hb, SEC(LAYOUT_SEC_HNSW));
+	layout_textidx_serialize(tb, SEC(LAYOUT_SEC_TERMS), SEC(LAYOUT_SEC_POSTINGS));
+	layout_hnsw_builder_destroy(hb);
+	layout_textidx_builder_destroy(tb);
 	/* CHUNK_CRCS */
 	uint64_t ci = 0;
 	for (unsigned k = 1; k < LAYOUT_SEC_CHUNK_CRCS; k++) {

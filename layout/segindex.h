@@ -7,7 +7,7 @@
  * A segment (docs/FORMAT.md section 10) is the final state, over a range of
  * commit epochs, of every concept and association those epochs touched:
  * live ones with their values, deleted ones as tombstones. It is immutable
- * once written. Nine sections, one of each kind, in kind order:
+ * once written. Twelve sections, one of each kind, in kind order:
  *
  *   RECORDS     concept records, in the commit-record encoding, 8-aligned
  *   CONCEPTS    32-byte entries sorted by ordinal: id, ordinal, flags, record
@@ -17,7 +17,10 @@
  *   IN_INDEX    16-byte slots: ordinal + 1, count, first IN_LIST index
  *   IN_LIST     u32 EDGES indices grouped by dst ordinal
  *   TOMBSTONES  CRoaring frozen bitmap of the ordinals deleted in the range
- *   CHUNK_CRCS  CRC32C of every 64 KiB chunk of the eight sections above
+ *   HNSW        the HNSW graph of the live concepts' unit vectors (hnsw.h)
+ *   TERMS       token hash table of the text index (textidx.h)
+ *   POSTINGS    frozen CRoaring bitmaps of ordinals, one per token
+ *   CHUNK_CRCS  CRC32C of every 64 KiB chunk of the eleven sections above
  *
  * Readers map a segment and check only the header, the section table and
  * CHUNK_CRCS at open (a cost independent of the segment's size); every
@@ -32,7 +35,9 @@
 
 #include <roaring/roaring.h>
 
+#include "layout/hnsw.h"
 #include "layout/layout.h"
+#include "layout/textidx.h"
 
 enum layout_section_kind {
 	LAYOUT_SEC_RECORDS = 1,
@@ -43,10 +48,13 @@ enum layout_section_kind {
 	LAYOUT_SEC_IN_INDEX = 6,
 	LAYOUT_SEC_IN_LIST = 7,
 	LAYOUT_SEC_TOMBSTONES = 8,
-	LAYOUT_SEC_CHUNK_CRCS = 9,
+	LAYOUT_SEC_HNSW = 9,
+	LAYOUT_SEC_TERMS = 10,
+	LAYOUT_SEC_POSTINGS = 11,
+	LAYOUT_SEC_CHUNK_CRCS = 12,
 };
 
-#define LAYOUT_SEG_SECTIONS 9u
+#define LAYOUT_SEG_SECTIONS 12u
 #define LAYOUT_SEG_CHUNK (64u * 1024u)
 #define LAYOUT_SEG_CONCEPT_SIZE 32u
 #define LAYOUT_SEG_EDGE_SIZE 64u
@@ -85,16 +93,19 @@ struct layout_segview {
 	uint64_t sec_off[LAYOUT_SEG_SECTIONS + 1]; /* file offsets, by kind */
 	uint64_t sec_len[LAYOUT_SEG_SECTIONS + 1];
 	uint64_t chunk_first[LAYOUT_SEG_SECTIONS + 1]; /* index of a kind's first chunk */
-	uint64_t nchunks;            /* chunks of kinds 1..8 */
+	uint64_t nchunks;            /* chunks of kinds 1..11 */
 	uint64_t *checked;           /* atomic bitmap over the chunks */
 	uint32_t id_cap, out_cap, in_cap; /* slot counts, powers of two */
 	uint64_t nconcepts, nedges, ninlist;
 	const roaring_bitmap_t *tombstones; /* atomic; NULL until first used */
+	struct layout_hnsw_view hnsw;    /* the graph, read in place */
+	struct layout_textidx_view text; /* the text index, read in place */
 };
 
 /* Opens the segment block named by ref in the mapping base, whose bytes
  * below end are immutable: checks the block header, the payload (segment
- * header and section table), the layout of the nine sections and the CRC of
+ * header and section table), the layout of the twelve sections, the headers
+ * of the HNSW and TERMS sections, and the CRC of
  * CHUNK_CRCS. Returns 0, SUTRA_ECORRUPT (with *pb) or -ENOMEM. */
 int layout_segview_open(struct layout_segview *sv, const void *base, uint64_t end,
 			const struct layout_segment_ref *ref, uint32_t vector_dim,
@@ -157,6 +168,8 @@ struct layout_segbuild_in {
 	const void *base;          /* the file mapping */
 	uint64_t end;              /* immutable bytes below it */
 	uint32_t vector_dim;
+	uint32_t hnsw_m;           /* the superblock's; clamped to 2..LAYOUT_HNSW_MAX_M */
+	uint32_t hnsw_ef_construction; /* the superblock's; at least 1 */
 	struct layout_segview **segs; /* inputs, oldest first (may be 0) */
 	uint32_t nsegs;
 	uint64_t from, to;         /* then the commit blocks in [from, to) */

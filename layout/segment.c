@@ -42,8 +42,12 @@ static int decode(const void *buf, const struct layout_block *blk, struct layout
 	seg.concept_count = util_get_le64(p + SH(concept_count));
 	seg.association_count = util_get_le64(p + SH(association_count));
 	seg.next_ordinal = util_get_le32(p + SH(next_ordinal));
-	if (seg.seg_version != 1) {
-		layout_problem_set(pb, poff + SH(seg_version), "unknown segment version %u",
+	if (seg.seg_version != LAYOUT_SEG_VERSION) {
+		layout_problem_set(pb, poff + SH(seg_version),
+				   seg.seg_version == 1
+					   ? "segment version 1 (from a build without vector and text "
+					     "indexes) is not read by this one: recreate the store"
+					   : "unknown segment version %u",
 				   seg.seg_version);
 		return SUTRA_ECORRUPT;
 	}
@@ -168,7 +172,7 @@ int layout_segment_seal(void *block, uint64_t length, uint64_t epoch,
 				return SUTRA_EVALUE;
 	}
 	memset(b, 0, (size_t)start);
-	util_put_le32(p + SH(seg_version), 1);
+	util_put_le32(p + SH(seg_version), LAYOUT_SEG_VERSION);
 	util_put_le32(p + SH(section_count), n);
 	util_put_le64(p + SH(first_epoch), seg->first_epoch);
 	util_put_le64(p + SH(last_epoch), seg->last_epoch);

@@ -78,6 +78,11 @@ static int check_segments(const struct layout_view *v, const struct layout_meta 
 					     v->sb.vector_dim, pb);
 		if (rc == 0)
 			rc = layout_segview_check_all(&sv, pb);
+		/* The search sections' structure: links, levels, slots, bitmaps. */
+		if (rc == 0)
+			rc = layout_hnsw_check(&sv.hnsw, pb);
+		if (rc == 0)
+			rc = layout_textidx_check(&sv.text, pb);
 		if (rc == 0 && (sv.hdr.first_epoch != next_epoch ||
 				(i + 1 == m->segment_count && tail_epoch != UINT64_MAX &&
 				 sv.hdr.last_epoch != tail_epoch))) {

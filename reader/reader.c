@@ -21,9 +21,11 @@
 #include "layout/layout.h"
 #include "layout/lockfile.h"
 #include "layout/segindex.h"
+#include "reader/internal.h"
 #include "reader/tindex.h"
 #include "util/endian.h"
 #include "util/idmap.h"
+#include "util/tokenize.h"
 
 /* The mapping reserves this much address space once, so that the file can
  * grow under it without a remap; only bytes below a validated published
@@ -33,94 +35,7 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "embeddings are handed out as host floats: little-endian hosts only");
 
-/* Keys of the ordinal index (oix): the ordinal, then a tag. */
-enum { TAG_HEAD = 1, TAG_BORN = 2 };
-
-struct idchunk {
-	uint8_t id[RDR_CHUNK][16];
-};
-
-/* Tail adjacency: per ordinal, a list (newest first) of the association
- * keys the tail mentions; whether one is live at an epoch is the edge
- * index's answer. Nodes are append-only chunks written by the refreshing
- * thread; the head of each list is a version in the ordinal index. */
-struct enode {
-	uint8_t key[16];
-	uint32_t next; /* index + 1, 0: end */
-};
-
-struct nodechunk {
-	struct enode n[RDR_CHUNK];
-};
-
-/* A segment opened once and shared by the views that list it. */
-struct rdr_seg {
-	int refs; /* atomic */
-	struct layout_segview sv;
-};
-
-/*
- * A view: the segments one meta lists, and the private index of the log
- * after their tail_start. While the coordinator publishes epochs with the
- * same segments, the refreshing thread extends the view's tail index in
- * place (versions carry epochs, so older snapshots see their own); when the
- * segment list changes, a new view indexes the new, short tail from
- * scratch and the old one lives on while snapshots hold it.
- */
-struct rdr_view {
-	int refs; /* atomic: the reader's current view and each snapshot */
-	uint32_t nseg;
-	struct rdr_seg *seg[LAYOUT_MAX_SEGMENTS]; /* oldest first */
-	uint64_t tail_start;
-	struct rdr_tindex ix;  /* id -> concept versions */
-	struct rdr_tindex eix; /* association key -> versions (record offset) */
-	struct rdr_tindex oix; /* ordinal keys: adjacency heads, born records */
-	struct util_idmap idseen, eseen; /* refreshing thread only */
-	struct idchunk **ids;  /* ids met in the tail, first mention order */
-	uint32_t nids;         /* atomic */
-	struct nodechunk **nodes;
-	uint32_t nnodes;
-	/* refreshing thread (under the reader's mu) */
-	uint64_t indexed_end;
-	uint64_t epoch;
-	uint32_t next_ordinal;
-	uint64_t tail_bytes;   /* of the commit blocks indexed */
-};
-
-struct sutra_reader {
-	int fd;
-	const unsigned char *map;
-	pthread_mutex_t mu; /* refresh, acquire, release, pins */
-	struct rdr_view *cur;
-	struct layout_superblock sb;
-	/* the newest indexed epoch (under mu) */
-	uint64_t epoch;
-	uint64_t published_end;
-	uint64_t concepts, assocs, file_size;
-	uint32_t next_ordinal;
-	/* the lock-file slot and the epochs of live snapshots (under mu) */
-	struct layout_lockfile *lf;
-	uint64_t *held;
-	size_t nheld, capheld;
-	/* notices */
-	pthread_mutex_t nmu;
-	int subscribed;
-	nng_socket sub;
-};
-
-struct sutra_snapshot {
-	sutra_reader *r;
-	struct rdr_view *v;
-	struct rdr_gen *gen, *egen, *ogen;
-	uint32_t nids;
-	uint64_t epoch;
-	uint64_t published_end;
-	uint64_t concepts, assocs, file_size;
-	uint32_t next_ordinal;
-	uint64_t tail_bytes;
-};
-
-static void okey(uint8_t key[16], uint32_t ordinal, uint8_t tag)
+void rdr_okey(uint8_t key[16], uint32_t ordinal, uint8_t tag)
 {
 	memset(key, 0, 16);
 	util_put_le32(key, ordinal);
@@ -264,14 +179,15 @@ static uint32_t tail_head(const struct rdr_view *v, const struct rdr_gen *og, ui
 	uint8_t key[16];
 	uint64_t head;
 	uint32_t unused;
-	okey(key, ordinal, TAG_HEAD);
+	rdr_okey(key, ordinal, TAG_HEAD);
 	return rdr_tindex_get(&v->oix, og, key, UINT64_MAX, &head, &unused) ? (uint32_t)head : 0;
 }
 
-static int add_node(struct rdr_view *v, uint32_t ordinal, const uint8_t key[16], uint64_t epoch)
+/* Appends key to the list whose head is the ordinal index entry hk. */
+static int add_node_at(struct rdr_view *v, const uint8_t hk[16], const uint8_t key[16],
+		       uint64_t epoch)
 {
 	uint32_t i = v->nnodes;
-	uint8_t hk[16];
 	uint64_t head;
 	uint32_t unused;
 	if (i == UINT32_MAX - 1)
@@ -279,7 +195,6 @@ static int add_node(struct rdr_view *v, uint32_t ordinal, const uint8_t key[16],
 	int rc = chunk_at((void **)v->nodes, i, sizeof(struct nodechunk));
 	if (rc)
 		return rc;
-	okey(hk, ordinal, TAG_HEAD);
 	struct rdr_gen *g = rdr_tindex_acquire(&v->oix);
 	int had = rdr_tindex_get(&v->oix, g, hk, UINT64_MAX, &head, &unused);
 	rdr_tindex_release(g);
@@ -289,6 +204,74 @@ static int add_node(struct rdr_view *v, uint32_t ordinal, const uint8_t key[16],
 	v->nnodes = i + 1;
 	/* Published by the version's release-store of its slot's head. */
 	return rdr_tindex_put(&v->oix, hk, epoch, i + 1, 0);
+}
+
+static int add_node(struct rdr_view *v, uint32_t ordinal, const uint8_t key[16], uint64_t epoch)
+{
+	uint8_t hk[16];
+	rdr_okey(hk, ordinal, TAG_HEAD);
+	return add_node_at(v, hk, key, epoch);
+}
+
+void rdr_tkey(uint8_t key[16], uint64_t hash)
+{
+	memset(key, 0, 16);
+	util_put_le64(key, hash);
+	key[15] = TKEY_MARK;
+}
+
+/* Token hashes of one content (growable). */
+struct toks {
+	uint64_t *h;
+	size_t n, cap;
+	int nomem;
+};
+
+static int collect_token(void *arg, const char *tok, size_t len)
+{
+	struct toks *t = arg;
+	if (t->n == t->cap) {
+		size_t nc = t->cap ? 2 * t->cap : 64;
+		uint64_t *p = realloc(t->h, nc * sizeof *p);
+		if (!p) {
+			t->nomem = 1;
+			return 1;
+		}
+		t->h = p;
+		t->cap = nc;
+	}
+	t->h[t->n++] = util_token_hash(tok, len);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Lists the id under each distinct token of content (the tail's text
+ * index). A query checks each listed id's content as of its snapshot, so
+ * a list may hold an id whose newer version no longer matches. */
+static int index_text(struct rdr_view *v, const uint8_t id[16], const char *content, size_t len,
+		      uint64_t epoch)
+{
+	struct toks t = { 0 };
+	int rc = 0;
+	util_tokenize(content, len, collect_token, &t);
+	if (t.nomem)
+		rc = -ENOMEM;
+	if (t.n > 1)
+		qsort(t.h, t.n, sizeof t.h[0], cmp_u64);
+	for (size_t i = 0; i < t.n && !rc; i++) {
+		uint8_t hk[16];
+		if (i && t.h[i] == t.h[i - 1])
+			continue;
+		rdr_tkey(hk, t.h[i]);
+		rc = add_node_at(v, hk, id, epoch);
+	}
+	free(t.h);
+	return rc;
 }
 
 /* Indexes one association record (or its delete) of epoch. The first
@@ -343,7 +326,7 @@ static int index_blocks(const sutra_reader *r, struct rdr_view *v, const struct 
 			uint8_t key[16];
 			if (rec.type == LAYOUT_REC_CONCEPT) {
 				if (c->ordinal == next) {
-					okey(key, c->ordinal, TAG_BORN);
+					rdr_okey(key, c->ordinal, TAG_BORN);
 					if ((rc = rdr_tindex_put(&v->oix, key, epoch, rec.offset,
 								 c->ordinal)))
 						return rc;
@@ -352,6 +335,7 @@ static int index_blocks(const sutra_reader *r, struct rdr_view *v, const struct 
 					return SUTRA_ECORRUPT;
 				}
 				if ((rc = add_id(v, c->id)) ||
+				    (rc = index_text(v, c->id, c->content, c->content_len, epoch)) ||
 				    (rc = rdr_tindex_put(&v->ix, c->id, epoch, rec.offset, c->ordinal)))
 					return rc;
 			} else if (rec.type == LAYOUT_REC_CONCEPT_DELETE) {
@@ -756,16 +740,8 @@ uint64_t sutra_snapshot_epoch(const sutra_snapshot *s)
 
 /* ---- Concepts: the tail, then segments newest first ---------------------------- */
 
-/* Where a live concept's record is. */
-struct found {
-	uint32_t ordinal;
-	uint64_t record;           /* file offset */
-	struct rdr_seg *seg;       /* NULL: in the tail */
-	struct layout_seg_concept c;
-};
 
-/* 1 with *f when id is live in the snapshot, 0 when not, or an error. */
-static int lookup(const sutra_snapshot *s, const uint8_t id[16], struct found *f)
+int rdr_lookup(const sutra_snapshot *s, const uint8_t id[16], struct found *f)
 {
 	const struct rdr_view *v = s->v;
 	struct layout_problem pb;
@@ -800,7 +776,7 @@ static int lookup(const sutra_snapshot *s, const uint8_t id[16], struct found *f
 	return 0;
 }
 
-static int view_of(const sutra_snapshot *s, const struct found *f, struct sutra_concept_view *out)
+int rdr_view_of(const sutra_snapshot *s, const struct found *f, struct sutra_concept_view *out)
 {
 	struct layout_record rec;
 	struct layout_problem pb;
@@ -833,28 +809,27 @@ int sutra_snapshot_get(const sutra_snapshot *s, const uint8_t id[16],
 		       struct sutra_concept_view *out)
 {
 	struct found f;
-	int rc = lookup(s, id, &f);
-	return rc < 0 ? rc : rc == 0 ? SUTRA_ENOTFOUND : view_of(s, &f, out);
+	int rc = rdr_lookup(s, id, &f);
+	return rc < 0 ? rc : rc == 0 ? SUTRA_ENOTFOUND : rdr_view_of(s, &f, out);
 }
 
 int sutra_snapshot_contains(const sutra_snapshot *s, const uint8_t id[16])
 {
 	struct found f;
-	return lookup(s, id, &f);
+	return rdr_lookup(s, id, &f);
 }
 
-/* The id of a concept the snapshot reached by ordinal (through an edge). */
-static int id_of_ordinal(const sutra_snapshot *s, uint32_t o, uint8_t id[16])
+int rdr_find_id(const sutra_snapshot *s, uint32_t o, uint8_t id[16])
 {
 	const struct rdr_view *v = s->v;
 	uint8_t key[16];
 	uint64_t off;
 	uint32_t unused;
-	okey(key, o, TAG_BORN);
-	if (rdr_tindex_get(&v->oix, s->ogen, key, s->epoch, &off, &unused)) {
+	rdr_okey(key, o, TAG_BORN);
+	if (s->nids && rdr_tindex_get(&v->oix, s->ogen, key, s->epoch, &off, &unused)) {
 		/* A concept record checked when it was indexed: its id is at 8. */
 		memcpy(id, s->r->map + off + 8, 16);
-		return 0;
+		return 1;
 	}
 	for (uint32_t j = v->nseg; j-- > 0;) {
 		struct layout_seg_concept c;
@@ -864,15 +839,20 @@ static int id_of_ordinal(const sutra_snapshot *s, uint32_t o, uint8_t id[16])
 			return rc;
 		if (rc == 1) {
 			memcpy(id, c.id, 16);
-			return 0;
+			return 1;
 		}
 	}
-	return SUTRA_ECORRUPT; /* an edge named an ordinal no layer has */
+	return 0;
 }
 
-/* Whether a layer newer than segment j (the tail, or a newer segment)
- * says anything about id: 1, 0, or an error. */
-static int shadowed(const sutra_snapshot *s, uint32_t j, const uint8_t id[16])
+/* The id of a concept the snapshot reached by ordinal (through an edge). */
+static int id_of_ordinal(const sutra_snapshot *s, uint32_t o, uint8_t id[16])
+{
+	int rc = rdr_find_id(s, o, id);
+	return rc == 1 ? 0 : rc < 0 ? rc : SUTRA_ECORRUPT; /* an edge named an ordinal no layer has */
+}
+
+int rdr_shadowed(const sutra_snapshot *s, uint32_t j, const uint8_t id[16])
 {
 	const struct rdr_view *v = s->v;
 	uint64_t off;
@@ -908,7 +888,7 @@ int sutra_snapshot_foreach(const sutra_snapshot *s,
 		f.ordinal = ordinal;
 		f.record = off;
 		f.seg = NULL;
-		if ((rc = view_of(s, &f, &cv)) || (rc = fn(arg, &cv)))
+		if ((rc = rdr_view_of(s, &f, &cv)) || (rc = fn(arg, &cv)))
 			return rc;
 	}
 	for (uint32_t j = v->nseg; j-- > 0;) {
@@ -925,13 +905,13 @@ int sutra_snapshot_foreach(const sutra_snapshot *s,
 					return dead;
 			if (dead)
 				continue;
-			if ((rc = shadowed(s, j, f.c.id)) < 0)
+			if ((rc = rdr_shadowed(s, j, f.c.id)) < 0)
 				return rc;
 			if (rc)
 				continue;
 			f.ordinal = f.c.ordinal;
 			f.record = f.c.record;
-			if ((rc = view_of(s, &f, &cv)) || (rc = fn(arg, &cv)))
+			if ((rc = rdr_view_of(s, &f, &cv)) || (rc = fn(arg, &cv)))
 				return rc;
 		}
 	}
@@ -1146,7 +1126,7 @@ int sutra_snapshot_neighbors(const sutra_snapshot *s, const uint8_t id[16], int 
 	if (type < -1 || type > 255 || (dir != SUTRA_DIR_BOTH && dir != SUTRA_DIR_OUT &&
 					dir != SUTRA_DIR_IN))
 		return SUTRA_EVALUE;
-	int rc = lookup(s, id, &f);
+	int rc = rdr_lookup(s, id, &f);
 	if (rc <= 0)
 		return rc < 0 ? rc : SUTRA_ENOTFOUND;
 	rc = each_edge(s, f.ordinal, type, dir, 1, collect_edge, &c);
@@ -1396,10 +1376,10 @@ static int check_path_args(const sutra_snapshot *s, const uint8_t from[16], cons
 	if (max_depth < 1 || max_depth > SUTRA_MAX_PATH_DEPTH || type < -1 || type > 255 ||
 	    (dir != SUTRA_DIR_BOTH && dir != SUTRA_DIR_OUT && dir != SUTRA_DIR_IN))
 		return SUTRA_EVALUE;
-	if ((rc = lookup(s, from, &f)) <= 0)
+	if ((rc = rdr_lookup(s, from, &f)) <= 0)
 		return rc < 0 ? rc : SUTRA_ENOTFOUND;
 	*a = f.ordinal;
-	if ((rc = lookup(s, to, &f)) <= 0)
+	if ((rc = rdr_lookup(s, to, &f)) <= 0)
 		return rc < 0 ? rc : SUTRA_ENOTFOUND;
 	*b = f.ordinal;
 	return 0;

@@ -23,7 +23,7 @@ static void usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"  -d, --vector-dimension N  embedding dimension, 1..%u (default 768)\n"
-		"  -m, --hnsw-m N            HNSW neighbours per node, 2..255 (default 16)\n"
+		"  -m, --hnsw-m N            HNSW neighbours per node, 2..128 (default 16)\n"
 		"  -e, --ef-construction N   HNSW build beam width, 1..65535 (default 200)\n"
 		"  -h, --help                show this help and exit\n"
 		"\n"
@@ -67,8 +67,8 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'm':
-			if (parse_u32(optarg, 2, 255, &m)) {
-				fprintf(stderr, "sutra-mkstore: bad HNSW M '%s' (2..255)\n", optarg);
+			if (parse_u32(optarg, 2, 128, &m)) {
+				fprintf(stderr, "sutra-mkstore: bad HNSW M '%s' (2..128)\n", optarg);
 				return 2;
 			}
 			break;
