@@ -24,9 +24,9 @@ extern "C" {
  * used from any thread; lookups through a snapshot never wait for anything.
  * Do not use a reader in a child after fork(); open one there.
  *
- * Status: this first version indexes the whole log privately at open and
- * then incrementally (only new commit blocks are read on refresh). Index
- * segments and reader slots come next.
+ * Reads go to the index segments the coordinator writes, in place, and to
+ * a private index of the commit blocks written since the last segment
+ * (the tail), built incrementally as the reader refreshes.
  */
 typedef struct sutra_reader sutra_reader;
 
