@@ -8,7 +8,8 @@
  * concepts' contents to the set of their ordinals: a CRoaring bitmap in
  * frozen form (32-byte aligned within POSTINGS, so in the file, since
  * sections are 32-aligned). TERMS is an open-addressing hash table of
- * 32-byte slots over the token hash (docs/FORMAT.md section 10.6), whose
+ * 32-byte slots over the token hash (docs/FORMAT.md section 10.6; for now
+ * docs/FORMAT-text.md), whose
  * slots name the token's bytes (in TERMS after the slots) and its
  * bitmap's range in POSTINGS.
  *
@@ -31,7 +32,8 @@ int layout_textidx_builder_create(struct layout_textidx_builder **out);
 void layout_textidx_builder_destroy(struct layout_textidx_builder *b);
 
 /* Tokenizes content and adds ordinal to the postings of each token.
- * Returns 0 or -ENOMEM. */
+ * Returns 0, -ENOMEM, or SUTRA_ETOOBIG past 2^32 - 2 distinct tokens.
+ * (CRoaring 0.2.66 reports no allocation failure of its own.) */
 int layout_textidx_add(struct layout_textidx_builder *b, uint32_t ordinal, const char *content,
 		       size_t len);
 
@@ -40,7 +42,9 @@ uint64_t layout_textidx_terms(const struct layout_textidx_builder *b);
 
 /* Exact sizes (multiples of 64) of the two sections, once every concept is
  * added; then layout_textidx_serialize() fills buffers of those sizes
- * (every byte written). Returns 0 or -ENOMEM. */
+ * (every byte written; postings should be 32-byte aligned for the
+ * bitmaps to be viewable in place). Returns 0, -ENOMEM, or SUTRA_ETOOBIG
+ * past 4 GiB of token bytes. */
 int layout_textidx_finish(struct layout_textidx_builder *b, uint64_t *terms_len,
 			  uint64_t *postings_len);
 void layout_textidx_serialize(const struct layout_textidx_builder *b, unsigned char *terms,
@@ -72,7 +76,8 @@ int layout_textidx_view_open(struct layout_textidx_view *v, const void *terms, u
 int layout_textidx_lookup(const struct layout_textidx_view *v, const char *tok, size_t len,
 			  roaring_bitmap_t **out, struct layout_problem *pb);
 
-/* Checks every slot, token and bitmap (verify). 0 or SUTRA_ECORRUPT. */
+/* Checks every slot, token and bitmap, and that the layout is exactly the
+ * writer's (verify). 0, SUTRA_ECORRUPT or -ENOMEM. */
 int layout_textidx_check(const struct layout_textidx_view *v, struct layout_problem *pb);
 
 #endif /* LAYOUT_TEXTIDX_H */
