@@ -23,6 +23,11 @@ float util_norm2(const float *a, size_t n);
  * zero, NaN or Inf norm (out is then untouched). */
 int util_normalize(const float *a, float *out, size_t n);
 
+/* The dot product kernel in use, for loops that call it many times: fetch
+ * it once and call through the pointer, with no dispatch per call. */
+typedef float (*util_dot_fn)(const float *a, const float *b, size_t n);
+util_dot_fn util_vec_dot_fn(void);
+
 /* The name of the kernel in use ("avx2+fma" or "portable"), for benchmarks. */
 const char *util_vec_kernel(void);
 

@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: MIT */
+/* sutra-bench-vector: our HNSW section against hnswlib (C++ and Python) and exact search, on real vectors. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/benchutil.h"
+#include "layout/hnsw.h"
+#include "util/vecdist.h"
+#ifdef BENCH_HAVE_HNSWLIB
+#include "bench/vector_anchor.h"
+#endif
+
+/*
+ * One run builds each engine once over the same unit vectors (M = 16,
+ * ef_construction = 200, one thread) and searches the same queries at
+ * each ef of efs[], reporting recall@10 against exact search and
+ * queries/s. Each engine is one function filling a struct figures, so a
+ * column ("through the store", say) is one more function and one more
+ * line in main().
+ *
+ * Data: Fashion-MNIST from Debian's dataset-fashion-mnist (60,000 train
+ * images as the base, the 10,000 test images as queries; --quick takes
+ * 10,000 and 1,000), 784 pixel values as a vector; or, with --fiori DIR,
+ * the 778 all-MiniLM-L6-v2 embeddings (384-d) of the npm package
+ * @sap-ux/fiori-docs-embeddings unpacked in DIR, each document also a query.
+ */
+
+#define K 10
+#define M 16
+#define EFC 200
+#define SEED 100
+static const uint32_t efs[] = { 10, 16, 32, 64, 128, 256 };
+#define NEF (sizeof efs / sizeof efs[0])
+
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+struct dataset {
+	char name[128];
+	uint32_t dim, n, nq;
+	float *base;     /* n × dim, unit length */
+	float *queries;  /* nq × dim, unit length */
+	uint32_t *truth; /* nq × K, exact nearest by cosine */
+};
+
+struct figures {
+	const char *name;
+	int ran;
+	char note[160];
+	double build_rate; /* inserts/s, 0: not applicable */
+	double recall[NEF], qps[NEF];
+};
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		die("out of memory (%zu bytes)", n);
+	return p;
+}
+
+/* ---- Data ---------------------------------------------------------------------- */
+
+static uint32_t be32(const unsigned char *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* The first want images of an IDX3 file (gzip), as unit vectors; images
+ * that are all zero are left out. Returns the count read. */
+static uint32_t load_idx(const char *path, uint32_t want, uint32_t *dim, float **out)
+{
+	char cmd[512];
+	unsigned char hdr[16];
+	snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
+	FILE *f = popen(cmd, "r");
+	if (!f || fread(hdr, 1, 16, f) != 16 || be32(hdr) != 0x803)
+		die("%s: not an IDX3 image file (is dataset-fashion-mnist installed?)", path);
+	uint32_t n = be32(hdr + 4), d = be32(hdr + 8) * be32(hdr + 12);
+	if (want > n)
+		want = n;
+	float *v = xmalloc((size_t)want * d * sizeof *v);
+	unsigned char *px = xmalloc(d);
+	uint32_t got = 0;
+	for (uint32_t i = 0; i < want; i++) {
+		if (fread(px, 1, d, f) != d)
+			die("%s: short read", path);
+		float *row = v + (size_t)got * d;
+		for (uint32_t j = 0; j < d; j++)
+			row[j] = px[j];
+		if (util_normalize(row, row, d) == 0)
+			got++;
+	}
+	pclose(f);
+	free(px);
+	*dim = d;
+	*out = v;
+	return got;
+}
+
+static void load_fashion(struct dataset *ds, uint32_t n, uint32_t nq)
+{
+	uint32_t d2;
+	ds->n = load_idx(FASHION_DIR "/train-images-idx3-ubyte.gz", n, &ds->dim, &ds->base);
+	ds->nq = load_idx(FASHION_DIR "/t10k-images-idx3-ubyte.gz", nq, &d2, &ds->queries);
+	snprintf(ds->name, sizeof ds->name, "fashion-mnist, %u base vectors, %u queries, dim %u", ds->n,
+		 ds->nq, ds->dim);
+}
+
+static void load_fiori(struct dataset *ds, const char *dir)
+{
+	char path[1024];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/data/embeddings/embeddings.bin", dir);
+	FILE *f = fopen(path, "rb");
+	if (!f || fstat(fileno(f), &st))
+		die("%s: %s", path, strerror(errno));
+	/* A flat array of little-endian float32, 384 per document, in the order
+	 * of records.jsonl (metadata.json: dimensions 384, totalVectors 778). */
+	ds->dim = 384;
+	if (st.st_size % (4 * ds->dim))
+		die("%s: %lld bytes is not a whole number of 384-d vectors", path, (long long)st.st_size);
+	ds->n = (uint32_t)(st.st_size / (4 * ds->dim));
+	ds->base = xmalloc((size_t)st.st_size);
+	if (fread(ds->base, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
+		die("%s: short read", path);
+	fclose(f);
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < ds->n; i++)
+		if (util_normalize(ds->base + (size_t)i * ds->dim, ds->base + (size_t)kept * ds->dim, ds->dim) == 0)
+			kept++;
+	ds->n = kept;
+	/* Every document is also a query (its own nearest neighbour is itself). */
+	ds->nq = ds->n;
+	ds->queries = xmalloc((size_t)ds->n * ds->dim * sizeof(float));
+	memcpy(ds->queries, ds->base, (size_t)ds->n * ds->dim * sizeof(float));
+	snprintf(ds->name, sizeof ds->name, "fiori-docs-embeddings, %u base vectors, %u queries, dim %u",
+		 ds->n, ds->nq, ds->dim);
+}
+
+/* ---- Scoring ------------------------------------------------------------------- */
+
+static double recall_of(const struct dataset *ds, const uint32_t *found)
+{
+	uint64_t hits = 0;
+	for (uint32_t q = 0; q < ds->nq; q++)
+		for (uint32_t i = 0; i < K; i++)
+			for (uint32_t j = 0; j < K; j++)
+				if (found[(size_t)q * K + i] == ds->truth[(size_t)q * K + j]) {
+					hits++;
+					break;
+				}
+	return (double)hits / ((double)ds->nq * K);
+}
+
+/* ---- Engines ------------------------------------------------------------------- */
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * An engine builds once over the base vectors and then searches all the
+ * queries at one ef per call. main() runs the passes of all engines
+ * interleaved (ef by ef, REPS rounds) and keeps each engine's fastest pass,
+ * so that a burst of load from other processes on the machine hits them
+ * alike and rarely decides a figure. Times are the thread's CPU time.
+ */
+struct engine {
+	const char *name;
+	/* Builds; fills f->build_rate and f->note. NULL: not available (the
+	 * note says why), or nothing more to do (f filled in). */
+	void *(*build)(const struct dataset *ds, struct figures *f);
+	/* Searches every query at ef: K labels per query into found. */
+	void (*search)(void *st, const struct dataset *ds, uint32_t ef, uint32_t *found);
+	void (*destroy)(void *st);
+};
+
+/* (d) Exact search with util_dot: it also gives the ground truth. Queries
+ * go in blocks of 16 against each base vector in turn, so that the base
+ * streams from memory once per block rather than once per query. */
+static void exact_truth(struct dataset *ds, struct figures *f)
+{
+	enum { QB = 16 };
+	float best[QB][K];
+	uint32_t lab[QB][K];
+
+	ds->truth = xmalloc((size_t)ds->nq * K * sizeof *ds->truth);
+	double t0 = cpu_s();
+	for (uint32_t q0 = 0; q0 < ds->nq; q0 += QB) {
+		uint32_t nb = ds->nq - q0 < QB ? ds->nq - q0 : QB;
+		for (uint32_t b = 0; b < nb; b++)
+			for (uint32_t i = 0; i < K; i++) {
+				best[b][i] = -INFINITY;
+				lab[b][i] = UINT32_MAX;
+			}
+		for (uint32_t x = 0; x < ds->n; x++) {
+			const float *v = ds->base + (size_t)x * ds->dim;
+			for (uint32_t b = 0; b < nb; b++) {
+				float s = util_dot(ds->queries + (size_t)(q0 + b) * ds->dim, v, ds->dim);
+				if (!(s > best[b][K - 1]))
+					continue;
+				uint32_t i = K - 1;
+				while (i > 0 && s > best[b][i - 1]) {
+					best[b][i] = best[b][i - 1];
+					lab[b][i] = lab[b][i - 1];
+					i--;
+				}
+				best[b][i] = s;
+				lab[b][i] = x;
+			}
+		}
+		for (uint32_t b = 0; b < nb; b++)
+			memcpy(ds->truth + (size_t)(q0 + b) * K, lab[b], sizeof lab[b]);
+	}
+	double qps = ds->nq / (cpu_s() - t0);
+	f->ran = 1;
+	for (size_t e = 0; e < NEF; e++) {
+		f->recall[e] = 1.0;
+		f->qps[e] = qps;
+	}
+	snprintf(f->note, sizeof f->note, "util_dot (%s), queries in blocks of 16, one pass", util_vec_kernel());
+}
+
+/* (a) Ours: layout_hnsw built, serialised into a buffer and searched in
+ * place through a view (no touch callback: the bytes are our own). */
+struct ours {
+	void *sec;
+	struct layout_hnsw_view v;
+};
+
+static void *ours_build(const struct dataset *ds, struct figures *f)
+{
+	struct layout_hnsw_params p = { .dim = ds->dim, .m = M, .ef_construction = EFC, .seed = SEED };
+	struct layout_hnsw_builder *b;
+	struct ours *o = xmalloc(sizeof *o);
+	double t0 = cpu_s();
+	if (layout_hnsw_builder_create(&p, ds->n, &b))
+		die("layout_hnsw_builder_create failed");
+	for (uint32_t i = 0; i < ds->n; i++)
+		if (layout_hnsw_add(b, i, ds->base + (size_t)i * ds->dim))
+			die("layout_hnsw_add failed");
+	uint64_t len = layout_hnsw_serialized_size(b);
+	if (posix_memalign(&o->sec, 64, (size_t)len))
+		die("out of memory");
+	layout_hnsw_serialize(b, o->sec);
+	f->build_rate = ds->n / (cpu_s() - t0);
+	layout_hnsw_builder_destroy(b);
+
+	struct layout_problem pb;
+	if (layout_hnsw_view_open(&o->v, o->sec, len, 0, ds->dim, NULL, NULL, &pb))
+		die("layout_hnsw_view_open: %s", pb.what);
+	snprintf(f->note, sizeof f->note, "layout_hnsw, section of %.1f MiB built and serialised, kernel %s",
+		 len / 1048576.0, util_vec_kernel());
+	return o;
+}
+
+static void ours_search(void *st, const struct dataset *ds, uint32_t ef, uint32_t *found)
+{
+	struct ours *o = st;
+	struct layout_hnsw_hit hits[K];
+	struct layout_problem pb;
+	for (uint32_t q = 0; q < ds->nq; q++) {
+		uint32_t n;
+		if (layout_hnsw_search(&o->v, ds->queries + (size_t)q * ds->dim, K, ef, NULL, NULL, hits, &n,
+				       &pb))
+			die("layout_hnsw_search failed");
+		for (uint32_t i = 0; i < n; i++)
+			found[(size_t)q * K + i] = hits[i].label;
+	}
+}
+
+static void ours_destroy(void *st)
+{
+	struct ours *o = st;
+	free(o->sec);
+	free(o);
+}
+
+/* (b) hnswlib compiled here with -O3 -march=native. */
+static void *anchor_build(const struct dataset *ds, struct figures *f)
+{
+#ifdef BENCH_HAVE_HNSWLIB
+	double t0 = cpu_s();
+	struct anchor *a = anchor_create(ds->dim, ds->n, M, EFC);
+	if (!a)
+		die("anchor_create failed");
+	for (uint32_t i = 0; i < ds->n; i++)
+		anchor_add(a, ds->base + (size_t)i * ds->dim, i);
+	f->build_rate = ds->n / (cpu_s() - t0);
+	snprintf(f->note, sizeof f->note, "hnswlib %s headers, InnerProductSpace, %s", "0.6.2", anchor_flags());
+	return a;
+#else
+	(void)ds;
+	snprintf(f->note, sizeof f->note, "not built (needs a C++ compiler and libhnswlib-dev)");
+	return NULL;
+#endif
+}
+
+static void anchor_search_all(void *st, const struct dataset *ds, uint32_t ef, uint32_t *found)
+{
+#ifdef BENCH_HAVE_HNSWLIB
+	anchor_set_ef(st, ef > K ? ef : K);
+	for (uint32_t q = 0; q < ds->nq; q++)
+		anchor_search(st, ds->queries + (size_t)q * ds->dim, K, found + (size_t)q * K);
+#else
+	(void)st;
+	(void)ds;
+	(void)ef;
+	(void)found;
+#endif
+}
+
+static void anchor_free(void *st)
+{
+#ifdef BENCH_HAVE_HNSWLIB
+	anchor_destroy(st);
+#else
+	(void)st;
+#endif
+}
+
+static void write_file(const char *path, const void *p, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, len, f) != len || fclose(f))
+		die("%s: %s", path, strerror(errno));
+}
+
+static const char *py_script;
+static int py_reps;
+
+/* (c) python3-hnswlib, in a child /usr/bin/python3 given the same vectors
+ * and ground truth in files; batch queries (knn_query) on one thread, its
+ * own best of the same number of passes, process CPU time. It does all
+ * its work in "build". */
+static void *python_build(const struct dataset *ds, struct figures *f)
+{
+	char dir[] = "/tmp/sutra-vbench-XXXXXX", base[64], qs[64], tr[64], cmd[1024], efl[128] = "";
+	const char *script = py_script;
+	if (!script) {
+		snprintf(f->note, sizeof f->note, "not run (--no-python)");
+		return NULL;
+	}
+	if (access(script, R_OK) || access("/usr/bin/python3", X_OK)) {
+		snprintf(f->note, sizeof f->note, "not run (no %s)", script);
+		return NULL;
+	}
+	if (!mkdtemp(dir))
+		die("mkdtemp: %s", strerror(errno));
+	snprintf(base, sizeof base, "%s/base", dir);
+	snprintf(qs, sizeof qs, "%s/queries", dir);
+	snprintf(tr, sizeof tr, "%s/truth", dir);
+	write_file(base, ds->base, (size_t)ds->n * ds->dim * sizeof(float));
+	write_file(qs, ds->queries, (size_t)ds->nq * ds->dim * sizeof(float));
+	write_file(tr, ds->truth, (size_t)ds->nq * K * sizeof(uint32_t));
+	for (size_t e = 0; e < NEF; e++)
+		snprintf(efl + strlen(efl), sizeof efl - strlen(efl), "%s%u", e ? "," : "", efs[e]);
+	snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' %u %s %s %s %d %d %d %s %d %d", script, ds->dim, base,
+		 qs, tr, K, M, EFC, efl, SEED, py_reps);
+	FILE *p = popen(cmd, "r");
+	char line[256];
+	size_t got = 0;
+	while (p && fgets(line, sizeof line, p)) {
+		double a, b, c;
+		if (sscanf(line, "build %lf", &a) == 1 && a > 0)
+			f->build_rate = ds->n / a;
+		else if (sscanf(line, "ef %lf %lf %lf", &a, &b, &c) == 3) {
+			for (size_t e = 0; e < NEF; e++)
+				if (efs[e] == (uint32_t)a) {
+					f->recall[e] = b;
+					f->qps[e] = c;
+					got++;
+				}
+		}
+	}
+	int st = p ? pclose(p) : -1;
+	unlink(base);
+	unlink(qs);
+	unlink(tr);
+	rmdir(dir);
+	if (st != 0 || got != NEF) {
+		snprintf(f->note, sizeof f->note, "failed (exit status %d, %zu of %zu ef lines)", st, got, NEF);
+		return NULL;
+	}
+	f->ran = 1;
+	snprintf(f->note, sizeof f->note, "python3-hnswlib, knn_query batches, num_threads=1");
+	return NULL;
+}
+
+/* ---- Report -------------------------------------------------------------------- */
+
+static void report(const struct dataset *ds, struct figures *f, size_t nf)
+{
+	printf("\n%s; M=%d, ef_construction=%d, k=%d, one thread\n\n", ds->name, M, EFC, K);
+	for (size_t i = 0; i < nf; i++)
+		printf("  %-16s %s\n", f[i].name, f[i].note);
+	printf("\n| engine | build (inserts/s) |");
+	for (size_t e = 0; e < NEF; e++)
+		printf(" ef=%u recall | ef=%u q/s |", efs[e], efs[e]);
+	printf("\n|---|---:|");
+	for (size_t e = 0; e < NEF; e++)
+		printf("---:|---:|");
+	printf("\n");
+	for (size_t i = 0; i < nf; i++) {
+		if (!f[i].ran)
+			continue;
+		printf("| %s | ", f[i].name);
+		if (f[i].build_rate > 0)
+			printf("%.0f |", f[i].build_rate);
+		else
+			printf("- |");
+		for (size_t e = 0; e < NEF; e++)
+			printf(" %.4f | %.0f |", f[i].recall[e], f[i].qps[e]);
+		printf("\n");
+	}
+	/* Ratios of ours (f[0]) to the native hnswlib anchor (f[1]). */
+	if (f[0].ran && f[1].ran) {
+		printf("\nours / hnswlib-native: build %.2f", f[0].build_rate / f[1].build_rate);
+		for (size_t e = 0; e < NEF; e++)
+			printf(", ef=%u q/s %.2f (recall %+.4f)", efs[e], f[0].qps[e] / f[1].qps[e],
+			       f[0].recall[e] - f[1].recall[e]);
+		printf("\n");
+	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: sutra-bench-vector [--quick] [--fiori DIR] [--reps N] [--no-python] [--python SCRIPT]\n");
+	exit(2);
+}
+
+const char *bench_name = "sutra-bench-vector";
+
+int main(int argc, char **argv)
+{
+	const char *fiori = NULL;
+	int quick = 0, reps = 3;
+	py_script = BENCH_VECTOR_PY;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick"))
+			quick = 1;
+		else if (!strcmp(argv[i], "--fiori") && i + 1 < argc)
+			fiori = argv[++i];
+		else if (!strcmp(argv[i], "--python") && i + 1 < argc)
+			py_script = argv[++i];
+		else if (!strcmp(argv[i], "--no-python"))
+			py_script = NULL;
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+			reps = atoi(argv[++i]);
+		else
+			usage();
+	}
+	py_reps = reps;
+
+	struct dataset ds = { 0 };
+	char load[128];
+	if (fiori)
+		load_fiori(&ds, fiori);
+	else
+		load_fashion(&ds, quick ? 10000 : 60000, quick ? 1000 : 10000);
+	loadavg(load, sizeof load);
+	printf("sutra-bench-vector: build type %s, kernel %s, best of %d passes, load average %s\n",
+	       BENCH_BUILDTYPE, util_vec_kernel(), reps, load);
+	fflush(stdout);
+
+	/* f[0] is ours and f[1] the native anchor (report() divides them). */
+	static const struct engine engines[] = {
+		{ "ours", ours_build, ours_search, ours_destroy },
+		{ "hnswlib-native", anchor_build, anchor_search_all, anchor_free },
+		{ "python3-hnswlib", python_build, NULL, NULL },
+	};
+	enum { NENG = sizeof engines / sizeof engines[0] };
+	struct figures f[NENG + 1] = { { 0 } };
+	void *st[NENG] = { 0 };
+	f[NENG].name = "exact";
+	exact_truth(&ds, &f[NENG]); /* first: it makes the ground truth */
+	for (size_t i = 0; i < NENG; i++) {
+		f[i].name = engines[i].name;
+		st[i] = engines[i].build(&ds, &f[i]);
+	}
+	uint32_t *found = xmalloc((size_t)ds.nq * K * sizeof *found);
+	for (int r = 0; r < reps; r++)
+		for (size_t e = 0; e < NEF; e++)
+			for (size_t i = 0; i < NENG; i++) {
+				if (!st[i])
+					continue;
+				memset(found, 0xff, (size_t)ds.nq * K * sizeof *found);
+				double t = cpu_s();
+				engines[i].search(st[i], &ds, efs[e], found);
+				double qps = ds.nq / (cpu_s() - t);
+				if (qps > f[i].qps[e])
+					f[i].qps[e] = qps;
+				f[i].recall[e] = recall_of(&ds, found);
+				f[i].ran = 1;
+			}
+	for (size_t i = 0; i < NENG; i++)
+		if (st[i])
+			engines[i].destroy(st[i]);
+	report(&ds, f, NENG + 1);
+	free(found);
+	free(ds.base);
+	free(ds.queries);
+	free(ds.truth);
+	return 0;
+}
