@@ -789,8 +789,8 @@ static int build_search(struct builder *b, size_t nc, struct layout_hnsw_builder
 			continue;
 		if (cancelled(b, i))
 			return -ECANCELED;
-		if ((rc = layout_record_at_trusted(in->base, in->end,
-						   (uint64_t)(c->rec - (const unsigned char *)in->base),
+		/* The record's own bytes: inputs may come from other mappings. */
+		if ((rc = layout_record_at_trusted(c->rec, layout_align_up(c->rec_len, 8), 0,
 						   in->vector_dim, &rec, pb)))
 			return rc;
 		const struct layout_concept *k = &rec.u.concept;

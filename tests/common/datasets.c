@@ -87,12 +87,12 @@ void tdata_exact_knn(const float *base, size_t n, unsigned dim, const float *q, 
 	size_t have = 0;
 	double qn = 0;
 	for (unsigned j = 0; j < dim; j++)
-		qn += (double)q[j] * q[j];
+		qn += (double)q[j] * (double)q[j];
 	for (size_t i = 0; i < n; i++) {
 		double dot = 0, en = 0;
 		for (unsigned j = 0; j < dim; j++) {
-			dot += (double)q[j] * base[i * dim + j];
-			en += (double)base[i * dim + j] * base[i * dim + j];
+			dot += (double)q[j] * (double)base[i * dim + j];
+			en += (double)base[i * dim + j] * (double)base[i * dim + j];
 		}
 		double sim = en > 0 ? dot / sqrt(en * qn) : -2;
 		/* Insertion into the sorted best list. */

@@ -58,9 +58,9 @@ static double cosine(const float *a, const float *b, unsigned dim)
 {
 	double d = 0, na = 0, nb = 0;
 	for (unsigned i = 0; i < dim; i++) {
-		d += (double)a[i] * b[i];
-		na += (double)a[i] * a[i];
-		nb += (double)b[i] * b[i];
+		d += (double)a[i] * (double)b[i];
+		na += (double)a[i] * (double)a[i];
+		nb += (double)b[i] * (double)b[i];
 	}
 	return d / sqrt(na * nb);
 }
@@ -112,10 +112,10 @@ static void check_hits(const sutra_snapshot *s, const float *q, unsigned dim,
 		ck_assert_ptr_nonnull(cv.embedding);
 		ck_assert_uint_eq(cv.ordinal, h[i].ordinal);
 		double want = cosine(q, cv.embedding, dim);
-		ck_assert_msg(fabs(want - h[i].similarity) < 1e-4,
+		ck_assert_msg(fabs(want - (double)h[i].similarity) < 1e-4,
 			      "hit %zu (concept %u): similarity %f, its current vector gives %f", i,
 			      num_of(h[i].id), (double)h[i].similarity, want);
-		ck_assert_float_eq(h[i].strength, cv.strength);
+		ck_assert(h[i].strength == cv.strength);
 		if (i)
 			ck_assert(h[i - 1].similarity >= h[i].similarity);
 	}
@@ -512,7 +512,7 @@ static int searcher_main(const char *path)
 					num_of(h[i].id), sutra_snapshot_epoch(s));
 				return 6;
 			}
-			if (fabs(cosine(q, cv.embedding, DIM) - h[i].similarity) > 1e-4) {
+			if (fabs(cosine(q, cv.embedding, DIM) - (double)h[i].similarity) > 1e-4) {
 				fprintf(stderr, "searcher: hit %u has a stale similarity\n",
 					num_of(h[i].id));
 				return 7;
@@ -552,8 +552,9 @@ START_TEST(test_search_while_writing)
 	ck_assert_int_eq(sutra_client_learn_concept(c, &in, NULL), 0);
 	sutra_client_close(c);
 
-	const char *wargv[] = { "search-writer", d.url, NULL };
-	const char *sargv[] = { "search-reader", d.data, NULL };
+	/* argv[0] first: the children see argv[1] as their role. */
+	const char *wargv[] = { "test_int_search", "search-writer", d.url, NULL };
+	const char *sargv[] = { "test_int_search", "search-reader", d.data, NULL };
 	pid_t w = tdaemon_spawn_self(wargv, -1, -1);
 	pid_t rd[2] = { tdaemon_spawn_self(sargv, -1, -1), tdaemon_spawn_self(sargv, -1, -1) };
 	ck_assert_int_gt(w, 0);

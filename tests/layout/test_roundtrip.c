@@ -287,7 +287,7 @@ START_TEST(test_roundtrip_segment_block)
 	ck_assert_int_eq(layout_block_check_payload(blockbuf, &blk, &pb), 0);
 	ck_assert_uint_eq(blk.type, LAYOUT_BLOCK_SEGMENT);
 	ck_assert_int_eq(layout_segment_decode(blockbuf, &blk, &got, gs, 2, &pb), 0);
-	ck_assert_uint_eq(got.seg_version, 1);
+	ck_assert_uint_eq(got.seg_version, LAYOUT_SEG_VERSION);
 	ck_assert_uint_eq(got.section_count, 2);
 	ck_assert_uint_eq(got.first_epoch, 1);
 	ck_assert_uint_eq(got.last_epoch, 4);
