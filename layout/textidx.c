@@ -258,14 +258,15 @@ static int cmp_tokens(const char *a, size_t alen, const char *b, size_t blen)
 	return (alen > blen) - (alen < blen);
 }
 
-/* qsort has no context argument: the arena of the builder being sorted. */
-static _Thread_local const struct layout_textidx_builder *sorting;
+struct sortkey {
+	const char *tok;
+	size_t len, index;
+};
 
-static int cmp_order(const void *x, const void *y)
+static int cmp_key(const void *x, const void *y)
 {
-	const struct term *a = &sorting->terms[*(const size_t *)x];
-	const struct term *b = &sorting->terms[*(const size_t *)y];
-	return cmp_tokens(sorting->arena + a->off, a->len, sorting->arena + b->off, b->len);
+	const struct sortkey *a = x, *b = y;
+	return cmp_tokens(a->tok, a->len, b->tok, b->len);
 }
 
 int layout_textidx_finish(struct layout_textidx_builder *b, uint64_t *terms_len,
@@ -274,17 +275,20 @@ int layout_textidx_finish(struct layout_textidx_builder *b, uint64_t *terms_len,
 	size_t n = b->nterms;
 	size_t *order = malloc((n ? n : 1) * sizeof *order);
 	uint64_t *post = malloc((n ? n : 1) * sizeof *post);
-	if (!order || !post) {
+	struct sortkey *keys = malloc((n ? n : 1) * sizeof *keys);
+	if (!order || !post || !keys) {
 		free(order);
 		free(post);
+		free(keys);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
-		order[i] = i;
-	sorting = b;
+		keys[i] = (struct sortkey){ b->arena + b->terms[i].off, b->terms[i].len, i };
 	if (n > 1)
-		qsort(order, n, sizeof *order, cmp_order);
-	sorting = NULL;
+		qsort(keys, n, sizeof *keys, cmp_key);
+	for (size_t i = 0; i < n; i++)
+		order[i] = keys[i].index;
+	free(keys);
 	uint64_t pos = 0;
 	for (size_t i = 0; i < n; i++) {
 		roaring_bitmap_t *r = b->terms[order[i]].ordinals;

@@ -2,6 +2,7 @@
 /* Tests of the text postings: build, look up against a naive scan, determinism, damaged bytes. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,15 +243,31 @@ static int open_view(struct layout_textidx_view *v, const struct built *b, struc
 /* Uses every value of a looked-up bitmap the way a query would (an array
  * sized by the cardinality), so that a view whose stored counts lie
  * would write out of bounds under ASan. */
+static bool count_value(uint32_t value, void *arg)
+{
+	(void)value;
+	++*(uint64_t *)arg;
+	return true;
+}
+
 static void exercise(const roaring_bitmap_t *r)
 {
-	uint64_t n = roaring_bitmap_get_cardinality(r);
+	uint64_t n = roaring_bitmap_get_cardinality(r), seen = 0;
+	roaring_iterate(r, count_value, &seen);
+	if (seen != n)
+		ck_abort_msg("bitmap holds %llu values but says %llu", (unsigned long long)seen,
+			     (unsigned long long)n);
 	uint32_t *a = malloc((n ? n : 1) * sizeof *a);
 	ck_assert_ptr_nonnull(a);
 	roaring_bitmap_to_uint32_array(r, a);
-	for (uint64_t i = 1; i < n; i++)
-		if (a[i] <= a[i - 1])
+	for (uint64_t i = 0; i < n; i++) {
+		if (i && a[i] <= a[i - 1])
 			ck_abort_msg("bitmap values out of order");
+		/* A run reaching past its container lists values that the
+		 * bitmap then says it does not hold. */
+		if (!roaring_bitmap_contains(r, a[i]))
+			ck_abort_msg("bitmap lists %u but does not contain it", a[i]);
+	}
 	free(a);
 }
 
@@ -533,6 +550,61 @@ START_TEST(test_textidx_damaged_offsets)
 }
 END_TEST
 
+/* Damaged bitmaps with no checksum in front of them: the lookup of their
+ * token says SUTRA_ECORRUPT or gives a bitmap whose stored counts, runs
+ * and arrays are consistent (array, bitset and run containers all). */
+START_TEST(test_textidx_damaged_bitmaps)
+{
+	struct corpus c;
+	struct built b;
+	struct layout_textidx_view v;
+	struct layout_problem pb;
+	make_corpus(&c, 300, 1);
+	build(&c, 0, &b);
+	ck_assert_int_eq(open_view(&v, &b, NULL, &pb), 0);
+	uint64_t toff = 64 + 32 * v.nslots, flips = 0, caught = 0;
+	for (uint64_t s = 0; s < v.nslots; s++) {
+		const unsigned char *p = b.terms + 64 + 32 * s;
+		uint32_t tlen = util_get_le32(p + 12);
+		if (!tlen)
+			continue;
+		const char *tok = (const char *)b.terms + toff + util_get_le32(p + 8);
+		uint64_t off = util_get_le64(p + 16), len = util_get_le64(p + 24);
+		uint64_t n = util_get_le32(b.postings + off + len - 4) >> 15;
+		uint64_t bitsets = 0;
+		for (uint64_t k = 0; k < n; k++)
+			bitsets += b.postings[off + len - 4 - n + k] == 1;
+		for (uint64_t i = 0; i < len; i++) {
+			/* Every byte, but only a sample of the bitset data. */
+			if (i < 8192 * bitsets && i % 61)
+				continue;
+			for (unsigned m = 0; m < 3; m++) {
+				unsigned char mask = m == 2 ? 0xFF : (unsigned char)(1u << (m ? 7 : i % 8));
+				roaring_bitmap_t *r;
+				b.postings[off + i] ^= mask;
+				int rc = layout_textidx_lookup(&v, tok, tlen, &r, &pb);
+				if (rc != 1 && rc != SUTRA_ECORRUPT)
+					ck_abort_msg("lookup gave %d", rc);
+				if (rc == 1) {
+					exercise(r);
+					roaring_bitmap_free(r);
+				} else {
+					caught++;
+				}
+				flips++;
+				b.postings[off + i] ^= mask;
+			}
+		}
+	}
+	/* Most damage is caught; a flipped bit of a bitset or of an array
+	 * value that stays in order is a different, well-formed set. */
+	ck_assert_uint_gt(caught, flips / 2);
+	ck_assert_int_eq(layout_textidx_check(&v, &pb), 0);
+	built_free(&b);
+	free(c.docs);
+}
+END_TEST
+
 START_TEST(test_textidx_touch_failure_propagates)
 {
 	struct corpus c;
@@ -638,6 +710,7 @@ int main(void)
 	tcase_add_test(tc, test_textidx_terms_counts_distinct);
 	tcase_add_test(tc, test_textidx_flipped_bytes);
 	tcase_add_test(tc, test_textidx_damaged_offsets);
+	tcase_add_test(tc, test_textidx_damaged_bitmaps);
 	tcase_add_test(tc, test_textidx_touch_failure_propagates);
 	tcase_add_test(tc, test_textidx_check_catches_damaged_slot);
 	tcase_set_timeout(tc, 600);

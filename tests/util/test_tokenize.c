@@ -64,6 +64,17 @@ START_TEST(test_tokenize_ascii)
 }
 END_TEST
 
+START_TEST(test_tokenize_fold_pairs)
+{
+	/* Upper/lower pairs that alternate (Latin Extended-A: Ā ā Ă ă),
+	 * the DŽ triple (upper, title, lower), and a sign that folds into
+	 * another block (U+2126 OHM SIGN to ω). */
+	TOKS("\xc4\x80\xc4\x81\xc4\x82\xc4\x83", "\xc4\x81\xc4\x81\xc4\x83\xc4\x83");
+	TOKS("\xc7\x84\xc7\x85\xc7\x86\xc7\x87", "\xc7\x86\xc7\x86\xc7\x86\xc7\x89");
+	TOKS("\xe2\x84\xa6\xce\xa9\xcf\x89", "\xcf\x89\xcf\x89\xcf\x89");
+}
+END_TEST
+
 START_TEST(test_tokenize_numbers_and_symbols)
 {
 	/* No (superscripts, fractions) and Nl (Roman numerals) are numbers. */
@@ -288,6 +299,7 @@ int main(void)
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("tokenize");
 	tcase_add_test(tc, test_tokenize_ascii);
+	tcase_add_test(tc, test_tokenize_fold_pairs);
 	tcase_add_test(tc, test_tokenize_numbers_and_symbols);
 	tcase_add_test(tc, test_tokenize_german_sharp_s);
 	tcase_add_test(tc, test_tokenize_turkish_i);
