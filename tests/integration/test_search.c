@@ -597,19 +597,22 @@ static void recall_run(const float *base, size_t n, const float *queries, size_t
 	sutra_batch_destroy(b);
 	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
 	/* Once idle, the coordinator flushes the tail and merges: wait for
-	 * one segment holding everything, so that the graph is searched. */
+	 * one segment holding everything, so that the graph is searched. The
+	 * tail then holds only the coordinator's empty commits (64 bytes
+	 * each), far less than one concept with its vector. */
 	struct sutra_reader_stats st = { 0 };
-	for (int i = 0; i < 1200; i++) {
+	for (int i = 0; i < 300; i++) {
 		sutra_snapshot *s = snap_at(r, epoch);
 		sutra_snapshot_stats(s, &st);
 		sutra_snapshot_release(s);
-		if (st.segment_count == 1 && st.tail_bytes == 0)
+		if (st.segment_count == 1 && st.tail_bytes < 1024)
 			break;
 		usleep(100000);
 		sutra_reader_refresh(r, NULL);
 	}
-	ck_assert_msg(st.segment_count == 1 && st.tail_bytes == 0,
-		      "%s: the store did not settle into one segment", name);
+	ck_assert_msg(st.segment_count == 1 && st.tail_bytes < 1024,
+		      "%s: the store did not settle into one segment (%u segments, %" PRIu64
+		      " tail bytes)", name, st.segment_count, st.tail_bytes);
 	sutra_snapshot *s = snap_at(r, epoch);
 	struct sutra_search_hit h[10];
 	size_t agree = 0;
