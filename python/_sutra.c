@@ -304,14 +304,12 @@ static int store_start_writer(StoreObject *s)
 	struct coord_server *srv = NULL;
 	sigset_t old;
 	int rc;
+	/* With the GIL held: another thread of this process must not start
+	 * (or connect) at the same time. It takes milliseconds. */
 	nng_started = 1;
-	s->busy++;
-	Py_BEGIN_ALLOW_THREADS
 	block_signals(&old);
 	rc = coord_server_start(&cfg, &srv, why, sizeof why);
 	restore_signals(&old);
-	Py_END_ALLOW_THREADS
-	s->busy--;
 	if (rc == SUTRA_ELOCKED) {
 		s->role = ROLE_CLIENT;
 		return 0;
