@@ -2107,26 +2107,30 @@ PyMODINIT_FUNC PyInit__sutra(void)
 		atfork_done = 1;
 	}
 	Error = new_exc(m, "Error", NULL, "Base of every sutra error; .code and .name give the C code.");
-	if (!Error)
+	if (!Error || PyObject_SetAttrString(Error, "code", Py_None) ||
+	    PyObject_SetAttrString(Error, "name", Py_None))
 		goto fail;
+	/* Each class carries its C code as class attributes .code and .name
+	 * (an instance raised from a C result sets its own). */
 	struct {
 		PyObject **slot;
 		const char *name;
 		PyObject *extra;
+		int code;
 		const char *doc;
 	} excs[] = {
-		{ &NotFound, "NotFound", PyExc_LookupError, "SUTRA_ENOTFOUND: no such concept or association." },
-		{ &DimensionError, "DimensionError", PyExc_ValueError, "SUTRA_EDIM: a vector of another dimension." },
-		{ &InvalidArgument, "InvalidArgument", PyExc_ValueError, "SUTRA_EVALUE: an invalid argument." },
-		{ &TooBig, "TooBig", PyExc_ValueError, "SUTRA_ETOOBIG: over a configured or format limit." },
-		{ &StoreLocked, "StoreLocked", NULL, "SUTRA_ELOCKED: another process writes the store." },
-		{ &Corrupt, "Corrupt", NULL, "SUTRA_ECORRUPT: the store file is corrupt." },
-		{ &VersionError, "VersionError", NULL, "SUTRA_EVERSION: unsupported format version." },
-		{ &ProtocolError, "ProtocolError", NULL, "SUTRA_EPROTO: a malformed protocol message." },
-		{ &Unavailable, "Unavailable", PyExc_ConnectionError, "SUTRA_EUNAVAIL: the coordinator cannot be reached." },
-		{ &Timeout, "Timeout", PyExc_TimeoutError, "-ETIMEDOUT: a wait timed out." },
-		{ &StorageOSError, "StorageOSError", PyExc_OSError, "A system error (-errno)." },
-		{ &Unsupported, "Unsupported", PyExc_NotImplementedError, "Not available in this build." },
+		{ &NotFound, "NotFound", PyExc_LookupError, SUTRA_ENOTFOUND, "SUTRA_ENOTFOUND: no such concept or association." },
+		{ &DimensionError, "DimensionError", PyExc_ValueError, SUTRA_EDIM, "SUTRA_EDIM: a vector of another dimension." },
+		{ &InvalidArgument, "InvalidArgument", PyExc_ValueError, SUTRA_EVALUE, "SUTRA_EVALUE: an invalid argument." },
+		{ &TooBig, "TooBig", PyExc_ValueError, SUTRA_ETOOBIG, "SUTRA_ETOOBIG: over a configured or format limit." },
+		{ &StoreLocked, "StoreLocked", NULL, SUTRA_ELOCKED, "SUTRA_ELOCKED: another process writes the store." },
+		{ &Corrupt, "Corrupt", NULL, SUTRA_ECORRUPT, "SUTRA_ECORRUPT: the store file is corrupt." },
+		{ &VersionError, "VersionError", NULL, SUTRA_EVERSION, "SUTRA_EVERSION: unsupported format version." },
+		{ &ProtocolError, "ProtocolError", NULL, SUTRA_EPROTO, "SUTRA_EPROTO: a malformed protocol message." },
+		{ &Unavailable, "Unavailable", PyExc_ConnectionError, SUTRA_EUNAVAIL, "SUTRA_EUNAVAIL: the coordinator cannot be reached." },
+		{ &Timeout, "Timeout", PyExc_TimeoutError, -ETIMEDOUT, "-ETIMEDOUT: a wait timed out." },
+		{ &StorageOSError, "StorageOSError", PyExc_OSError, 0, "A system error (-errno)." },
+		{ &Unsupported, "Unsupported", PyExc_NotImplementedError, 0, "Not available in this build." },
 	};
 	for (size_t i = 0; i < sizeof excs / sizeof excs[0]; i++) {
 		PyObject *b = bases2(Error, excs[i].extra);
@@ -2136,6 +2140,16 @@ PyMODINIT_FUNC PyInit__sutra(void)
 		Py_DECREF(b);
 		if (!*excs[i].slot)
 			goto fail;
+		if (excs[i].code) {
+			PyObject *c = PyLong_FromLong(excs[i].code);
+			PyObject *n = PyUnicode_FromString(sutra_errname(excs[i].code));
+			int bad = !c || !n || PyObject_SetAttrString(*excs[i].slot, "code", c) ||
+				  PyObject_SetAttrString(*excs[i].slot, "name", n);
+			Py_XDECREF(c);
+			Py_XDECREF(n);
+			if (bad)
+				goto fail;
+		}
 	}
 	if (PyModule_AddObjectRef(m, "Store", (PyObject *)&Store_Type) < 0 ||
 	    PyModule_AddObjectRef(m, "Snapshot", (PyObject *)&Snapshot_Type) < 0 ||

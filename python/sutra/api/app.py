@@ -7,12 +7,13 @@ Run it with uvicorn; the store comes from the environment:
         uvicorn sutra.api.app:app --port 8000 [--workers 2]
 
 SUTRA_DATA is the store (a directory or storage.dat; default ./sutra-data);
+SUTRA_VECTOR_DIMENSION the dimension of a new store (embedded mode);
 SUTRA_STORAGE_MODE, SUTRA_COORDINATOR_URL, SUTRA_EVENTS_URL and
 SUTRA_TIMEOUT_MS are read by sutra.get_storage_backend(). Nothing is opened
 before the first request, so forked workers each open their own.
 
 Reads accept ?min_epoch=E: the request first waits (up to wait_timeout
-seconds, default 5) until this process sees epoch E, the epoch a write
+seconds, default $SUTRA_API_WAIT_TIMEOUT or 5) until this process sees epoch E, the epoch a write
 through any process returned: read-your-writes across processes.
 """
 
@@ -84,11 +85,18 @@ def _concept_json(c):
     }
 
 
-def create_app(store=None, path=None, wait_timeout=5.0):
+def create_app(store=None, path=None, wait_timeout=None):
     """The FastAPI app over store (default: get_storage_backend(path or
-    $SUTRA_DATA), opened lazily)."""
+    $SUTRA_DATA), opened lazily). wait_timeout: the longest a read waits
+    for ?min_epoch (seconds; default $SUTRA_API_WAIT_TIMEOUT or 5)."""
+    if wait_timeout is None:
+        wait_timeout = float(os.environ.get("SUTRA_API_WAIT_TIMEOUT") or 5)
     if store is None:
-        store = sutra.get_storage_backend(path or os.environ.get("SUTRA_DATA", "sutra-data"))
+        kw = {}
+        if os.environ.get("SUTRA_VECTOR_DIMENSION"):
+            kw["vector_dimension"] = int(os.environ["SUTRA_VECTOR_DIMENSION"])
+        store = sutra.get_storage_backend(path or os.environ.get("SUTRA_DATA", "sutra-data"),
+                                          **kw)
     app = FastAPI(title="Sutra storage", version=sutra.__version__)
     app.state.store = store
 
