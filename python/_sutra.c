@@ -818,7 +818,7 @@ static SnapshotObject *snapshot_new(StoreObject *s, uint64_t min_epoch)
  * refers to it. */
 static void snapshot_drop(SnapshotObject *o)
 {
-	if (!o->snap || o->pins > 0)
+	if (!o->snap || o->pins > 0 || !o->released)
 		return;
 	StoreObject *s = o->store;
 	if (o->gen == sutra_py_fork_gen && s->gen == o->gen) {
@@ -1541,6 +1541,7 @@ static PyTypeObject Batch_Type = {
 static void snapshot_dealloc(SnapshotObject *o)
 {
 	o->pins = 0; /* no array can refer to it: each holds a reference */
+	o->released = 1;
 	snapshot_drop(o);
 	Py_XDECREF(o->store);
 	Py_TYPE(o)->tp_free((PyObject *)o);

@@ -273,6 +273,12 @@ def test_snapshot_isolation_and_zero_copy(store):
         assert [x["content"] for x in snap.concepts()] == ["v1"]
         copy = snap.query_concept_copy("1")["embedding"]
         assert copy.flags.writeable
+        # Regression: a zero-copy array dropped inside the block must not
+        # give the snapshot back while the block still uses it.
+        for _ in range(3):
+            assert snap.query_concept("1")["embedding"][0] == 1
+        gc.collect()
+        assert snap.query_concept("1")["content"] == "v1"
     assert snap.released
     with pytest.raises(sutra.InvalidArgument):
         snap.query_concept("1")
