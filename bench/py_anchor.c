@@ -84,6 +84,17 @@ int main(int argc, char **argv)
 	}
 	report("get_acquire_copy", ns, ops);
 
+	/* What a read that keeps its snapshot while the epoch stays pays to
+	 * learn the newest epoch. */
+	for (size_t i = 0; i < ops; i++) {
+		uint64_t e, t = now_ns();
+		if ((rc = sutra_reader_refresh(r, &e)))
+			die("refresh: %s", sutra_strerror(rc));
+		ns[i] = (uint32_t)(now_ns() - t);
+		sink += (float)e;
+	}
+	report("refresh", ns, ops);
+
 	/* As snapshot.query_concept(): a get in a held snapshot, zero-copy. */
 	if ((rc = sutra_snapshot_acquire(r, 0, &s)))
 		die("acquire: %s", sutra_strerror(rc));

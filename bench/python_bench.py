@@ -201,8 +201,13 @@ def main():
             cs = (f"{cc[0]:8.2f} {cc[1]:8.2f} {cc[2]:8.2f} {p50 / cc[0]:8.1f}x" if cc else
                   f"{'':8s} {'':8s} {'':8s} {'':9s}")
             print(f"  {labels[name]:28s} {p50:8.2f} {p99:8.2f} {mean:8.2f} {cs}")
+        for name, cc in c.items():
+            if name not in py:
+                print(f"  {'C only: sutra_reader_' + name:28s} {'':8s} {'':8s} {'':8s} "
+                      f"{cc[0]:8.2f} {cc[1]:8.2f} {cc[2]:8.2f}")
         print("  (C acquire+get+copy+release is the C form of query_concept outside a "
-              "snapshot)")
+              "snapshot;\n   sutra_reader_refresh is the part of it that reads the newest "
+              "epoch)")
         store.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
