@@ -87,14 +87,17 @@ PyObject *sutra_py_vector_search(SnapshotObject *so, PyObject *args, PyObject *k
 	size_t n = 0;
 	if (!hits) {
 		Py_DECREF(q);
-		roaring_bitmap_free(filter);
+		if (filter)
+			roaring_bitmap_free(filter);
 		return PyErr_NoMemory();
 	}
 	const float *qv = PyArray_DATA((PyArrayObject *)q);
 	Py_BEGIN_ALLOW_THREADS
 	rc = sutra_snapshot_vector_search(so->snap, qv, st.vector_dim, k, ef, filter, hits, &n);
 	Py_END_ALLOW_THREADS
-	roaring_bitmap_free(filter);
+	/* CRoaring 0.2 does not accept NULL here. */
+	if (filter)
+		roaring_bitmap_free(filter);
 	Py_DECREF(q);
 	PyObject *res = rc ? sutra_py_raise(rc, "vector search", NULL) : hits_list(hits, n, 0);
 	PyMem_Free(hits);
