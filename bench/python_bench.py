@@ -6,7 +6,7 @@ run. docs/PERFORMANCE-python.md has the figures and how to read them.
 Usage (from the source root, after meson compile -C BUILD):
     PYTHONPATH=BUILD/python /usr/bin/python3 bench/python_bench.py --build BUILD
         [--n 20000] [--dim 768] [--ops 20000] [--single 2000] [--threads 4]
-        [--dir DIR]
+        [--dir DIR] [--durability sync|relaxed]
 """
 
 import argparse
@@ -68,6 +68,8 @@ def main():
     ap.add_argument("--batch", type=int, default=1000, help="concepts per batch")
     ap.add_argument("--dir", default=None, help="where the store goes (default: a temp dir)")
     ap.add_argument("--seed", type=int, default=0x5EED)
+    ap.add_argument("--durability", default="sync", choices=["sync", "relaxed"],
+                    help="of the embedded coordinator")
     a = ap.parse_args()
 
     anchor = os.path.join(a.build, "bench", "sutra-bench-pyanchor")
@@ -80,7 +82,7 @@ def main():
     print("  store       ", work, f"n={a.n} dim={a.dim}")
     rng = np.random.default_rng(a.seed)
     try:
-        store = sutra.ConcurrentStorage(work, vector_dimension=a.dim)
+        store = sutra.ConcurrentStorage(work, vector_dimension=a.dim, durability=a.durability)
         vecs = rng.standard_normal((a.n, a.dim), dtype=np.float32)
 
         # -- learns: single, from threads, batches --------------------------------
@@ -93,7 +95,8 @@ def main():
             ns.append(time.perf_counter_ns() - t1)
         el = time.perf_counter() - t
         p50, p99, mean = summary(ns)
-        print(f"\nlearn_concept, one thread, sync durability ({single} learns, 768-d):")
+        print(f"\nlearn_concept, one thread, {a.durability} durability ({single} learns, "
+              f"{a.dim}-d):")
         print(f"  {single / el:10.0f} learns/s   p50 {p50:.1f} us  p99 {p99:.1f} us")
 
         nthreads = a.threads
