@@ -2,6 +2,8 @@
 """Epoch notices: an iterator, a file descriptor and async iteration."""
 
 import asyncio
+import collections
+import time
 from dataclasses import dataclass, field
 
 
@@ -40,9 +42,29 @@ class Notices:
         self._n = store._open_notices()
         self._resolve = resolve_ids
         self._cache = {}
+        self._pending = collections.deque()
+
+    def wait_connected(self, timeout=5.0):
+        """Waits until the subscription hears the coordinator (its first
+        notice: a heartbeat comes every --check-interval-ms, 1 s by
+        default). nng delivers only what is published after the connection
+        is made, so call this before relying on the notice of a write made
+        right after subscribing. Returns False after timeout seconds (the
+        coordinator is not running, or sends no heartbeats)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            raw = self._n._next(int(min(left, 0.2) * 1000) or 1)
+            if raw is not None:
+                if not raw[3]:  # an epoch notice: keep it for next()
+                    self._pending.append(raw)
+                return True
 
     def fileno(self):
-        """A descriptor that is readable while a notice waits."""
+        """A descriptor that is readable while a notice waits (notices kept
+        by wait_connected() are returned by next() without it)."""
         return self._n.fileno()
 
     def _make(self, raw):
@@ -65,7 +87,7 @@ class Notices:
         while True:
             # Slices, so that Ctrl-C interrupts a long wait.
             ms = 200 if left is None or left > 0.2 else int(left * 1000)
-            raw = self._n._next(ms)
+            raw = self._pending.popleft() if self._pending else self._n._next(ms)
             if raw is not None:
                 n = self._make(raw)
                 if n.heartbeat and not heartbeats:

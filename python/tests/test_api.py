@@ -331,6 +331,8 @@ def test_notices_iterator(store):
 
     one, two = sutra.normalize_id("1"), sutra.normalize_id("2")
     with store.notices() as notices:
+        # Only what is published after the subscription connects arrives.
+        assert notices.wait_connected(10)
         n = until(notices, store.learn_concept("1", "one"))
         assert set(n.ids) == {one} and not n.heartbeat and not n.unresolved
         n = until(notices, store.learn_concept("2", "two"))
@@ -353,6 +355,7 @@ def test_notices_iterator(store):
 def test_notices_asyncio(store):
     async def main():
         notices = store.notices()
+        assert notices.wait_connected(10)
         loop = asyncio.get_running_loop()
         e = await loop.run_in_executor(None, store.learn_concept, "7", "seven")
         async for n in notices:
