@@ -336,6 +336,18 @@ static inline void prefetch_node(const struct graph *g, uint32_t i)
 	__builtin_prefetch(p + 64);
 }
 
+/* The rest of a vector whose first two lines prefetch_node() asked for:
+ * issued one neighbour ahead of the distance loop, so that a long vector
+ * (784 floats are 49 lines) arrives while the previous one is computed
+ * rather than line by line as the kernel reaches it. */
+static inline void prefetch_rest(const struct graph *g, uint32_t i)
+{
+	const unsigned char *p = (const unsigned char *)vec_of(g, i);
+	size_t end = (size_t)g->dim * 4;
+	for (size_t o = 128; o < end; o += 64)
+		__builtin_prefetch(p + o);
+}
+
 /* Greedy descent at one upper level: moves *cur to a neighbour nearer to q
  * while there is one (distances strictly decrease, so it ends). */
 static int greedy(const struct graph *g, const float *q, uint32_t level, uint32_t *cur, float *curd,
@@ -425,6 +437,8 @@ static int beam(const struct graph *g, struct scratch *s, const float *q, uint32
 			return -ENOMEM;
 		for (uint32_t j = 0; j < k; j++) {
 			uint32_t id = nb[j];
+			if (j + 1 < k)
+				prefetch_rest(g, nb[j + 1]);
 			if ((rc = touch_node(g, id, pb)))
 				return rc;
 			float d = dist(g, q, id);
