@@ -10,7 +10,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "bench/benchutil.h"
+#include "sutra/client.h"
+#include "sutra/reader.h"
 #include "layout/hnsw.h"
 #include "util/crc32c.h"
 #include "util/vecdist.h"
@@ -477,6 +485,148 @@ static void *python_build(const struct dataset *ds, struct figures *f)
 
 /* ---- Report -------------------------------------------------------------------- */
 
+/* (e) The store: the same vectors learnt through a real sutra-coordinator
+ * (batches of 500 over ipc://), indexed by its segment builder (flushes,
+ * tiered merges, the idle merge into one segment), then searched through
+ * libsutra-reader (sutra_snapshot_vector_search) from this process. Its
+ * build rate is end to end: from the first learn until one segment holds
+ * every vector (the graph the searches use). */
+static char self_dir[PATH_MAX];
+
+struct store {
+	char dir[PATH_MAX];
+	pid_t pid;
+	sutra_reader *r;
+	sutra_snapshot *s;
+};
+
+static double wall_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void *store_build(const struct dataset *ds, struct figures *f)
+{
+	struct store *st = xmalloc(sizeof *st);
+	char bin[PATH_MAX + 64], data[PATH_MAX + 16], url[PATH_MAX + 16], ev[PATH_MAX + 16];
+	char dim[16], logp[PATH_MAX + 16];
+	snprintf(st->dir, sizeof st->dir, "/tmp/sutra-bench-vector-XXXXXX");
+	if (!mkdtemp(st->dir))
+		die("mkdtemp: %s", strerror(errno));
+	snprintf(bin, sizeof bin, "%s/../coordinator/sutra-coordinator", self_dir);
+	snprintf(data, sizeof data, "%s/storage.dat", st->dir);
+	snprintf(url, sizeof url, "ipc://%s/w.sock", st->dir);
+	snprintf(ev, sizeof ev, "ipc://%s/e.sock", st->dir);
+	snprintf(logp, sizeof logp, "%s/coord.log", st->dir);
+	snprintf(dim, sizeof dim, "%u", ds->dim);
+	const char *argv[] = { bin, "--data", data, "--listen", url, "--events", ev,
+			       "--vector-dimension", dim, "--log-level", "warning", NULL };
+	int lf = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	st->pid = spawn(argv, NULL, 0, lf, lf);
+	close(lf);
+	sutra_client *c = NULL;
+	for (double until = wall_s() + 15; sutra_client_connect(url, NULL, &c) != 0 ||
+					    sutra_client_ping(c, NULL) != 0;) {
+		sutra_client_close(c);
+		c = NULL;
+		if (wall_s() > until)
+			die("the coordinator did not answer (log: %s)", logp);
+		usleep(20000);
+	}
+	double t0 = wall_s();
+	sutra_batch *b = sutra_batch_create();
+	uint64_t epoch = 0;
+	for (uint32_t i = 0; i < ds->n; i++) {
+		uint8_t id[16] = { 0 };
+		memcpy(id, &i, 4);
+		id[15] = 0x7E;
+		struct sutra_concept_in in = { .id = id, .content = "v", .content_len = 1,
+					       .embedding = ds->base + (size_t)i * ds->dim,
+					       .vector_dim = ds->dim, .strength = 1, .confidence = 1 };
+		if (sutra_batch_learn_concept(b, &in))
+			die("sutra_batch_learn_concept failed");
+		if (sutra_batch_count(b) == 500 || i + 1 == ds->n) {
+			int rc = sutra_client_commit(c, b, &epoch);
+			if (rc)
+				die("commit: %s", sutra_strerror(rc));
+			sutra_batch_clear(b);
+		}
+	}
+	double ingest = wall_s() - t0;
+	sutra_batch_destroy(b);
+	sutra_client_close(c);
+	if (sutra_reader_open(data, &st->r))
+		die("sutra_reader_open failed");
+	struct sutra_reader_stats rs = { 0 };
+	for (;;) {
+		/* One segment, and a tail of the coordinator's empty commits. */
+		if (sutra_reader_wait_for_epoch(st->r, epoch, 60000) ||
+		    sutra_snapshot_acquire(st->r, epoch, &st->s))
+			die("no snapshot of epoch %llu", (unsigned long long)epoch);
+		sutra_snapshot_stats(st->s, &rs);
+		if (rs.segment_count == 1 && rs.tail_bytes < 1024)
+			break;
+		sutra_snapshot_release(st->s);
+		if (wall_s() - t0 > 3600)
+			die("the store did not settle into one segment within an hour");
+		usleep(50000);
+		sutra_reader_refresh(st->r, NULL);
+	}
+	double indexed = wall_s() - t0;
+	f->build_rate = ds->n / indexed;
+	/* Open cost of another reader of the same store (the median of 21). */
+	double opens[21];
+	for (int i = 0; i < 21; i++) {
+		sutra_reader *r2;
+		sutra_snapshot *s2;
+		double t = wall_s();
+		if (sutra_reader_open(data, &r2) || sutra_snapshot_acquire(r2, 0, &s2))
+			die("reopen failed");
+		opens[i] = wall_s() - t;
+		sutra_snapshot_release(s2);
+		sutra_reader_close(r2);
+	}
+	for (int i = 1; i < 21; i++)
+		for (int j = i; j > 0 && opens[j] < opens[j - 1]; j--) {
+			double x = opens[j];
+			opens[j] = opens[j - 1];
+			opens[j - 1] = x;
+		}
+	snprintf(f->note, sizeof f->note,
+		 "sutra-coordinator + libsutra-reader: learnt in %.1f s (%.0f/s), one segment "
+		 "after %.1f s; reader open + snapshot %.3f ms",
+		 ingest, ds->n / ingest, indexed, opens[10] * 1e3);
+	return st;
+}
+
+static void store_search(void *p, const struct dataset *ds, uint32_t ef, uint32_t *found)
+{
+	struct store *st = p;
+	struct sutra_search_hit hits[K];
+	for (uint32_t q = 0; q < ds->nq; q++) {
+		size_t n;
+		int rc = sutra_snapshot_vector_search(st->s, ds->queries + (size_t)q * ds->dim, ds->dim,
+						      K, ef, NULL, hits, &n);
+		if (rc)
+			die("sutra_snapshot_vector_search: %s", sutra_strerror(rc));
+		for (size_t i = 0; i < n; i++)
+			memcpy(&found[(size_t)q * K + i], hits[i].id, 4);
+	}
+}
+
+static void store_destroy(void *p)
+{
+	struct store *st = p;
+	sutra_snapshot_release(st->s);
+	sutra_reader_close(st->r);
+	kill(st->pid, SIGTERM);
+	reap(st->pid, 60);
+	nftw(st->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	free(st);
+}
+
 static void report(const struct dataset *ds, struct figures *f, size_t nf)
 {
 	printf("\n%s; M=%d, ef_construction=%d, k=%d, one thread\n\n", ds->name, M, EFC, K);
@@ -539,6 +689,13 @@ int main(int argc, char **argv)
 			usage();
 	}
 	py_reps = reps;
+	char exe[PATH_MAX];
+	ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (el <= 0)
+		die("readlink /proc/self/exe: %s", strerror(errno));
+	exe[el] = 0;
+	snprintf(self_dir, sizeof self_dir, "%s", exe);
+	*strrchr(self_dir, '/') = 0;
 
 	struct dataset ds = { 0 };
 	char load[128];
@@ -557,6 +714,7 @@ int main(int argc, char **argv)
 		{ "hnswlib-native", anchor_build, anchor_search_all, anchor_free },
 		{ "python3-hnswlib", python_build, NULL, NULL },
 		{ "ours+touch", touch_build, ours_search, touch_destroy },
+		{ "store", store_build, store_search, store_destroy },
 	};
 	enum { NENG = sizeof engines / sizeof engines[0] };
 	struct figures f[NENG + 1] = { { 0 } };
