@@ -49,6 +49,28 @@ int main(int argc, char **argv)
 	       st.epoch, st.concept_count, st.association_count);
 	snap = s;
 	rc = sutra_snapshot_foreach(s, show, NULL);
+
+	/* Text search: every concept whose content holds "light". */
+	struct sutra_search_hit hits[4];
+	size_t n = 0;
+	if (rc == 0 && (rc = sutra_snapshot_text_search(s, "Light", 5, SUTRA_TEXT_ANY, 4, hits, &n,
+							NULL)) == 0) {
+		printf("text search \"Light\": %zu hit(s)\n", n);
+		for (size_t i = 0; i < n; i++)
+			printf("  %02x...  terms matched %u, strength %.2f\n", hits[i].id[0],
+			       hits[i].matched, (double)hits[i].strength);
+	}
+	/* Vector search with the first hit's own embedding: itself, then its
+	 * nearest neighbours by cosine similarity. */
+	struct sutra_concept_view cv;
+	if (rc == 0 && n > 0 && sutra_snapshot_get(s, hits[0].id, &cv) == 0 && cv.embedding &&
+	    (rc = sutra_snapshot_vector_search(s, cv.embedding, cv.vector_dim, 4, 0, NULL, hits,
+					       &n)) == 0) {
+		printf("vector search (k=4) near %02x...:\n", cv.id[0]);
+		for (size_t i = 0; i < n; i++)
+			printf("  %02x...  similarity %.4f\n", hits[i].id[0],
+			       (double)hits[i].similarity);
+	}
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);
 	if (rc) {
