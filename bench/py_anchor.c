@@ -14,7 +14,7 @@
  * big-endian: the zero-padded hex ids python_bench.py writes). Each
  * operation is timed alone, on ids drawn by the same xorshift as the Python
  * side. Prints one line per operation: "name p50_us p99_us mean_us".
- * With BENCH_HAVE_SEARCH, also vector search (k=10, ef=50) on queries made
+ * With a dimension, also vector search (k=10, ef=50) on queries made
  * from the same xorshift.
  */
 
@@ -132,7 +132,6 @@ int main(int argc, char **argv)
 	}
 	report("neighbors_in_snapshot", ns, ops);
 
-#ifdef BENCH_HAVE_SEARCH
 	if (argc > 5) {
 		uint32_t dim = (uint32_t)strtoul(argv[5], NULL, 10);
 		float *q = malloc(dim * sizeof *q);
@@ -151,7 +150,6 @@ int main(int argc, char **argv)
 		report("vector_search_k10_ef50", ns, sops);
 		free(q);
 	}
-#endif
 	(void)sink;
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);

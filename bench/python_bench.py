@@ -74,8 +74,7 @@ def main():
 
     anchor = os.path.join(a.build, "bench", "sutra-bench-pyanchor")
     work = tempfile.mkdtemp(prefix="sutra-pybench-", dir=a.dir)
-    print("python_bench: sutra", sutra.__version__, "search" if sutra._HAVE_SEARCH else
-          "(no search in this build)")
+    print("python_bench: sutra", sutra.__version__)
     print("  command     ", " ".join([os.path.basename(sys.executable)] + sys.argv))
     print("  machine     ", platform.machine(), os.cpu_count(), "cpus,", platform.release(),
           "python", platform.python_version(), "numpy", np.__version__)
@@ -169,17 +168,14 @@ def main():
             py["get_in_snapshot"] = timed(snap.query_concept, keys)
             py["contains_in_snapshot"] = timed(snap.contains, keys)
             py["neighbors_in_snapshot"] = timed(snap.get_neighbors, keys)
-            if sutra._HAVE_SEARCH:
-                qs = rng.uniform(-1, 1, (min(a.ops, 2000), a.dim)).astype(np.float32)
-                py["vector_search_k10_ef50"] = timed(
-                    lambda q: snap.vector_search(q, k=10, ef_search=50), qs)
+            qs = rng.uniform(-1, 1, (min(a.ops, 2000), a.dim)).astype(np.float32)
+            py["vector_search_k10_ef50"] = timed(
+                lambda q: snap.vector_search(q, k=10, ef_search=50), qs)
         py["store.contains"] = timed(store.contains, keys)
         py["store.get_neighbors"] = timed(store.get_neighbors, keys)
 
         # -- reads: C, same store, same keys ----------------------------------------
-        args = [anchor, store.path, str(a.n), str(a.ops), str(a.seed)]
-        if sutra._HAVE_SEARCH:
-            args.append(str(a.dim))
+        args = [anchor, store.path, str(a.n), str(a.ops), str(a.seed), str(a.dim)]
         out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
         c = {}
         for line in out.splitlines():

@@ -1592,27 +1592,13 @@ static PyObject *snap_neighbors_detail(SnapshotObject *o, PyObject *args, PyObje
 static PyObject *snap_vector_search(SnapshotObject *o, PyObject *args, PyObject *kw)
 {
 	SNAP_OK(o);
-#ifdef SUTRA_PY_SEARCH
 	return sutra_py_vector_search(o, args, kw);
-#else
-	(void)args;
-	(void)kw;
-	return raise_msg(Unsupported, "vector search is not in this build: configure with "
-				      "-Dpython_search=true once libsutra-reader has it");
-#endif
 }
 
 static PyObject *snap_text_search(SnapshotObject *o, PyObject *args, PyObject *kw)
 {
 	SNAP_OK(o);
-#ifdef SUTRA_PY_SEARCH
 	return sutra_py_text_search(o, args, kw);
-#else
-	(void)args;
-	(void)kw;
-	return raise_msg(Unsupported, "text search is not in this build: configure with "
-				      "-Dpython_search=true once libsutra-reader has it");
-#endif
 }
 
 static PyObject *snap_find_path(SnapshotObject *o, PyObject *args, PyObject *kw)
@@ -2157,13 +2143,6 @@ PyMODINIT_FUNC PyInit__sutra(void)
 	    PyModule_AddObjectRef(m, "Batch", (PyObject *)&Batch_Type) < 0 ||
 	    PyModule_AddObjectRef(m, "Notices", (PyObject *)&Notices_Type) < 0)
 		goto fail;
-#ifdef SUTRA_PY_SEARCH
-	if (PyModule_AddIntConstant(m, "_HAVE_SEARCH", 1) < 0)
-		goto fail;
-#else
-	if (PyModule_AddIntConstant(m, "_HAVE_SEARCH", 0) < 0)
-		goto fail;
-#endif
 	if (PyModule_AddIntConstant(m, "MAX_PATH_DEPTH", SUTRA_MAX_PATH_DEPTH) < 0 ||
 	    PyModule_AddIntConstant(m, "MAX_PATHS", SUTRA_MAX_PATHS) < 0 ||
 	    PyModule_AddIntConstant(m, "MAX_K", SUTRA_MAX_K) < 0)

@@ -95,10 +95,8 @@ int sutra_py_snapshot_ok(SnapshotObject *s);
  * NULL with DimensionError/InvalidArgument/TypeError set. dim 0: any. */
 PyObject *sutra_py_vector(PyObject *o, uint32_t dim);
 
-#ifdef SUTRA_PY_SEARCH
 /* Snapshot.vector_search and Snapshot.text_search (python/_sutra_search.c). */
 PyObject *sutra_py_vector_search(SnapshotObject *so, PyObject *args, PyObject *kw);
 PyObject *sutra_py_text_search(SnapshotObject *so, PyObject *args, PyObject *kw);
-#endif
 
 #endif /* SUTRA_PY_SUTRA_H */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Vector and text search for the extension module _sutra (built with -Dpython_search=true). */
+/* Vector and text search for the extension module _sutra . */
 #include "python/_sutra.h"
 
 #include <string.h>

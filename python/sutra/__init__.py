@@ -36,8 +36,6 @@ from ._sutra import (
 
 __version__ = "0.1.0"
 
-#: True when this build binds vector and text search (meson -Dpython_search=true).
-_HAVE_SEARCH = bool(_sutra._HAVE_SEARCH)
 
 __all__ = [
     "ConcurrentStorage", "Batch", "Snapshot", "Notice", "Notices",
@@ -240,16 +238,14 @@ class ConcurrentStorage(_sutra.Store):
     def vector_search(self, query, k=10, ef_search=50, text=None, text_mode="all"):
         """The k concepts most similar to query (cosine), as [(id, similarity)]
         with similarity = 1 - cosine distance, most similar first. text:
-        only among concepts whose content matches it. Needs a build with
-        search (sutra._HAVE_SEARCH)."""
+        only among concepts whose content matches it."""
         with self.snapshot() as s:
             return s.vector_search(query, k=k, ef_search=ef_search, text=text,
                                    text_mode=text_mode)
 
     def text_search(self, text, mode="all", limit=10):
         """Concepts whose content holds the terms of text ("all": every term,
-        "any": one at least), as [(id, matched_terms, strength)], best first.
-        Needs a build with search (sutra._HAVE_SEARCH)."""
+        "any": one at least), as [(id, matched_terms, strength)], best first."""
         with self.snapshot() as s:
             return s.text_search(text, mode=mode, limit=limit)
 

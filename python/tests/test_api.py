@@ -367,16 +367,10 @@ def test_notices_asyncio(store):
     assert sutra.normalize_id("7") in n.ids
 
 
-def test_search_unsupported_or_works(store):
+def test_search(store):
     store.learn_concept("1", "red apple", vec(1, 0))
     store.learn_concept("2", "green apple", vec(0, 1))
     store.learn_concept("3", "red car", vec(1, 0.1))
-    if not sutra._HAVE_SEARCH:
-        with pytest.raises(sutra.Unsupported):
-            store.vector_search(vec(1), k=2)
-        with pytest.raises(sutra.Unsupported):
-            store.text_search("apple")
-        return
     hits = store.vector_search(vec(1, 0), k=2, ef_search=50)
     assert [h[0] for h in hits] == [sutra.normalize_id("1"), sutra.normalize_id("3")]
     assert abs(hits[0][1] - 1.0) < 1e-5

@@ -90,14 +90,11 @@ def test_two_api_processes_share_one_store(coordinator, http):
         assert http.post(b.url + "/query", json={}).status_code == 400
         assert http.post(b.url + "/query", json={"text": "x", "mode": "xor"}).status_code == 400
         r = http.post(b.url + "/query", json={"text": "hello"})
-        if sutra._HAVE_SEARCH:
-            assert r.status_code == 200 and r.json()["results"][0]["id"] == cid
-            r = http.post(b.url + "/query", json={"vector": emb(1), "k": 2})
-            assert r.status_code == 200 and r.json()["results"][0]["id"] == cid
-            r = http.post(b.url + "/query", json={"vector": [1.0], "k": 2})
-            assert r.status_code == 400
-        else:
-            assert r.status_code == 501
+        assert r.status_code == 200 and r.json()["results"][0]["id"] == cid
+        r = http.post(b.url + "/query", json={"vector": emb(1), "k": 2})
+        assert r.status_code == 200 and r.json()["results"][0]["id"] == cid
+        r = http.post(b.url + "/query", json={"vector": [1.0], "k": 2})
+        assert r.status_code == 400
         r = http.get(f"{b.url}/concepts/{cid}", params={"min_epoch": 10**9})
         assert r.status_code == 504
 
