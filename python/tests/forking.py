@@ -20,7 +20,7 @@ def worker(store, k, barrier, epochs, errors):
         mine = []
         for i in range(N):
             e = store.learn_concept(f"{k}{i:04x}", f"worker {k} concept {i}",
-                                    np.full(DIM, k + i, dtype=np.float32))
+                                    np.full(DIM, k + i + 1, dtype=np.float32))
             mine.append(e)
         with store.batch() as b:
             for i in range(1, N):
@@ -32,7 +32,7 @@ def worker(store, k, barrier, epochs, errors):
         for i in range(N):
             c = store.query_concept(f"{other}{i:04x}")
             assert c is not None and c["content"] == f"worker {other} concept {i}"
-            assert c["embedding"][0] == other + i
+            assert c["embedding"][0] == other + i + 1
         path = store.find_path(f"{other}0000", f"{other}{19:04x}", max_depth=20)
         assert path is not None and len(path) == 20
         # Across the workers' concepts: an association between them.

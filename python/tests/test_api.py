@@ -113,6 +113,8 @@ def test_embedding_errors(store):
         store.learn_concept("1", "x", [])
     with pytest.raises(sutra.InvalidArgument):
         store.learn_concept("1", "x", ["a"] * DIM)
+    with pytest.raises(sutra.InvalidArgument, match="all zeros"):
+        store.learn_concept("1", "x", np.zeros(DIM, dtype=np.float32))
     bad = vec(1)
     bad[3] = np.nan
     with pytest.raises(sutra.InvalidArgument) as ei:
