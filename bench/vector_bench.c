@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -495,6 +496,7 @@ static char self_dir[PATH_MAX];
 
 struct store {
 	char dir[PATH_MAX];
+	char url[PATH_MAX + 16];
 	pid_t pid;
 	sutra_reader *r;
 	sutra_snapshot *s;
@@ -518,6 +520,7 @@ static void *store_build(const struct dataset *ds, struct figures *f)
 	snprintf(bin, sizeof bin, "%s/../coordinator/sutra-coordinator", self_dir);
 	snprintf(data, sizeof data, "%s/storage.dat", st->dir);
 	snprintf(url, sizeof url, "ipc://%s/w.sock", st->dir);
+	snprintf(st->url, sizeof st->url, "%s", url);
 	snprintf(ev, sizeof ev, "ipc://%s/e.sock", st->dir);
 	snprintf(logp, sizeof logp, "%s/coord.log", st->dir);
 	snprintf(dim, sizeof dim, "%u", ds->dim);
@@ -614,6 +617,88 @@ static void store_search(void *p, const struct dataset *ds, uint32_t ef, uint32_
 		for (size_t i = 0; i < n; i++)
 			memcpy(&found[(size_t)q * K + i], hits[i].id, 4);
 	}
+}
+
+/* Searches while inserts go on: a thread learns new concepts (the base
+ * vectors again, under new ids, in batches of 100) for as long as this
+ * thread searches at ef = 64 on fresh snapshots; both rates are printed.
+ * (Recall is not: the new concepts are copies of the old ones.) */
+struct inserter {
+	struct store *st;
+	const struct dataset *ds;
+	int stop; /* atomic */
+	uint64_t done;
+	int rc;
+};
+
+static void *insert_main(void *arg)
+{
+	struct inserter *in = arg;
+	sutra_client *c;
+	if ((in->rc = sutra_client_connect(in->st->url, NULL, &c)))
+		return NULL;
+	sutra_batch *b = sutra_batch_create();
+	for (uint32_t i = 0; !__atomic_load_n(&in->stop, __ATOMIC_RELAXED); i++) {
+		uint32_t n = in->ds->n + i, src = i % in->ds->n;
+		uint8_t id[16] = { 0 };
+		memcpy(id, &n, 4);
+		id[15] = 0x7E;
+		struct sutra_concept_in ci = { .id = id, .content = "w", .content_len = 1,
+					       .embedding = in->ds->base + (size_t)src * in->ds->dim,
+					       .vector_dim = in->ds->dim, .strength = 1,
+					       .confidence = 1 };
+		if ((in->rc = sutra_batch_learn_concept(b, &ci)))
+			break;
+		if (sutra_batch_count(b) == 100) {
+			if ((in->rc = sutra_client_commit(c, b, NULL)))
+				break;
+			sutra_batch_clear(b);
+			in->done += 100;
+		}
+	}
+	sutra_batch_destroy(b);
+	sutra_client_close(c);
+	return NULL;
+}
+
+static void store_under_writes(struct store *st, const struct dataset *ds)
+{
+	struct inserter in = { .st = st, .ds = ds };
+	pthread_t t;
+	if (pthread_create(&t, NULL, insert_main, &in))
+		die("pthread_create failed");
+	struct sutra_search_hit hits[K];
+	double t0 = wall_s(), cpu0 = cpu_s();
+	uint64_t searches = 0;
+	while (wall_s() - t0 < 10.0) {
+		sutra_snapshot *s;
+		sutra_reader_refresh(st->r, NULL);
+		if (sutra_snapshot_acquire(st->r, 0, &s))
+			die("snapshot failed");
+		for (uint32_t q = 0; q < 100; q++, searches++) {
+			size_t n;
+			const float *v = ds->queries + (size_t)((searches) % ds->nq) * ds->dim;
+			int rc = sutra_snapshot_vector_search(s, v, ds->dim, K, 64, NULL, hits, &n);
+			if (rc)
+				die("search under writes: %s", sutra_strerror(rc));
+		}
+		sutra_snapshot_release(s);
+	}
+	double wall = wall_s() - t0, cpu = cpu_s() - cpu0;
+	__atomic_store_n(&in.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	if (in.rc)
+		die("inserts under search: %s", sutra_strerror(in.rc));
+	struct sutra_reader_stats rs;
+	sutra_snapshot *s;
+	sutra_snapshot_acquire(st->r, 0, &s);
+	sutra_snapshot_stats(s, &rs);
+	sutra_snapshot_release(s);
+	printf("\nstore under writes (10 s): %.0f searches/s at ef=64 (%.0f per CPU second of the "
+	       "searching thread) while another thread learnt %.0f concepts/s in batches of 100; "
+	       "at the end %u segments and %.1f MiB of tail\n",
+	       (double)searches / wall, (double)searches / cpu, (double)in.done / wall,
+	       rs.segment_count, (double)rs.tail_bytes / 1048576.0);
 }
 
 static void store_destroy(void *p)
@@ -740,10 +825,13 @@ int main(int argc, char **argv)
 				f[i].recall[e] = recall_of(&ds, found);
 				f[i].ran = 1;
 			}
+	report(&ds, f, NENG + 1);
+	for (size_t i = 0; i < NENG; i++)
+		if (st[i] && engines[i].build == store_build)
+			store_under_writes(st[i], &ds);
 	for (size_t i = 0; i < NENG; i++)
 		if (st[i])
 			engines[i].destroy(st[i]);
-	report(&ds, f, NENG + 1);
 	free(found);
 	free(ds.base);
 	free(ds.queries);
