@@ -544,7 +544,8 @@ int sutra_snapshot_text_search(const sutra_snapshot *s, const char *query, size_
 		goto out;
 	/* Rank by terms matched; strength orders within a group, so read it
 	 * only for the groups that reach the limit. */
-	qsort(cs.c, cs.n, sizeof *cs.c, cmp_matched);
+	if (cs.n > 1) /* cs.c is NULL when nothing matched */
+		qsort(cs.c, cs.n, sizeof *cs.c, cmp_matched);
 	size_t need = cs.n < limit ? cs.n : limit;
 	while (need < cs.n && cs.c[need].score == cs.c[need - 1].score)
 		need++;
@@ -555,7 +556,8 @@ int sutra_snapshot_text_search(const sutra_snapshot *s, const char *query, size_
 	}
 	if (rc)
 		goto out;
-	qsort(cs.c, need, sizeof *cs.c, cmp_text);
+	if (need > 1)
+		qsort(cs.c, need, sizeof *cs.c, cmp_text);
 	size_t w = need < limit ? need : limit;
 	for (size_t i = 0; i < w && rc == 0; i++) {
 		rc = fill_hit(s, &cs.c[i], &out[i]);
