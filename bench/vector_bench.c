@@ -620,13 +620,16 @@ static void store_search(void *p, const struct dataset *ds, uint32_t ef, uint32_
 }
 
 /* Searches while inserts go on: a thread learns new concepts (the base
- * vectors again, under new ids, in batches of 100) for as long as this
- * thread searches at ef = 64 on fresh snapshots; both rates are printed.
- * (Recall is not: the new concepts are copies of the old ones.) */
+ * vectors again, under new ids, in batches of 100) at a given rate (0: as
+ * fast as it can) for as long as this thread searches, 10 s, at ef = 64 on
+ * fresh snapshots; both rates are printed. (Recall is not: the new
+ * concepts are copies of the old ones.) */
 struct inserter {
 	struct store *st;
 	const struct dataset *ds;
-	int stop; /* atomic */
+	uint32_t first;  /* numbers of the new concepts start here */
+	double rate;     /* learns/s, 0: unthrottled */
+	int stop;        /* atomic */
 	uint64_t done;
 	int rc;
 };
@@ -638,8 +641,9 @@ static void *insert_main(void *arg)
 	if ((in->rc = sutra_client_connect(in->st->url, NULL, &c)))
 		return NULL;
 	sutra_batch *b = sutra_batch_create();
+	double t0 = wall_s();
 	for (uint32_t i = 0; !__atomic_load_n(&in->stop, __ATOMIC_RELAXED); i++) {
-		uint32_t n = in->ds->n + i, src = i % in->ds->n;
+		uint32_t n = in->first + i, src = i % in->ds->n;
 		uint8_t id[16] = { 0 };
 		memcpy(id, &n, 4);
 		id[15] = 0x7E;
@@ -654,6 +658,9 @@ static void *insert_main(void *arg)
 				break;
 			sutra_batch_clear(b);
 			in->done += 100;
+			double ahead = in->rate > 0 ? (double)in->done / in->rate - (wall_s() - t0) : 0;
+			if (ahead > 0)
+				usleep((useconds_t)(ahead * 1e6));
 		}
 	}
 	sutra_batch_destroy(b);
@@ -661,9 +668,10 @@ static void *insert_main(void *arg)
 	return NULL;
 }
 
-static void store_under_writes(struct store *st, const struct dataset *ds)
+static void store_under_writes(struct store *st, const struct dataset *ds, uint32_t first,
+			       double rate)
 {
-	struct inserter in = { .st = st, .ds = ds };
+	struct inserter in = { .st = st, .ds = ds, .first = first, .rate = rate };
 	pthread_t t;
 	if (pthread_create(&t, NULL, insert_main, &in))
 		die("pthread_create failed");
@@ -675,9 +683,9 @@ static void store_under_writes(struct store *st, const struct dataset *ds)
 		sutra_reader_refresh(st->r, NULL);
 		if (sutra_snapshot_acquire(st->r, 0, &s))
 			die("snapshot failed");
-		for (uint32_t q = 0; q < 100; q++, searches++) {
+		for (uint32_t q = 0; q < 20; q++, searches++) {
 			size_t n;
-			const float *v = ds->queries + (size_t)((searches) % ds->nq) * ds->dim;
+			const float *v = ds->queries + (size_t)(searches % ds->nq) * ds->dim;
 			int rc = sutra_snapshot_vector_search(s, v, ds->dim, K, 64, NULL, hits, &n);
 			if (rc)
 				die("search under writes: %s", sutra_strerror(rc));
@@ -694,11 +702,12 @@ static void store_under_writes(struct store *st, const struct dataset *ds)
 	sutra_snapshot_acquire(st->r, 0, &s);
 	sutra_snapshot_stats(s, &rs);
 	sutra_snapshot_release(s);
-	printf("\nstore under writes (10 s): %.0f searches/s at ef=64 (%.0f per CPU second of the "
-	       "searching thread) while another thread learnt %.0f concepts/s in batches of 100; "
-	       "at the end %u segments and %.1f MiB of tail\n",
-	       (double)searches / wall, (double)searches / cpu, (double)in.done / wall,
-	       rs.segment_count, (double)rs.tail_bytes / 1048576.0);
+	printf("store under writes (10 s, learns %s): %.0f searches/s at ef=64 (%.0f per CPU "
+	       "second of the searching thread) while another thread learnt %.0f concepts/s in "
+	       "batches of 100; at the end %u segments and %.1f MiB of tail\n",
+	       rate > 0 ? "paced" : "unpaced", (double)searches / wall, (double)searches / cpu,
+	       (double)in.done / wall, rs.segment_count, (double)rs.tail_bytes / 1048576.0);
+	fflush(stdout);
 }
 
 static void store_destroy(void *p)
@@ -827,8 +836,11 @@ int main(int argc, char **argv)
 			}
 	report(&ds, f, NENG + 1);
 	for (size_t i = 0; i < NENG; i++)
-		if (st[i] && engines[i].build == store_build)
-			store_under_writes(st[i], &ds);
+		if (st[i] && engines[i].build == store_build) {
+			printf("\n");
+			store_under_writes(st[i], &ds, ds.n, 500);
+			store_under_writes(st[i], &ds, 2 * ds.n + 1000000, 0);
+		}
 	for (size_t i = 0; i < NENG; i++)
 		if (st[i])
 			engines[i].destroy(st[i]);
