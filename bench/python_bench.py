@@ -147,11 +147,19 @@ def main():
         el = time.perf_counter() - t
         print(f"batch of {2 * a.batch} learn_association: {edges / el:10.0f} associations/s")
         e = store.flush()
-        # Let the coordinator's background merge settle (a store idle for a
-        # second is merged into one segment): the reads below then read
-        # segments, as a store that is not being written does.
-        time.sleep(3)
-        st = store.stats()
+        # Let the coordinator's background work settle (a store idle for a
+        # second is flushed and merged into one segment, its HNSW graph
+        # built): the reads below then read one segment, as a store that is
+        # not being written does, and Python and C time the same state. The
+        # tail then holds only the coordinator's own empty commits.
+        deadline = time.monotonic() + 600
+        while True:
+            st = store.stats()
+            if st["segment_count"] == 1 and st["tail_bytes"] < 1024:
+                break
+            if time.monotonic() > deadline:
+                sys.exit("python_bench: the store did not settle into one segment")
+            time.sleep(0.2)
         print(f"store: epoch {st['epoch']}, {st['concept_count']} concepts, "
               f"{st['association_count']} associations, {st['segment_count']} segments, "
               f"tail {st['tail_bytes']} bytes, file {st['file_size'] >> 20} MiB")
