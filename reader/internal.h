@@ -29,10 +29,11 @@ struct idchunk {
 	uint8_t id[RDR_CHUNK][16];
 };
 
-/* Tail adjacency: per ordinal, a list (newest first) of the association
- * keys the tail mentions; whether one is live at an epoch is the edge
- * index's answer. Nodes are append-only chunks written by the refreshing
- * thread; the head of each list is a version in the ordinal index. */
+/* Tail lists, newest first: per ordinal, the association keys the tail
+ * mentions (whether one is live at an epoch is the edge index's answer);
+ * per token hash, the ids whose content held the token (rdr_tkey). Nodes
+ * are append-only chunks written by the refreshing thread; the head of
+ * each list is a version in the ordinal index. */
 struct enode {
 	uint8_t key[16];
 	uint32_t next; /* index + 1, 0: end */
@@ -63,7 +64,8 @@ struct rdr_view {
 	uint64_t tail_start;
 	struct rdr_tindex ix;  /* id -> concept versions */
 	struct rdr_tindex eix; /* association key -> versions (record offset) */
-	struct rdr_tindex oix; /* ordinal keys: adjacency heads, born records */
+	struct rdr_tindex oix; /* ordinal keys: adjacency heads, born records;
+				  token keys: text list heads */
 	struct util_idmap idseen, eseen; /* refreshing thread only */
 	struct idchunk **ids;  /* ids met in the tail, first mention order */
 	uint32_t nids;         /* atomic */
