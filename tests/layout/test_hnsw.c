@@ -8,13 +8,13 @@
 #include <string.h>
 
 #include "layout/hnsw.h"
+#include "tests/common/datasets.h"
 #include "util/endian.h"
 #include "util/random.h"
 #include "util/vecdist.h"
 
 /* Debian's dataset-fashion-mnist (scripts/deps installs it); the variable
  * lets a machine without it point at a copy. */
-#define FASHION_DEFAULT "/usr/share/datasets/fashion-mnist"
 
 struct data {
 	uint32_t dim, n, nq;
@@ -48,37 +48,24 @@ static float *clustered(uint32_t n, uint32_t dim, uint64_t seed)
 	return v;
 }
 
-static uint32_t be32(const unsigned char *b)
+/* The first n images of fashion-mnist's training (test = 0) or test set
+ * as unit vectors (tests/common/datasets.c reads them; all-zero images,
+ * which have no direction, are skipped, so a few spare ones are read). */
+static float *load_fashion(int test, uint32_t n, uint32_t *dim)
 {
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-/* The first n images of an IDX3 file as unit vectors (all-zero images,
- * which have no direction, are skipped). */
-static float *load_idx(const char *file, uint32_t n, uint32_t *dim)
-{
-	const char *dir = getenv("SUTRA_FASHION_MNIST");
-	char cmd[1024];
-	unsigned char hdr[16];
-	snprintf(cmd, sizeof cmd, "gzip -dc '%s/%s'", dir ? dir : FASHION_DEFAULT, file);
-	FILE *f = popen(cmd, "r");
-	ck_assert_msg(f && fread(hdr, 1, 16, f) == 16 && be32(hdr) == 0x803,
-		      "cannot read %s (install dataset-fashion-mnist: scripts/deps)", file);
-	uint32_t d = be32(hdr + 8) * be32(hdr + 12), got = 0;
-	ck_assert_uint_ge(be32(hdr + 4), n);
-	float *v = malloc(sizeof(float) * n * d);
-	unsigned char *px = malloc(d);
-	while (got < n) {
-		ck_assert_uint_eq(fread(px, 1, d, f), d);
-		float *row = v + (size_t)got * d;
-		for (uint32_t j = 0; j < d; j++)
-			row[j] = px[j];
-		if (util_normalize(row, row, d) == 0)
+	enum { SPARE = 64 };
+	float *v;
+	ck_assert_msg(tdata_fashion(test, n + SPARE, &v) == 0,
+		      "cannot read fashion-mnist (install dataset-fashion-mnist: scripts/deps)");
+	uint32_t got = 0;
+	for (uint32_t i = 0; i < n + SPARE && got < n; i++) {
+		float *row = v + (size_t)got * TDATA_FASHION_DIM;
+		memmove(row, v + (size_t)i * TDATA_FASHION_DIM, TDATA_FASHION_DIM * sizeof *row);
+		if (util_normalize(row, row, TDATA_FASHION_DIM) == 0)
 			got++;
 	}
-	pclose(f);
-	free(px);
-	*dim = d;
+	ck_assert_uint_eq(got, n);
+	*dim = TDATA_FASHION_DIM;
 	return v;
 }
 
@@ -204,8 +191,8 @@ START_TEST(test_hnsw_recall_on_fashion_mnist)
 {
 	struct data d = { .n = 10000, .nq = 200 };
 	uint32_t qdim;
-	d.base = load_idx("train-images-idx3-ubyte.gz", d.n, &d.dim);
-	d.queries = load_idx("t10k-images-idx3-ubyte.gz", d.nq, &qdim);
+	d.base = load_fashion(0, d.n, &d.dim);
+	d.queries = load_fashion(1, d.nq, &qdim);
 	ck_assert_uint_eq(d.dim, 784);
 	struct layout_hnsw_builder *b = build(d.base, d.n, d.dim, 16, 200, 100);
 	uint64_t len;
