@@ -270,7 +270,7 @@ static void *ours_build(const struct dataset *ds, struct figures *f)
 	f->build_rate = ds->n / (cpu_s() - t0);
 	layout_hnsw_builder_destroy(b);
 
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	if (layout_hnsw_view_open(&o->v, o->sec, len, 0, ds->dim, NULL, NULL, &pb))
 		die("layout_hnsw_view_open: %s", pb.what);
 	snprintf(f->note, sizeof f->note, "layout_hnsw, section of %.1f MiB built and serialised, kernel %s",
@@ -283,7 +283,7 @@ static void ours_search(void *st, const struct dataset *ds, uint32_t ef, uint32_
 {
 	struct ours *o = st;
 	struct layout_hnsw_hit hits[K];
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	for (uint32_t q = 0; q < ds->nq; q++) {
 		uint32_t n;
 		if (layout_hnsw_search(&o->v, ds->queries + (size_t)q * ds->dim, K, ef, NULL, NULL, hits, &n,
@@ -313,7 +313,7 @@ struct ours_touch {
 	uint32_t *crcs;
 };
 
-static int chunk_touch(void *arg, uint64_t off, uint64_t len, struct layout_problem *pb)
+static int chunk_touch(void *arg, uint64_t off, uint64_t len, struct sutra_detail *pb)
 {
 	struct ours_touch *t = arg;
 	if (off > t->len || len > t->len - off) {
@@ -345,7 +345,7 @@ static void *touch_build(const struct dataset *ds, struct figures *f)
 		return NULL;
 	}
 	struct ours_touch *t = xmalloc(sizeof *t);
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	t->len = built_ours->v.len;
 	if (posix_memalign(&t->o.sec, 64, (size_t)t->len))
 		die("out of memory");

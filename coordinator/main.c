@@ -329,7 +329,7 @@ static const char *opt_name(int opt)
 int main(int argc, char **argv)
 {
 	struct settings st;
-	char why[1024] = "";
+	struct sutra_detail why = { .what = "" };
 	int opt;
 
 	memset(&st, 0, sizeof st);
@@ -413,9 +413,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct coord_server *srv;
-	int rc = coord_server_start(&st.cfg, &srv, why, sizeof why);
+	int rc = coord_server_start(&st.cfg, &srv, &why);
 	if (rc) {
-		log_stderr(NULL, COORD_LOG_ERR, why[0] ? why : sutra_strerror(rc));
+		log_stderr(NULL, COORD_LOG_ERR, why.what[0] ? why.what : sutra_strerror(rc));
 		settings_free(&st);
 		return 1;
 	}
@@ -434,8 +434,8 @@ int main(int argc, char **argv)
 	}
 	rc = coord_server_destroy(srv);
 	if (rc) {
-		snprintf(why, sizeof why, "stopped after an error: %s", sutra_strerror(rc));
-		log_stderr(NULL, COORD_LOG_ERR, why);
+		snprintf(why.what, sizeof why.what, "stopped after an error: %s", sutra_strerror(rc));
+		log_stderr(NULL, COORD_LOG_ERR, why.what);
 	} else {
 		log_stderr(NULL, COORD_LOG_INFO, "stopped cleanly");
 	}

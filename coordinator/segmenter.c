@@ -43,17 +43,17 @@ struct coord_segmenter {
 	uint64_t head;   /* bytes the writer writes itself: headers and table */
 	uint64_t offset; /* where the writer placed the block */
 	int rc;
-	char why[224];
+	struct sutra_detail why;
 	void (*on_done)(void *arg);
 	void *on_done_arg;
 };
 
 static int run(struct coord_segmenter *g, const struct coord_segjob *job, unsigned char **blk,
-	       uint64_t *len, char *why, size_t why_len)
+	       uint64_t *len, struct sutra_detail *why)
 {
 	struct layout_segview views[LAYOUT_MAX_SEGMENTS];
 	struct layout_segview *pv[LAYOUT_MAX_SEGMENTS];
-	struct layout_problem pb = { 0 };
+	struct sutra_detail pb = { 0 };
 	uint32_t opened = 0;
 	int rc = 0;
 
@@ -85,7 +85,8 @@ static int run(struct coord_segmenter *g, const struct coord_segjob *job, unsign
 	for (uint32_t i = 0; i < opened; i++)
 		layout_segview_close(&views[i]);
 	if (rc)
-		snprintf(why, why_len, "%s at offset %llu", pb.what, (unsigned long long)pb.offset);
+		util_detail_set(why, pb.offset, "%s at offset %llu", pb.what,
+				(unsigned long long)pb.offset);
 	return rc;
 }
 
@@ -134,8 +135,8 @@ static void *thread_main(void *arg)
 			pthread_mutex_lock(&g->mu);
 			g->rc = rc;
 			if (rc)
-				snprintf(g->why, sizeof g->why, "writing the sections at %llu: %s",
-					 (unsigned long long)offset, strerror(-rc));
+				util_detail_set(&g->why, offset, "writing the sections at %llu: %s",
+						(unsigned long long)offset, strerror(-rc));
 			g->state = WRITTEN;
 		} else {
 			g->state = RUNNING;
@@ -143,14 +144,14 @@ static void *thread_main(void *arg)
 			pthread_mutex_unlock(&g->mu);
 			unsigned char *blk = NULL;
 			uint64_t len = 0;
-			char why[sizeof g->why] = "";
-			int rc = run(g, &job, &blk, &len, why, sizeof why);
+			struct sutra_detail why = { .what = "" };
+			int rc = run(g, &job, &blk, &len, &why);
 			pthread_mutex_lock(&g->mu);
 			g->blk = blk;
 			g->len = len;
 			g->head = rc ? 0 : layout_segment_data_start(LAYOUT_SEG_SECTIONS);
 			g->rc = rc;
-			memcpy(g->why, why, sizeof why);
+			g->why = why;
 			g->state = BUILT;
 		}
 		/* Outside mu: the callback takes the writer's lock, and the
@@ -246,8 +247,7 @@ int coord_segmenter_submit(struct coord_segmenter *g, const struct coord_segjob 
 }
 
 int coord_segmenter_poll(struct coord_segmenter *g, struct coord_segjob *job,
-			 const unsigned char **blk, uint64_t *len, uint64_t *head, int *rc, char *why,
-			 size_t why_len)
+			 const unsigned char **blk, uint64_t *len, uint64_t *head, int *rc, struct sutra_detail *why)
 {
 	int what = 0;
 	pthread_mutex_lock(&g->mu);
@@ -258,7 +258,8 @@ int coord_segmenter_poll(struct coord_segmenter *g, struct coord_segjob *job,
 		*len = g->len;
 		*head = g->head;
 		*rc = g->rc;
-		snprintf(why, why_len, "%s", g->why);
+		if (why)
+			*why = g->why;
 		if (g->state == WRITTEN || g->rc) {
 			/* Taken: the block is the caller's to forget. */
 			free(g->blk);

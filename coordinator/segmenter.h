@@ -61,8 +61,7 @@ enum { COORD_SEG_BUILT = 1, COORD_SEG_WRITTEN = 2 };
  * coord_segmenter_place()) or COORD_SEG_WRITTEN (*job, *len, *rc: 0 once
  * the sections are durable). On failure *why says what. */
 int coord_segmenter_poll(struct coord_segmenter *g, struct coord_segjob *job,
-			 const unsigned char **blk, uint64_t *len, uint64_t *head, int *rc, char *why,
-			 size_t why_len);
+			 const unsigned char **blk, uint64_t *len, uint64_t *head, int *rc, struct sutra_detail *why);
 
 /* The block goes at file offset: the thread writes its sections. */
 void coord_segmenter_place(struct coord_segmenter *g, uint64_t offset);

@@ -18,7 +18,8 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include "coordinator/nngclose.h"
+#include "wire/nngclose.h"
+#include "wire/nngerr.h"
 #include "sutra/errors.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
@@ -172,25 +173,6 @@ int coord_default_url(const char *data_path, const char *suffix, char *out, size
 	return 0;
 }
 
-static int nng_to_sutra(int nrv)
-{
-	switch (nrv) {
-	case 0:
-		return 0;
-	case NNG_ENOMEM:
-		return -ENOMEM;
-	case NNG_EINVAL:
-	case NNG_EADDRINVAL:
-		return -EINVAL;
-	case NNG_EADDRINUSE:
-		return -EADDRINUSE;
-	case NNG_EPERM:
-		return -EPERM;
-	default:
-		return SUTRA_EUNAVAIL;
-	}
-}
-
 /* ---- Replies ------------------------------------------------------------ */
 
 /* Builds a reply message: header, then body bytes (may be NULL). */
@@ -253,7 +235,7 @@ static void work_cb(void *arg)
 {
 	struct work *w = arg;
 	struct coord_server *s = w->s;
-	char why[WHY];
+	struct sutra_detail why;
 	int rv = nng_aio_result(w->aio);
 
 	if (w->state == W_SEND) {
@@ -277,9 +259,9 @@ static void work_cb(void *arg)
 	nng_aio_set_msg(w->aio, NULL);
 	const void *body = nng_msg_body(w->msg);
 	size_t len = nng_msg_len(w->msg);
-	int rc = proto_req_header_decode(body, len, &s->lim, &w->h, why, sizeof why);
+	int rc = proto_req_header_decode(body, len, &s->lim, &w->h, &why);
 	if (rc) {
-		send_reply(w, error_msg(&w->h, rc, atomic_load(&s->epoch_seen), UINT32_MAX, why));
+		send_reply(w, error_msg(&w->h, rc, atomic_load(&s->epoch_seen), UINT32_MAX, why.what));
 		return;
 	}
 	if (w->h.op == PROTO_OP_PING) {
@@ -446,7 +428,7 @@ static void answer(struct work *w, struct centry *e, int32_t status, uint64_t ep
 
 /* Applies one write request (a single op or a batch) atomically. */
 static int apply_request(struct coord_server *s, struct work *w, uint32_t crc, uint32_t *index,
-			 char *why, size_t why_len)
+			 struct sutra_detail *why)
 {
 	const unsigned char *body = (const unsigned char *)nng_msg_body(w->msg) + PROTO_REQ_HEADER;
 	size_t len = w->h.body_len;
@@ -457,10 +439,10 @@ static int apply_request(struct coord_server *s, struct work *w, uint32_t crc, u
 	coord_store_request_begin(s->store);
 	if (w->h.op == PROTO_OP_BATCH) {
 		struct proto_batch_iter it;
-		rc = proto_batch_begin(&it, body, len, &s->lim, why, why_len);
+		rc = proto_batch_begin(&it, body, len, &s->lim, why);
 		while (rc == 0) {
 			uint32_t at = it.index;
-			rc = proto_batch_next(&it, &s->lim, &op, why, why_len);
+			rc = proto_batch_next(&it, &s->lim, &op, why);
 			if (rc == 0)
 				break; /* the end, checked */
 			if (rc < 0) {
@@ -471,19 +453,19 @@ static int apply_request(struct coord_server *s, struct work *w, uint32_t crc, u
 					*index = at;
 				break;
 			}
-			rc = coord_store_apply(s->store, &op, why, why_len);
+			rc = coord_store_apply(s->store, &op, why);
 			if (rc)
 				*index = at;
 		}
 	} else {
-		rc = proto_op_decode(w->h.op, body, len, &s->lim, &op, why, why_len);
+		rc = proto_op_decode(w->h.op, body, len, &s->lim, &op, why);
 		if (rc == 0)
-			rc = coord_store_apply(s->store, &op, why, why_len);
+			rc = coord_store_apply(s->store, &op, why);
 	}
 	/* The marker makes the request recognisable after a restart. */
 	if (rc == 0 && w->h.client_id != 0 &&
 	    (rc = coord_store_mark_request(s->store, w->h.client_id, w->h.seq, crc)))
-		snprintf(why, why_len, "cannot record the request: %s", sutra_strerror(rc));
+		util_detail_set(why, SUTRA_DETAIL_NO_OFFSET, "cannot record the request: %s", sutra_strerror(rc));
 	coord_store_request_end(s->store, rc == 0);
 	return rc;
 }
@@ -505,7 +487,7 @@ static void handle_stats(struct coord_server *s, struct work *w)
  * error, a duplicate, a stale sequence). */
 static void take_write(struct coord_server *s, struct group *g, struct work *w)
 {
-	char why[WHY];
+	struct sutra_detail why;
 	uint32_t index;
 	struct centry *e = NULL;
 	uint64_t epoch = coord_store_epoch(s->store);
@@ -526,12 +508,12 @@ static void take_write(struct coord_server *s, struct group *g, struct work *w)
 		if (slot->state != C_EMPTY && slot->seq == w->h.seq && slot->crc != crc) {
 			/* Not a resend: a client that reuses a sequence number
 			 * for another request must not get the old reply. */
-			snprintf(why, sizeof why,
+			util_detail_set(&why, SUTRA_DETAIL_NO_OFFSET,
 				 "sequence %llu of client %016llx was already used for another "
 				 "request",
 				 (unsigned long long)w->h.seq, (unsigned long long)w->h.client_id);
 			s->rejected++;
-			send_reply(w, error_msg(&w->h, SUTRA_EPROTO, epoch, UINT32_MAX, why));
+			send_reply(w, error_msg(&w->h, SUTRA_EPROTO, epoch, UINT32_MAX, why.what));
 			return;
 		}
 		if (slot->state != C_EMPTY && slot->seq == w->h.seq) {
@@ -545,12 +527,12 @@ static void take_write(struct coord_server *s, struct group *g, struct work *w)
 			return;
 		}
 		if (c->max_seq >= RING && w->h.seq <= c->max_seq - RING) {
-			snprintf(why, sizeof why,
+			util_detail_set(&why, SUTRA_DETAIL_NO_OFFSET,
 				 "sequence %llu is older than the last %u requests of client %016llx",
 				 (unsigned long long)w->h.seq, RING,
 				 (unsigned long long)w->h.client_id);
 			s->rejected++;
-			send_reply(w, error_msg(&w->h, SUTRA_EPROTO, epoch, UINT32_MAX, why));
+			send_reply(w, error_msg(&w->h, SUTRA_EPROTO, epoch, UINT32_MAX, why.what));
 			return;
 		}
 		if (slot->state == C_PENDING) {
@@ -571,10 +553,10 @@ static void take_write(struct coord_server *s, struct group *g, struct work *w)
 			c->max_seq = w->h.seq;
 		e = slot;
 	}
-	int rc = apply_request(s, w, crc, &index, why, sizeof why);
+	int rc = apply_request(s, w, crc, &index, &why);
 	if (rc) {
 		s->rejected++;
-		answer(w, e, rc, epoch, index, why);
+		answer(w, e, rc, epoch, index, why.what);
 		return;
 	}
 	g->p[g->n++] = (struct pending){ .w = w, .e = e };
@@ -896,8 +878,7 @@ static void *checker_main(void *arg)
 
 /* ---- Start and stop ----------------------------------------------------- */
 
-int coord_server_start(const struct coord_config *c, struct coord_server **out, char *why,
-		       size_t why_len)
+int coord_server_start(const struct coord_config *c, struct coord_server **out, struct sutra_detail *why)
 {
 	struct coord_server *s = calloc(1, sizeof *s);
 	int rv, rc;
@@ -917,21 +898,21 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 
 	if (!c->data_path) {
 		rc = -EINVAL;
-		snprintf(why, why_len, "no data path");
+		util_detail_set(why, SUTRA_DETAIL_NO_OFFSET, "no data path");
 		goto fail;
 	}
 	if (c->listen_url) {
 		snprintf(s->listen_url, sizeof s->listen_url, "%s", c->listen_url);
 	} else if ((rc = coord_default_url(c->data_path, "write", s->listen_url,
 					   sizeof s->listen_url))) {
-		snprintf(why, why_len, "no usable default write URL for %s", c->data_path);
+		util_detail_set(why, SUTRA_DETAIL_NO_OFFSET, "no usable default write URL for %s", c->data_path);
 		goto fail;
 	}
 	if (c->events_url) {
 		snprintf(s->events_url, sizeof s->events_url, "%s", c->events_url);
 	} else if ((rc = coord_default_url(c->data_path, "events", s->events_url,
 					   sizeof s->events_url))) {
-		snprintf(why, why_len, "no usable default events URL for %s", c->data_path);
+		util_detail_set(why, SUTRA_DETAIL_NO_OFFSET, "no usable default events URL for %s", c->data_path);
 		goto fail;
 	}
 	s->cfg.listen_url = s->listen_url;
@@ -950,7 +931,7 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 					  .segment_bytes = (uint64_t)c->segment_kib << 10,
 					  .log_retention = (uint64_t)c->log_retention_mib << 20,
 					  .log = c->log };
-	if ((rc = coord_store_open(&so, &s->store, why, why_len)))
+	if ((rc = coord_store_open(&so, &s->store, why)))
 		goto fail;
 	coord_store_on_segment_done(s->store, segment_done, s);
 	note_epoch(s);
@@ -965,8 +946,8 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 	s->vector_dim = coord_store_vector_dim(s->store);
 
 	if ((rv = nng_rep0_open(&s->rep)) || (rv = nng_pub0_open(&s->pub))) {
-		rc = nng_to_sutra(rv);
-		snprintf(why, why_len, "cannot open sockets: %s", nng_strerror(rv));
+		rc = wire_nng_error(rv);
+		util_detail_set(why, SUTRA_DETAIL_NO_OFFSET, "cannot open sockets: %s", nng_strerror(rv));
 		goto fail;
 	}
 	/* Messages somewhat over the limit are received and answered with
@@ -977,13 +958,13 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 		maxsz = (size_t)c->max_request + (1u << 20);
 	nng_socket_set_size(s->rep, NNG_OPT_RECVMAXSZ, maxsz);
 	if ((rv = nng_listen(s->rep, s->listen_url, &s->rep_l, 0))) {
-		rc = nng_to_sutra(rv);
-		snprintf(why, why_len, "cannot listen on %s: %s", s->listen_url, nng_strerror(rv));
+		rc = wire_nng_error(rv);
+		util_detail_set(why, SUTRA_DETAIL_NO_OFFSET, "cannot listen on %s: %s", s->listen_url, nng_strerror(rv));
 		goto fail;
 	}
 	if ((rv = nng_listen(s->pub, s->events_url, &s->pub_l, 0))) {
-		rc = nng_to_sutra(rv);
-		snprintf(why, why_len, "cannot listen on %s: %s", s->events_url, nng_strerror(rv));
+		rc = wire_nng_error(rv);
+		util_detail_set(why, SUTRA_DETAIL_NO_OFFSET, "cannot listen on %s: %s", s->events_url, nng_strerror(rv));
 		goto fail;
 	}
 	s->nworks = c->contexts ? c->contexts : 64;
@@ -1002,8 +983,8 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 		s->works[i] = w;
 		w->s = s;
 		if ((rv = nng_aio_alloc(&w->aio, work_cb, w)) || (rv = nng_ctx_open(&w->ctx, s->rep))) {
-			rc = nng_to_sutra(rv);
-			snprintf(why, why_len, "cannot set up contexts: %s", nng_strerror(rv));
+			rc = wire_nng_error(rv);
+			util_detail_set(why, SUTRA_DETAIL_NO_OFFSET, "cannot set up contexts: %s", nng_strerror(rv));
 			goto fail;
 		}
 	}
@@ -1068,7 +1049,7 @@ int coord_server_failed(const struct coord_server *s)
  * for ever in nng 1.5.2. Everything that matters is done before the
  * sockets are closed (the writer has stopped, the store is synced and
  * unlocked), so what does not close in time is abandoned: the process is
- * about to exit anyway (coordinator/nngclose.h). */
+ * about to exit anyway (wire/nngclose.h). */
 #define CLOSE_DEADLINE_MS 3000u
 
 int coord_server_destroy(struct coord_server *s)
@@ -1102,7 +1083,7 @@ int coord_server_destroy(struct coord_server *s)
 		rc = crc;
 
 	nng_socket socks[2] = { s->rep, s->pub };
-	if (!coord_nng_close_bounded(socks, 2, CLOSE_DEADLINE_MS))
+	if (!wire_nng_close_bounded(socks, 2, CLOSE_DEADLINE_MS))
 		abandoned = 1;
 	if (s->checker_started && !abandoned) {
 		deadline_in(&ts, CLOSE_DEADLINE_MS);

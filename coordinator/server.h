@@ -70,8 +70,7 @@ struct coord_server;
  * starts the threads. Returns 0, or the store's errors (SUTRA_ELOCKED,
  * SUTRA_ECORRUPT, ...), SUTRA_EUNAVAIL (a listener could not be bound), or
  * -errno; why holds a sentence. */
-int coord_server_start(const struct coord_config *c, struct coord_server **out, char *why,
-		       size_t why_len);
+int coord_server_start(const struct coord_config *c, struct coord_server **out, struct sutra_detail *why);
 
 /* Graceful stop: see above. Safe to call more than once. */
 void coord_server_stop(struct coord_server *s);

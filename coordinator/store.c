@@ -20,6 +20,7 @@
 #include "layout/lockfile.h"
 #include "layout/segindex.h"
 #include "sutra/errors.h"
+#include "util/detail.h"
 #include "util/endian.h"
 #include "util/hex.h"
 #include "util/idmap.h"
@@ -154,19 +155,6 @@ struct coord_store {
 	uint64_t commits, syncs;
 };
 
-__attribute__((format(printf, 4, 5))) static int fail(int rc, char *why, size_t why_len,
-						      const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 static uint64_t now_us(void)
 {
 	struct timespec ts;
@@ -244,7 +232,7 @@ static void held_del(int fd)
  * descriptor of that file, and readers in this process (lock-file slots)
  * or a refused second open would do exactly that. The lock goes away with
  * the process, however it dies. */
-static int take_lock(struct coord_store *s, char *why, size_t why_len)
+static int take_lock(struct coord_store *s, struct sutra_detail *why)
 {
 	size_t n = strlen(s->path) + sizeof ".lock";
 	char *lp = malloc(n);
@@ -254,14 +242,14 @@ static int take_lock(struct coord_store *s, char *why, size_t why_len)
 	s->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (s->lock_fd < 0) {
 		int err = -errno;
-		fail(err, why, why_len, "cannot open lock file %s: %s", lp, strerror(errno));
+		util_fail(err, why, "cannot open lock file %s: %s", lp, strerror(errno));
 		free(lp);
 		return err;
 	}
 	int rc = held_add(s->lock_fd);
 	if (rc) {
 		if (rc == SUTRA_ELOCKED)
-			fail(rc, why, why_len,
+			util_fail(rc, why,
 			     "store %s is already open for writing in this process, pid %ld",
 			     s->path, (long)getpid());
 		close(s->lock_fd);
@@ -287,16 +275,16 @@ static int take_lock(struct coord_store *s, char *why, size_t why_len)
 				      ? (long)util_get_le64(pid)
 				      : 0;
 		if (holder > 0)
-			fail(SUTRA_ELOCKED, why, why_len,
+			util_fail(SUTRA_ELOCKED, why,
 			     "store %s is locked by another writer, pid %ld (lock file %s)", s->path,
 			     holder, lp);
 		else
-			fail(SUTRA_ELOCKED, why, why_len,
+			util_fail(SUTRA_ELOCKED, why,
 			     "store %s is locked by another writer (lock file %s)", s->path, lp);
 		free(lp);
 		return SUTRA_ELOCKED;
 	}
-	fail(-err, why, why_len, "cannot lock %s: %s", lp, strerror(err));
+	util_fail(-err, why, "cannot lock %s: %s", lp, strerror(err));
 	free(lp);
 	return -err;
 }
@@ -448,7 +436,7 @@ static void concept_gone(struct coord_store *s, uint32_t ordinal)
 /* The state the current meta's segments give (oldest first), for a log
  * whose commit blocks below log_start may be freed. */
 static int load_from_segments(struct coord_store *s, const struct layout_view *v,
-			      struct layout_problem *pb)
+			      struct sutra_detail *pb)
 {
 	const struct layout_meta *m = &v->meta;
 	int rc = 0;
@@ -491,7 +479,7 @@ static int load_from_segments(struct coord_store *s, const struct layout_view *v
 			if ((rc = layout_segview_edge(&sv, i, &e, pb)))
 				break;
 			if (e.src_ordinal >= s->cs_cap || e.dst_ordinal >= s->cs_cap) {
-				layout_problem_set(pb, sv.offset, "segment edge names an unknown ordinal");
+				util_detail_set(pb, sv.offset, "segment edge names an unknown ordinal");
 				rc = SUTRA_ECORRUPT;
 				break;
 			}
@@ -508,7 +496,7 @@ static int load_from_segments(struct coord_store *s, const struct layout_view *v
 	return rc;
 }
 
-static int replay(struct coord_store *s, const struct layout_view *v, struct layout_problem *pb)
+static int replay(struct coord_store *s, const struct layout_view *v, struct sutra_detail *pb)
 {
 	uint64_t pos = layout_log_start(&v->sb, &v->meta);
 	int from_segments = pos > v->sb.data_offset;
@@ -628,10 +616,9 @@ static int listed(const struct layout_meta *m, uint64_t off)
 /* From the verified log: what the current meta's segments cover, the
  * commit bytes of the tail, and the segment blocks no slot lists (merged
  * away before a restart: freed once every reader is past this epoch). */
-static int load_segments(struct coord_store *s, const struct layout_view *v, char *why,
-			 size_t why_len)
+static int load_segments(struct coord_store *s, const struct layout_view *v, struct sutra_detail *why)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	const struct layout_meta *m = &v->meta, *om = NULL;
 	uint64_t start = layout_log_start(&v->sb, m);
 	int rc;
@@ -649,7 +636,7 @@ static int load_segments(struct coord_store *s, const struct layout_view *v, cha
 		if ((rc = layout_block_decode(v->base, m->published_end, m->segments[i].offset, &blk,
 					      &pb)) ||
 		    (rc = layout_segment_decode_table(v->base, &blk, &seg, NULL, 0, &pb)))
-			return fail(rc, why, why_len, "%s: %s", s->path, pb.what);
+			return util_fail(rc, why, "%s: %s", s->path, pb.what);
 		s->seginfo[i].first_epoch = seg.first_epoch;
 		s->seginfo[i].last_epoch = seg.last_epoch;
 		s->seginfo[i].next_ordinal = seg.next_ordinal;
@@ -668,7 +655,7 @@ static int load_segments(struct coord_store *s, const struct layout_view *v, cha
 		struct layout_block blk;
 		struct layout_segment seg;
 		if ((rc = layout_block_decode(v->base, m->published_end, pos, &blk, &pb)))
-			return fail(rc, why, why_len, "%s: %s", s->path, pb.what);
+			return util_fail(rc, why, "%s: %s", s->path, pb.what);
 		pos = blk.offset + blk.length;
 		if (blk.type == LAYOUT_BLOCK_COMMIT) {
 			if (blk.offset >= m->tail_start) {
@@ -678,7 +665,7 @@ static int load_segments(struct coord_store *s, const struct layout_view *v, cha
 			continue;
 		}
 		if ((rc = layout_segment_decode_table(v->base, &blk, &seg, NULL, 0, &pb)))
-			return fail(rc, why, why_len, "%s: %s", s->path, pb.what);
+			return util_fail(rc, why, "%s: %s", s->path, pb.what);
 		if (!listed(m, blk.offset) && (rc = retire(s, blk.offset, blk.length, m->epoch + 1)))
 			return rc;
 	}
@@ -704,13 +691,13 @@ static int map_file(int fd, const unsigned char **base, uint64_t *size)
 	return 0;
 }
 
-static int create_store(const struct coord_store_options *o, char *why, size_t why_len)
+static int create_store(const struct coord_store_options *o, struct sutra_detail *why)
 {
 	struct layout_superblock sb;
 	uint32_t dim = o->vector_dim ? o->vector_dim : DEFAULT_DIM;
 
 	if (dim > LAYOUT_MAX_VECTOR_DIM)
-		return fail(SUTRA_EVALUE, why, why_len, "vector dimension %u exceeds %u", dim,
+		return util_fail(SUTRA_EVALUE, why, "vector dimension %u exceeds %u", dim,
 			    LAYOUT_MAX_VECTOR_DIM);
 	layout_superblock_defaults(&sb, dim);
 	sb.created_us = now_us();
@@ -720,7 +707,7 @@ static int create_store(const struct coord_store_options *o, char *why, size_t w
 	if (rc == -EEXIST)
 		return 0; /* created by someone else in between: recover it */
 	if (rc)
-		return fail(rc, why, why_len, "cannot create %s: %s", o->path, sutra_strerror(rc));
+		return util_fail(rc, why, "cannot create %s: %s", o->path, sutra_strerror(rc));
 	coord_logf(&o->log, COORD_LOG_NOTICE, "created %s (dimension %u, cosine)", o->path, dim);
 	return 0;
 }
@@ -731,7 +718,7 @@ static int create_store(const struct coord_store_options *o, char *why, size_t w
  * from a clean state, and reports in *need_commit whether the other slot
  * must be written again (it was cleared, or is empty past epoch 0). */
 static int repair(struct coord_store *s, const struct layout_view *v, uint64_t size,
-		  const char *other_bad, int *need_commit, char *why, size_t why_len)
+		  const char *other_bad, int *need_commit, struct sutra_detail *why)
 {
 	int other = 1 - v->current;
 
@@ -742,7 +729,7 @@ static int repair(struct coord_store *s, const struct layout_view *v, uint64_t s
 			   (unsigned long long)(size - v->meta.published_end),
 			   (unsigned long long)v->meta.published_end);
 		if (ftruncate(s->fd, (off_t)v->meta.published_end) < 0)
-			return fail(-errno, why, why_len, "cannot truncate %s: %s", s->path,
+			return util_fail(-errno, why, "cannot truncate %s: %s", s->path,
 				    strerror(errno));
 	}
 	if (other_bad && v->slot_state[other] != LAYOUT_SLOT_EMPTY) {
@@ -753,7 +740,7 @@ static int repair(struct coord_store *s, const struct layout_view *v, uint64_t s
 		struct coord_io_write w = { .offset = off, .buf = zero, .len = sizeof zero };
 		int rc = coord_io_submit(s->io, &w, 1, 0);
 		if (rc)
-			return fail(rc, why, why_len, "cannot clear meta slot %d: %s", other,
+			return util_fail(rc, why, "cannot clear meta slot %d: %s", other,
 				    strerror(-rc));
 	}
 	if (other_bad)
@@ -762,19 +749,18 @@ static int repair(struct coord_store *s, const struct layout_view *v, uint64_t s
 	 * published epochs that are not durable yet. */
 	int rc = coord_io_sync(s->io);
 	if (rc)
-		return fail(rc, why, why_len, "fdatasync of %s failed: %s", s->path, strerror(-rc));
+		return util_fail(rc, why, "fdatasync of %s failed: %s", s->path, strerror(-rc));
 	s->syncs++;
 	return 0;
 }
 
-int coord_store_open(const struct coord_store_options *o, struct coord_store **out, char *why,
-		     size_t why_len)
+int coord_store_open(const struct coord_store_options *o, struct coord_store **out, struct sutra_detail *why)
 {
 	struct coord_store *s = calloc(1, sizeof *s);
 	const unsigned char *base = NULL;
 	uint64_t size = 0;
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc, fell_back_rc = 0;
 
 	if (!s)
@@ -792,17 +778,17 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if ((rc = take_lock(s, why, why_len)))
+	if ((rc = take_lock(s, why)))
 		goto fail;
-	if (access(o->path, F_OK) != 0 && errno == ENOENT && (rc = create_store(o, why, why_len)))
+	if (access(o->path, F_OK) != 0 && errno == ENOENT && (rc = create_store(o, why)))
 		goto fail;
 	s->fd = open(o->path, O_RDWR | O_CLOEXEC);
 	if (s->fd < 0) {
-		rc = fail(-errno, why, why_len, "cannot open %s: %s", o->path, strerror(errno));
+		rc = util_fail(-errno, why, "cannot open %s: %s", o->path, strerror(errno));
 		goto fail;
 	}
 	if ((rc = coord_io_open(s->fd, o->io, o->fault_spec, &s->io, &fell_back_rc))) {
-		fail(rc, why, why_len, "cannot start the %s I/O backend: %s",
+		util_fail(rc, why, "cannot start the %s I/O backend: %s",
 		     o->io == COORD_IO_URING ? "io_uring" : "requested", strerror(-rc));
 		goto fail;
 	}
@@ -812,16 +798,16 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 			   strerror(-fell_back_rc));
 
 	if ((rc = map_file(s->fd, &base, &size))) {
-		fail(rc, why, why_len, "cannot map %s: %s", o->path, strerror(-rc));
+		util_fail(rc, why, "cannot map %s: %s", o->path, strerror(-rc));
 		goto fail;
 	}
 	if ((rc = layout_open(base, size, &v, &pb))) {
-		fail(rc, why, why_len, "%s: %s at offset %llu", o->path, pb.what,
+		util_fail(rc, why, "%s: %s at offset %llu", o->path, pb.what,
 		     (unsigned long long)pb.offset);
 		goto fail;
 	}
 	if (o->vector_dim_explicit && o->vector_dim != v.sb.vector_dim) {
-		rc = fail(SUTRA_EDIM, why, why_len,
+		rc = util_fail(SUTRA_EDIM, why,
 			  "%s has vector dimension %u, not the %u asked for", o->path,
 			  v.sb.vector_dim, o->vector_dim);
 		goto fail;
@@ -834,10 +820,10 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 			   (unsigned long long)v.meta.epoch);
 	/* The whole file first; when that fails, the published log alone:
 	 * a bad other slot is repaired below, a bad log is not. */
-	struct layout_problem other_pb;
+	struct sutra_detail other_pb;
 	int other_sound = layout_verify(&v, NULL, &other_pb) == 0;
 	if (!other_sound && (rc = layout_verify_log(&v, NULL, &pb))) {
-		fail(rc, why, why_len, "%s does not verify: %s at offset %llu", o->path, pb.what,
+		util_fail(rc, why, "%s does not verify: %s at offset %llu", o->path, pb.what,
 		     (unsigned long long)pb.offset);
 		goto fail;
 	}
@@ -846,15 +832,14 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 	for (int i = 0; i < (int)LAYOUT_META_SLOT_COUNT; i++)
 		s->slot_seq[i] = v.slot_state[i] == LAYOUT_SLOT_VALID ? v.slots[i].seq : 0;
 	if ((rc = replay(s, &v, &pb))) {
-		fail(rc, why, why_len, "%s: replay failed: %s", o->path,
+		util_fail(rc, why, "%s: replay failed: %s", o->path,
 		     rc == -ENOMEM ? "out of memory" : pb.what);
 		goto fail;
 	}
-	if ((rc = load_segments(s, &v, why, why_len)))
+	if ((rc = load_segments(s, &v, why)))
 		goto fail;
 	int need_commit;
-	if ((rc = repair(s, &v, size, other_sound ? NULL : other_pb.what, &need_commit, why,
-			 why_len)))
+	if ((rc = repair(s, &v, size, other_sound ? NULL : other_pb.what, &need_commit, why)))
 		goto fail;
 	munmap((void *)base, (size_t)size);
 	base = NULL;
@@ -869,7 +854,7 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 	s->log_retention = o->log_retention;
 	if (s->segment_bytes &&
 	    (rc = coord_segmenter_start(s->path, &s->sb, &s->segmenter))) {
-		fail(rc, why, why_len, "cannot start the segment builder: %s", strerror(-rc));
+		util_fail(rc, why, "cannot start the segment builder: %s", strerror(-rc));
 		goto fail;
 	}
 	if ((rc = open_slots(s)))
@@ -891,7 +876,7 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 		rc = coord_store_commit(s, 1, &e, &committed);
 		s->durability = o->durability;
 		if (rc) {
-			fail(rc, why, why_len, "recovery commit failed: %s", strerror(-rc));
+			util_fail(rc, why, "recovery commit failed: %s", strerror(-rc));
 			goto fail;
 		}
 	}
@@ -1066,8 +1051,7 @@ size_t coord_store_pending_bytes(const struct coord_store *s)
 	return s->b.items ? s->b.len : 0;
 }
 
-static int learn_concept(struct coord_store *s, const struct proto_op_body *op, char *why,
-			 size_t why_len)
+static int learn_concept(struct coord_store *s, const struct proto_op_body *op, struct sutra_detail *why)
 {
 	struct layout_concept c;
 	uint32_t ordinal;
@@ -1075,15 +1059,15 @@ static int learn_concept(struct coord_store *s, const struct proto_op_body *op, 
 	int rc;
 
 	if (op->u.concept.vector_dim && op->u.concept.vector_dim != s->sb.vector_dim)
-		return fail(SUTRA_EDIM, why, why_len,
+		return util_fail(SUTRA_EDIM, why,
 			    "embedding has %u values, the store's dimension is %u",
 			    op->u.concept.vector_dim, s->sb.vector_dim);
 	if (!existed) {
 		if (s->next_ordinal == UINT32_MAX)
-			return fail(SUTRA_ETOOBIG, why, why_len, "no ordinal left for a new concept");
+			return util_fail(SUTRA_ETOOBIG, why, "no ordinal left for a new concept");
 		ordinal = s->next_ordinal;
 		if ((rc = grow_cs(s, ordinal)))
-			return fail(rc, why, why_len, "out of memory");
+			return util_fail(rc, why, "out of memory");
 	}
 	memset(&c, 0, sizeof c);
 	memcpy(c.id, op->u.concept.id, 16);
@@ -1103,12 +1087,12 @@ static int learn_concept(struct coord_store *s, const struct proto_op_body *op, 
 		c.vector_dim = s->sb.vector_dim;
 	}
 	if ((rc = layout_builder_add_concept(&s->b, &c)))
-		return fail(rc, why, why_len, "learn_concept: %s", sutra_strerror(rc));
+		return util_fail(rc, why, "learn_concept: %s", sutra_strerror(rc));
 	if (!existed) {
 		if ((rc = util_idmap_put(&s->ids, c.id, ordinal)) ||
 		    (rc = push_undo(s, UNDO_NEW_CONCEPT, ordinal, 0, 0, 0))) {
 			util_idmap_del(&s->ids, c.id);
-			return fail(rc, why, why_len, "out of memory");
+			return util_fail(rc, why, "out of memory");
 		}
 		struct cstate *cs = &s->cs[ordinal];
 		memcpy(cs->id, c.id, 16);
@@ -1118,31 +1102,30 @@ static int learn_concept(struct coord_store *s, const struct proto_op_body *op, 
 		s->concept_count++;
 	}
 	if ((rc = touch(s, ordinal)))
-		return fail(rc, why, why_len, "out of memory");
+		return util_fail(rc, why, "out of memory");
 	return 0;
 }
 
 static int assoc_endpoints(struct coord_store *s, const struct proto_op_body *op, uint32_t *src,
-			   uint32_t *dst, char *why, size_t why_len)
+			   uint32_t *dst, struct sutra_detail *why)
 {
 	char h[33];
 	if (!lookup(s, op->u.assoc.src, src)) {
 		util_hex_id(h, op->u.assoc.src);
-		return fail(SUTRA_ENOTFOUND, why, why_len, "unknown source concept %s", h);
+		return util_fail(SUTRA_ENOTFOUND, why, "unknown source concept %s", h);
 	}
 	if (!lookup(s, op->u.assoc.dst, dst)) {
 		util_hex_id(h, op->u.assoc.dst);
-		return fail(SUTRA_ENOTFOUND, why, why_len, "unknown target concept %s", h);
+		return util_fail(SUTRA_ENOTFOUND, why, "unknown target concept %s", h);
 	}
 	return 0;
 }
 
-static int learn_association(struct coord_store *s, const struct proto_op_body *op, char *why,
-			     size_t why_len)
+static int learn_association(struct coord_store *s, const struct proto_op_body *op, struct sutra_detail *why)
 {
 	struct layout_association a;
 	uint32_t src, dst;
-	int rc = assoc_endpoints(s, op, &src, &dst, why, why_len);
+	int rc = assoc_endpoints(s, op, &src, &dst, why);
 	if (rc)
 		return rc;
 	memset(&a, 0, sizeof a);
@@ -1158,17 +1141,17 @@ static int learn_association(struct coord_store *s, const struct proto_op_body *
 	int existed = edge_find(s, src, dst, a.type, &created);
 	a.created_us = existed ? created : s->now_us;
 	if ((rc = layout_builder_add_association(&s->b, &a)))
-		return fail(rc, why, why_len, "learn_association: %s", sutra_strerror(rc));
+		return util_fail(rc, why, "learn_association: %s", sutra_strerror(rc));
 	if (!existed) {
 		if ((rc = edge_insert(s, src, dst, a.type, a.created_us)))
-			return fail(rc, why, why_len, "out of memory");
+			return util_fail(rc, why, "out of memory");
 		if ((rc = push_undo(s, UNDO_NEW_EDGE, src, dst, a.type, 0))) {
 			edge_remove(s, src, dst, a.type);
-			return fail(rc, why, why_len, "out of memory");
+			return util_fail(rc, why, "out of memory");
 		}
 	}
 	if ((rc = touch(s, src)) || (rc = touch(s, dst)))
-		return fail(rc, why, why_len, "out of memory");
+		return util_fail(rc, why, "out of memory");
 	return 0;
 }
 
@@ -1195,27 +1178,25 @@ static int remove_association(struct coord_store *s, uint32_t src, uint32_t dst,
 	return 0;
 }
 
-static int delete_association(struct coord_store *s, const struct proto_op_body *op, char *why,
-			      size_t why_len)
+static int delete_association(struct coord_store *s, const struct proto_op_body *op, struct sutra_detail *why)
 {
 	uint32_t src, dst;
-	int rc = assoc_endpoints(s, op, &src, &dst, why, why_len);
+	int rc = assoc_endpoints(s, op, &src, &dst, why);
 	if (rc)
 		return rc;
 	if (!edge_find(s, src, dst, op->u.assoc.type, NULL)) {
 		char a[33], b[33];
 		util_hex_id(a, op->u.assoc.src);
 		util_hex_id(b, op->u.assoc.dst);
-		return fail(SUTRA_ENOTFOUND, why, why_len, "no association %s -> %s of type %u", a,
+		return util_fail(SUTRA_ENOTFOUND, why, "no association %s -> %s of type %u", a,
 			    b, op->u.assoc.type);
 	}
 	if ((rc = remove_association(s, src, dst, op->u.assoc.type)))
-		return fail(rc, why, why_len, "out of memory");
+		return util_fail(rc, why, "out of memory");
 	return 0;
 }
 
-static int delete_concept(struct coord_store *s, const struct proto_op_body *op, char *why,
-			  size_t why_len)
+static int delete_concept(struct coord_store *s, const struct proto_op_body *op, struct sutra_detail *why)
 {
 	uint32_t ordinal;
 	int rc;
@@ -1223,7 +1204,7 @@ static int delete_concept(struct coord_store *s, const struct proto_op_body *op,
 	if (!lookup(s, op->u.del.id, &ordinal)) {
 		char h[33];
 		util_hex_id(h, op->u.del.id);
-		return fail(SUTRA_ENOTFOUND, why, why_len, "unknown concept %s", h);
+		return util_fail(SUTRA_ENOTFOUND, why, "unknown concept %s", h);
 	}
 	/* Its associations go first, in the same block: the replay rules
 	 * allow a concept delete only once nothing refers to it. */
@@ -1232,20 +1213,19 @@ static int delete_concept(struct coord_store *s, const struct proto_op_body *op,
 		struct edge e = c->edges[c->nedges - 1];
 		uint32_t src = e.out ? ordinal : e.other, dst = e.out ? e.other : ordinal;
 		if ((rc = remove_association(s, src, dst, e.type)))
-			return fail(rc, why, why_len, "out of memory");
+			return util_fail(rc, why, "out of memory");
 		c = &s->cs[ordinal];
 	}
 	if ((rc = layout_builder_add_concept_delete(&s->b, c->id, ordinal)) ||
 	    (rc = push_undo(s, UNDO_DEL_CONCEPT, ordinal, 0, 0, 0)) || (rc = touch(s, ordinal)))
-		return fail(rc, why, why_len, "out of memory");
+		return util_fail(rc, why, "out of memory");
 	util_idmap_del(&s->ids, c->id);
 	c->live = 0;
 	s->concept_count--;
 	return 0;
 }
 
-int coord_store_apply(struct coord_store *s, const struct proto_op_body *op, char *why,
-		      size_t why_len)
+int coord_store_apply(struct coord_store *s, const struct proto_op_body *op, struct sutra_detail *why)
 {
 	/* A failed operation must leave nothing: undo what it did itself (a
 	 * delete_concept may have removed edges before failing), then its
@@ -1257,22 +1237,22 @@ int coord_store_apply(struct coord_store *s, const struct proto_op_body *op, cha
 	int rc;
 
 	if (s->failed)
-		return fail(s->failed, why, why_len, "the store stopped after an I/O error");
+		return util_fail(s->failed, why, "the store stopped after an I/O error");
 	switch (op->op) {
 	case PROTO_OP_LEARN_CONCEPT:
-		rc = learn_concept(s, op, why, why_len);
+		rc = learn_concept(s, op, why);
 		break;
 	case PROTO_OP_LEARN_ASSOCIATION:
-		rc = learn_association(s, op, why, why_len);
+		rc = learn_association(s, op, why);
 		break;
 	case PROTO_OP_DELETE_CONCEPT:
-		rc = delete_concept(s, op, why, why_len);
+		rc = delete_concept(s, op, why);
 		break;
 	case PROTO_OP_DELETE_ASSOCIATION:
-		rc = delete_association(s, op, why, why_len);
+		rc = delete_association(s, op, why);
 		break;
 	default:
-		rc = fail(SUTRA_EPROTO, why, why_len, "operation %u is not a write", op->op);
+		rc = util_fail(SUTRA_EPROTO, why, "operation %u is not a write", op->op);
 		break;
 	}
 	if (rc && (s->undo_len != undo || s->b.len != len)) {
@@ -1591,15 +1571,15 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
 	const unsigned char *blk;
 	uint64_t len, head;
 	int rc, brc;
-	char why[224];
-	switch (coord_segmenter_poll(s->segmenter, &job, &blk, &len, &head, &brc, why, sizeof why)) {
+	struct sutra_detail why;
+	switch (coord_segmenter_poll(s->segmenter, &job, &blk, &len, &head, &brc, &why)) {
 	case COORD_SEG_BUILT:
 		if (brc) {
 			/* The published log verified at start: a failed build
 			 * is memory, or damage that appeared since. Keep going
 			 * without it; the tail just stays longer. */
 			coord_logf(&s->log, COORD_LOG_ERR, "building a segment failed: %s (%s)",
-				   brc == -ENOMEM ? "out of memory" : sutra_strerror(brc), why);
+				   brc == -ENOMEM ? "out of memory" : sutra_strerror(brc), why.what);
 			break;
 		}
 		/* Reserve its range, write what a walk of the log checks, and
@@ -1620,7 +1600,7 @@ int coord_store_maintain(struct coord_store *s, int *committed, uint64_t *epoch)
 		if (brc) {
 			/* An I/O error is fatal here as for a commit. */
 			s->failed = brc;
-			coord_logf(&s->log, COORD_LOG_ERR, "%s; refusing writes", why);
+			coord_logf(&s->log, COORD_LOG_ERR, "%s; refusing writes", why.what);
 			return brc;
 		}
 		if ((rc = list_segment(s, &job, s->placing_offset, len))) {

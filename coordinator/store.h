@@ -41,7 +41,7 @@
 
 #include "coordinator/io.h"
 #include "coordinator/log.h"
-#include "coordinator/proto.h"
+#include "wire/proto.h"
 
 enum coord_durability {
 	COORD_DURABILITY_SYNC = 0,
@@ -65,8 +65,7 @@ struct coord_store;
 /* Opens (creating or recovering) the store. Returns 0, SUTRA_ELOCKED,
  * SUTRA_ECORRUPT, SUTRA_EVERSION, SUTRA_EDIM (explicit dimension differs),
  * or -errno; why holds a sentence for the log. */
-int coord_store_open(const struct coord_store_options *o, struct coord_store **out, char *why,
-		     size_t why_len);
+int coord_store_open(const struct coord_store_options *o, struct coord_store **out, struct sutra_detail *why);
 
 /* Makes everything durable (relaxed mode) and closes. NULL is allowed.
  * Returns the last fatal error, or 0. */
@@ -80,8 +79,7 @@ void coord_store_request_begin(struct coord_store *s);
  * SUTRA_EDIM, SUTRA_EVALUE, SUTRA_ETOOBIG, or -ENOMEM, with a sentence in
  * why. The store is unchanged by a failed operation; the request's earlier
  * operations stay until coord_store_request_end(). */
-int coord_store_apply(struct coord_store *s, const struct proto_op_body *op, char *why,
-		      size_t why_len);
+int coord_store_apply(struct coord_store *s, const struct proto_op_body *op, struct sutra_detail *why);
 
 /* Records in the epoch being built that the current request is (client_id,
  * seq) with message CRC crc (a request marker, FORMAT.md 8.5), so that a

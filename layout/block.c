@@ -17,27 +17,27 @@
 #define XD(f) offsetof(struct layout_association_delete_disk, f)
 
 int layout_block_decode(const void *buf, uint64_t size, uint64_t off, struct layout_block *out,
-			struct layout_problem *pb)
+			struct sutra_detail *pb)
 {
 	const unsigned char *b;
 	struct layout_block blk;
 
 	if (off % LAYOUT_BLOCK_ALIGN) {
-		layout_problem_set(pb, off, "block offset is not %u-byte aligned", LAYOUT_BLOCK_ALIGN);
+		util_detail_set(pb, off, "block offset is not %u-byte aligned", LAYOUT_BLOCK_ALIGN);
 		return SUTRA_ECORRUPT;
 	}
 	if (off > size || size - off < LAYOUT_BLOCK_HEADER_SIZE) {
-		layout_problem_set(pb, off, "block header extends past the end of the data");
+		util_detail_set(pb, off, "block header extends past the end of the data");
 		return SUTRA_ECORRUPT;
 	}
 	b = (const unsigned char *)buf + off;
 	if (util_get_le32(b + BH(magic)) != LAYOUT_BLOCK_MAGIC) {
-		layout_problem_set(pb, off, "bad block magic");
+		util_detail_set(pb, off, "bad block magic");
 		return SUTRA_ECORRUPT;
 	}
 	uint32_t crc = util_crc32c(0, b, BH(header_crc32c));
 	if (util_get_le32(b + BH(header_crc32c)) != crc) {
-		layout_problem_set(pb, off + BH(header_crc32c),
+		util_detail_set(pb, off + BH(header_crc32c),
 				   "block header checksum mismatch (stored %08x, computed %08x)",
 				   util_get_le32(b + BH(header_crc32c)), crc);
 		return SUTRA_ECORRUPT;
@@ -53,25 +53,25 @@ int layout_block_decode(const void *buf, uint64_t size, uint64_t off, struct lay
 	blk.payload_crc32c = util_get_le32(b + BH(payload_crc32c));
 
 	if (blk.type != LAYOUT_BLOCK_COMMIT && blk.type != LAYOUT_BLOCK_SEGMENT) {
-		layout_problem_set(pb, off + BH(type), "unknown block type %u", blk.type);
+		util_detail_set(pb, off + BH(type), "unknown block type %u", blk.type);
 		return SUTRA_ECORRUPT;
 	}
 	if (blk.version != LAYOUT_BLOCK_VERSION) {
-		layout_problem_set(pb, off + BH(version), "unknown block version %u", blk.version);
+		util_detail_set(pb, off + BH(version), "unknown block version %u", blk.version);
 		return SUTRA_ECORRUPT;
 	}
 	if (blk.flags != 0 || !util_is_zero(b + BH(reserved), 16)) {
-		layout_problem_set(pb, off + BH(flags), "block flags or reserved bytes are not zero");
+		util_detail_set(pb, off + BH(flags), "block flags or reserved bytes are not zero");
 		return SUTRA_ECORRUPT;
 	}
 	if (blk.length < LAYOUT_BLOCK_HEADER_SIZE || blk.length > LAYOUT_MAX_BLOCK ||
 	    blk.length % LAYOUT_BLOCK_ALIGN) {
-		layout_problem_set(pb, off + BH(length), "bad block length %llu",
+		util_detail_set(pb, off + BH(length), "bad block length %llu",
 				   (unsigned long long)blk.length);
 		return SUTRA_ECORRUPT;
 	}
 	if (blk.payload_length > blk.length - LAYOUT_BLOCK_HEADER_SIZE) {
-		layout_problem_set(pb, off + BH(payload_length),
+		util_detail_set(pb, off + BH(payload_length),
 				   "payload length %llu exceeds the block",
 				   (unsigned long long)blk.payload_length);
 		return SUTRA_ECORRUPT;
@@ -81,13 +81,13 @@ int layout_block_decode(const void *buf, uint64_t size, uint64_t off, struct lay
 	if (blk.type == LAYOUT_BLOCK_COMMIT &&
 	    blk.length != layout_align_up(LAYOUT_BLOCK_HEADER_SIZE + blk.payload_length,
 					  LAYOUT_BLOCK_ALIGN)) {
-		layout_problem_set(pb, off + BH(length),
+		util_detail_set(pb, off + BH(length),
 				   "commit block length %llu does not match its payload",
 				   (unsigned long long)blk.length);
 		return SUTRA_ECORRUPT;
 	}
 	if (blk.length > size - off) {
-		layout_problem_set(pb, off + BH(length),
+		util_detail_set(pb, off + BH(length),
 				   "block of %llu bytes extends past the end of the data",
 				   (unsigned long long)blk.length);
 		return SUTRA_ECORRUPT;
@@ -113,13 +113,13 @@ void layout_block_header_encode(const struct layout_block *blk, void *out)
 }
 
 int layout_block_check_payload(const void *buf, const struct layout_block *blk,
-			       struct layout_problem *pb)
+			       struct sutra_detail *pb)
 {
 	const unsigned char *p = (const unsigned char *)buf + blk->offset + LAYOUT_BLOCK_HEADER_SIZE;
 	uint32_t crc = util_crc32c(0, p, (size_t)blk->payload_length);
 
 	if (crc != blk->payload_crc32c) {
-		layout_problem_set(pb, blk->offset + LAYOUT_BLOCK_HEADER_SIZE,
+		util_detail_set(pb, blk->offset + LAYOUT_BLOCK_HEADER_SIZE,
 				   "block payload checksum mismatch (stored %08x, computed %08x)",
 				   blk->payload_crc32c, crc);
 		return SUTRA_ECORRUPT;
@@ -129,7 +129,7 @@ int layout_block_check_payload(const void *buf, const struct layout_block *blk,
 		const unsigned char *q = p + blk->payload_length;
 		for (uint64_t i = 0; i < pad; i++) {
 			if (q[i]) {
-				layout_problem_set(pb, blk->offset + LAYOUT_BLOCK_HEADER_SIZE +
+				util_detail_set(pb, blk->offset + LAYOUT_BLOCK_HEADER_SIZE +
 							       blk->payload_length + i,
 						   "block padding is not zero");
 				return SUTRA_ECORRUPT;
@@ -151,12 +151,12 @@ void layout_records_init(struct layout_record_iter *it, const void *buf,
 }
 
 static int record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
-		     int trusted, struct layout_record *rec, struct layout_problem *pb)
+		     int trusted, struct layout_record *rec, struct sutra_detail *pb)
 {
 	struct layout_record_iter it = { .base = buf, .pos = off, .end = end, .left = 1,
 					 .vector_dim = vector_dim, .trusted = trusted };
 	if (off % LAYOUT_RECORD_ALIGN || off >= end) {
-		layout_problem_set(pb, off, "no record can start at offset %llu",
+		util_detail_set(pb, off, "no record can start at offset %llu",
 				   (unsigned long long)off);
 		return SUTRA_ECORRUPT;
 	}
@@ -165,13 +165,13 @@ static int record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vecto
 }
 
 int layout_record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
-		     struct layout_record *rec, struct layout_problem *pb)
+		     struct layout_record *rec, struct sutra_detail *pb)
 {
 	return record_at(buf, end, off, vector_dim, 0, rec, pb);
 }
 
 int layout_record_at_trusted(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
-			     struct layout_record *rec, struct layout_problem *pb)
+			     struct layout_record *rec, struct sutra_detail *pb)
 {
 	return record_at(buf, end, off, vector_dim, 1, rec, pb);
 }
@@ -183,10 +183,10 @@ static int finite_f(float f)
 
 static int decode_concept(const struct layout_record_iter *it, const unsigned char *r,
 			  uint32_t len, uint64_t off, struct layout_concept *c,
-			  struct layout_problem *pb)
+			  struct sutra_detail *pb)
 {
 	if (len < sizeof(struct layout_concept_disk)) {
-		layout_problem_set(pb, off, "concept record too short (%u bytes)", len);
+		util_detail_set(pb, off, "concept record too short (%u bytes)", len);
 		return SUTRA_ECORRUPT;
 	}
 	memcpy(c->id, r + CD(id), 16);
@@ -201,26 +201,26 @@ static int decode_concept(const struct layout_record_iter *it, const unsigned ch
 	c->vector_dim = util_get_le32(r + CD(vector_dim));
 
 	if (util_get_le32(r + CD(reserved))) {
-		layout_problem_set(pb, off + CD(reserved), "concept reserved field is not zero");
+		util_detail_set(pb, off + CD(reserved), "concept reserved field is not zero");
 		return SUTRA_ECORRUPT;
 	}
 	if (c->flags & ~LAYOUT_CONCEPT_FLAGS_KNOWN) {
-		layout_problem_set(pb, off + CD(flags), "unknown concept flags 0x%x", c->flags);
+		util_detail_set(pb, off + CD(flags), "unknown concept flags 0x%x", c->flags);
 		return SUTRA_ECORRUPT;
 	}
 	if (c->vector_dim != 0 && c->vector_dim != it->vector_dim) {
-		layout_problem_set(pb, off + CD(vector_dim),
+		util_detail_set(pb, off + CD(vector_dim),
 				   "concept vector dimension %u, store dimension %u", c->vector_dim,
 				   it->vector_dim);
 		return SUTRA_ECORRUPT;
 	}
 	if (!!(c->flags & LAYOUT_CONCEPT_HAS_EMBEDDING) != (c->vector_dim != 0)) {
-		layout_problem_set(pb, off + CD(flags),
+		util_detail_set(pb, off + CD(flags),
 				   "concept embedding flag disagrees with its dimension");
 		return SUTRA_ECORRUPT;
 	}
 	if (c->content_len > LAYOUT_MAX_CONTENT || c->metadata_len > LAYOUT_MAX_METADATA) {
-		layout_problem_set(pb, off + CD(content_len), "concept content or metadata too long");
+		util_detail_set(pb, off + CD(content_len), "concept content or metadata too long");
 		return SUTRA_ECORRUPT;
 	}
 	/* All terms are bounded above (64 KiB dims, 64 MiB each), so the sum
@@ -228,7 +228,7 @@ static int decode_concept(const struct layout_record_iter *it, const unsigned ch
 	uint64_t want = sizeof(struct layout_concept_disk) + 4ull * c->vector_dim +
 			c->content_len + c->metadata_len;
 	if (want != len) {
-		layout_problem_set(pb, off + 4, "concept record length %u, its fields need %llu", len,
+		util_detail_set(pb, off + 4, "concept record length %u, its fields need %llu", len,
 				   (unsigned long long)want);
 		return SUTRA_ECORRUPT;
 	}
@@ -239,19 +239,19 @@ static int decode_concept(const struct layout_record_iter *it, const unsigned ch
 	if (it->trusted)
 		return 0;
 	if (!finite_f(c->strength) || !finite_f(c->confidence)) {
-		layout_problem_set(pb, off + CD(strength), "concept strength or confidence not finite");
+		util_detail_set(pb, off + CD(strength), "concept strength or confidence not finite");
 		return SUTRA_ECORRUPT;
 	}
 	for (uint32_t i = 0; i < c->vector_dim; i++) {
 		if (!finite_f(util_get_lef32(v + 4 * i))) {
-			layout_problem_set(pb, off + sizeof(struct layout_concept_disk) + 4 * i,
+			util_detail_set(pb, off + sizeof(struct layout_concept_disk) + 4 * i,
 					   "embedding value %u is not finite", i);
 			return SUTRA_ECORRUPT;
 		}
 	}
 	size_t bad;
 	if (!util_utf8_valid(c->content, c->content_len, &bad)) {
-		layout_problem_set(pb,
+		util_detail_set(pb,
 				   off + sizeof(struct layout_concept_disk) + 4ull * c->vector_dim + bad,
 				   "concept content is not valid UTF-8");
 		return SUTRA_ECORRUPT;
@@ -260,10 +260,10 @@ static int decode_concept(const struct layout_record_iter *it, const unsigned ch
 }
 
 static int decode_association(const unsigned char *r, uint32_t len, uint64_t off,
-			      struct layout_association *a, struct layout_problem *pb)
+			      struct layout_association *a, struct sutra_detail *pb)
 {
 	if (len != sizeof(struct layout_association_disk)) {
-		layout_problem_set(pb, off + 4, "association record length %u, expected %zu", len,
+		util_detail_set(pb, off + 4, "association record length %u, expected %zu", len,
 				   sizeof(struct layout_association_disk));
 		return SUTRA_ECORRUPT;
 	}
@@ -276,11 +276,11 @@ static int decode_association(const unsigned char *r, uint32_t len, uint64_t off
 	a->weight = util_get_lef32(r + AD(weight));
 	a->created_us = util_get_le64(r + AD(created_us));
 	if (!util_is_zero(r + AD(reserved), 3) || util_get_le32(r + AD(reserved2))) {
-		layout_problem_set(pb, off + AD(reserved), "association reserved bytes are not zero");
+		util_detail_set(pb, off + AD(reserved), "association reserved bytes are not zero");
 		return SUTRA_ECORRUPT;
 	}
 	if (!finite_f(a->confidence) || !finite_f(a->weight)) {
-		layout_problem_set(pb, off + AD(confidence),
+		util_detail_set(pb, off + AD(confidence),
 				   "association confidence or weight not finite");
 		return SUTRA_ECORRUPT;
 	}
@@ -288,10 +288,10 @@ static int decode_association(const unsigned char *r, uint32_t len, uint64_t off
 }
 
 static int decode_association_delete(const unsigned char *r, uint32_t len, uint64_t off,
-				     struct layout_association *a, struct layout_problem *pb)
+				     struct layout_association *a, struct sutra_detail *pb)
 {
 	if (len != sizeof(struct layout_association_delete_disk)) {
-		layout_problem_set(pb, off + 4, "association delete length %u, expected %zu", len,
+		util_detail_set(pb, off + 4, "association delete length %u, expected %zu", len,
 				   sizeof(struct layout_association_delete_disk));
 		return SUTRA_ECORRUPT;
 	}
@@ -302,7 +302,7 @@ static int decode_association_delete(const unsigned char *r, uint32_t len, uint6
 	a->dst_ordinal = util_get_le32(r + XD(dst_ordinal));
 	a->type = r[XD(type)];
 	if (!util_is_zero(r + XD(reserved), 7)) {
-		layout_problem_set(pb, off + XD(reserved),
+		util_detail_set(pb, off + XD(reserved),
 				   "association delete reserved bytes are not zero");
 		return SUTRA_ECORRUPT;
 	}
@@ -310,22 +310,22 @@ static int decode_association_delete(const unsigned char *r, uint32_t len, uint6
 }
 
 int layout_records_next(struct layout_record_iter *it, struct layout_record *rec,
-			struct layout_problem *pb)
+			struct sutra_detail *pb)
 {
 	if (it->pos == it->end) {
 		if (it->left) {
-			layout_problem_set(pb, it->pos, "payload ends with %u records missing",
+			util_detail_set(pb, it->pos, "payload ends with %u records missing",
 					   it->left);
 			return SUTRA_ECORRUPT;
 		}
 		return 0;
 	}
 	if (it->left == 0) {
-		layout_problem_set(pb, it->pos, "payload holds more records than its item count");
+		util_detail_set(pb, it->pos, "payload holds more records than its item count");
 		return SUTRA_ECORRUPT;
 	}
 	if (it->end - it->pos < sizeof(struct layout_record_header_disk)) {
-		layout_problem_set(pb, it->pos, "record header extends past the payload");
+		util_detail_set(pb, it->pos, "record header extends past the payload");
 		return SUTRA_ECORRUPT;
 	}
 	const unsigned char *r = it->base + it->pos;
@@ -334,16 +334,16 @@ int layout_records_next(struct layout_record_iter *it, struct layout_record *rec
 	uint32_t len = util_get_le32(r + 4);
 
 	if (r[1] || util_get_le16(r + 2)) {
-		layout_problem_set(pb, off + 1, "record flags or reserved bytes are not zero");
+		util_detail_set(pb, off + 1, "record flags or reserved bytes are not zero");
 		return SUTRA_ECORRUPT;
 	}
 	if (len < sizeof(struct layout_record_header_disk) || len > it->end - it->pos) {
-		layout_problem_set(pb, off + 4, "record length %u does not fit the payload", len);
+		util_detail_set(pb, off + 4, "record length %u does not fit the payload", len);
 		return SUTRA_ECORRUPT;
 	}
 	uint64_t padded = layout_align_up(len, LAYOUT_RECORD_ALIGN);
 	if (padded > it->end - it->pos || !util_is_zero(r + len, (size_t)(padded - len))) {
-		layout_problem_set(pb, off + len, "record padding missing or not zero");
+		util_detail_set(pb, off + len, "record padding missing or not zero");
 		return SUTRA_ECORRUPT;
 	}
 
@@ -361,7 +361,7 @@ int layout_records_next(struct layout_record_iter *it, struct layout_record *rec
 		break;
 	case LAYOUT_REC_CONCEPT_DELETE:
 		if (len != sizeof(struct layout_concept_delete_disk)) {
-			layout_problem_set(pb, off + 4, "concept delete length %u, expected %zu", len,
+			util_detail_set(pb, off + 4, "concept delete length %u, expected %zu", len,
 					   sizeof(struct layout_concept_delete_disk));
 			return SUTRA_ECORRUPT;
 		}
@@ -369,7 +369,7 @@ int layout_records_next(struct layout_record_iter *it, struct layout_record *rec
 		rec->u.concept.ordinal = util_get_le32(r + 24);
 		rc = 0;
 		if (util_get_le32(r + 28)) {
-			layout_problem_set(pb, off + 28, "concept delete reserved field is not zero");
+			util_detail_set(pb, off + 28, "concept delete reserved field is not zero");
 			rc = SUTRA_ECORRUPT;
 		}
 		break;
@@ -378,7 +378,7 @@ int layout_records_next(struct layout_record_iter *it, struct layout_record *rec
 		break;
 	case LAYOUT_REC_REQUEST:
 		if (len != sizeof(struct layout_request_disk)) {
-			layout_problem_set(pb, off + 4, "request marker length %u, expected %zu", len,
+			util_detail_set(pb, off + 4, "request marker length %u, expected %zu", len,
 					   sizeof(struct layout_request_disk));
 			return SUTRA_ECORRUPT;
 		}
@@ -387,15 +387,15 @@ int layout_records_next(struct layout_record_iter *it, struct layout_record *rec
 		rec->u.request.request_crc32c = util_get_le32(r + 24);
 		rc = 0;
 		if (rec->u.request.client_id == 0) {
-			layout_problem_set(pb, off + 8, "request marker has client id 0");
+			util_detail_set(pb, off + 8, "request marker has client id 0");
 			rc = SUTRA_ECORRUPT;
 		} else if (util_get_le32(r + 28)) {
-			layout_problem_set(pb, off + 28, "request marker reserved field is not zero");
+			util_detail_set(pb, off + 28, "request marker reserved field is not zero");
 			rc = SUTRA_ECORRUPT;
 		}
 		break;
 	default:
-		layout_problem_set(pb, off, "unknown record type %u", type);
+		util_detail_set(pb, off, "unknown record type %u", type);
 		rc = SUTRA_ECORRUPT;
 	}
 	if (rc)

@@ -22,18 +22,18 @@
  * last_block_offset, carrying the payload CRC m names). In sync mode that
  * range is the one commit block of the epoch, so open stays O(1). */
 static int check_meta(const struct layout_view *v, int slot, const struct layout_meta *m,
-		      struct layout_problem *pb)
+		      struct sutra_detail *pb)
 {
 	uint64_t base = v->sb.meta_offset + (uint64_t)slot * v->sb.meta_slot_size;
 	struct layout_block blk;
 
 	if (m->published_end < v->sb.data_offset || m->published_end % LAYOUT_BLOCK_ALIGN) {
-		layout_problem_set(pb, base, "published end %llu is not a valid block boundary",
+		util_detail_set(pb, base, "published end %llu is not a valid block boundary",
 				   (unsigned long long)m->published_end);
 		return SUTRA_ECORRUPT;
 	}
 	if (m->published_end > v->size) {
-		layout_problem_set(pb, v->size,
+		util_detail_set(pb, v->size,
 				   "file ends at %llu, before the published end %llu of epoch %llu",
 				   (unsigned long long)v->size, (unsigned long long)m->published_end,
 				   (unsigned long long)m->epoch);
@@ -41,13 +41,13 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 	}
 	if (m->tail_start < v->sb.data_offset || m->tail_start > m->published_end ||
 	    m->tail_start % LAYOUT_BLOCK_ALIGN) {
-		layout_problem_set(pb, base, "tail start %llu out of range",
+		util_detail_set(pb, base, "tail start %llu out of range",
 				   (unsigned long long)m->tail_start);
 		return SUTRA_ECORRUPT;
 	}
 	if (m->log_start && (m->log_start < v->sb.data_offset || m->log_start > m->tail_start ||
 			     m->log_start > m->durable_end || m->log_start % LAYOUT_BLOCK_ALIGN)) {
-		layout_problem_set(pb, base, "log start %llu out of range",
+		util_detail_set(pb, base, "log start %llu out of range",
 				   (unsigned long long)m->log_start);
 		return SUTRA_ECORRUPT;
 	}
@@ -56,19 +56,19 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 		    m->last_block_crc32c != 0 || m->durable_end != v->sb.data_offset ||
 		    m->concept_count || m->association_count || m->next_ordinal ||
 		    m->segment_count) {
-			layout_problem_set(pb, base, "epoch 0 meta slot describes a non-empty store");
+			util_detail_set(pb, base, "epoch 0 meta slot describes a non-empty store");
 			return SUTRA_ECORRUPT;
 		}
 		return 0;
 	}
 	if (m->last_block_offset < v->sb.data_offset || m->last_block_offset >= m->published_end) {
-		layout_problem_set(pb, base, "last block offset %llu lies outside the published log",
+		util_detail_set(pb, base, "last block offset %llu lies outside the published log",
 				   (unsigned long long)m->last_block_offset);
 		return SUTRA_ECORRUPT;
 	}
 	if (m->durable_end < v->sb.data_offset || m->durable_end > m->last_block_offset ||
 	    m->durable_end % LAYOUT_BLOCK_ALIGN) {
-		layout_problem_set(pb, base, "durable end %llu out of range",
+		util_detail_set(pb, base, "durable end %llu out of range",
 				   (unsigned long long)m->durable_end);
 		return SUTRA_ECORRUPT;
 	}
@@ -83,7 +83,7 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 			return rc;
 		if (blk.type == LAYOUT_BLOCK_COMMIT) {
 			if (seen_commit && blk.epoch != prev_epoch + 1) {
-				layout_problem_set(pb, blk.offset,
+				util_detail_set(pb, blk.offset,
 						   "commit block of epoch %llu follows epoch %llu",
 						   (unsigned long long)blk.epoch,
 						   (unsigned long long)prev_epoch);
@@ -98,13 +98,13 @@ static int check_meta(const struct layout_view *v, int slot, const struct layout
 	}
 	if (blk.offset != m->last_block_offset || blk.type != LAYOUT_BLOCK_COMMIT ||
 	    blk.epoch != m->epoch || blk.offset + blk.length != m->published_end) {
-		layout_problem_set(pb, m->last_block_offset,
+		util_detail_set(pb, m->last_block_offset,
 				   "last block of epoch %llu is not its commit block ending at %llu",
 				   (unsigned long long)m->epoch, (unsigned long long)m->published_end);
 		return SUTRA_ECORRUPT;
 	}
 	if (blk.payload_crc32c != m->last_block_crc32c) {
-		layout_problem_set(pb, blk.offset,
+		util_detail_set(pb, blk.offset,
 				   "commit block of epoch %llu has payload checksum %08x, meta names %08x",
 				   (unsigned long long)m->epoch, blk.payload_crc32c,
 				   m->last_block_crc32c);
@@ -136,7 +136,7 @@ static int live_size(int fd, uint64_t cap, uint64_t *size)
 #define LIVE_NAPS 32
 static enum layout_slot_state decode_live(const unsigned char *b, const struct layout_view *v,
 					  uint32_t i, struct layout_meta *m,
-					  struct layout_problem *pb)
+					  struct sutra_detail *pb)
 {
 	uint64_t base = v->sb.meta_offset + (uint64_t)i * v->sb.meta_slot_size;
 	const volatile uint64_t *seqp = (const volatile uint64_t *)(const void *)(b + base + 8);
@@ -165,7 +165,7 @@ static enum layout_slot_state decode_live(const unsigned char *b, const struct l
 }
 
 static int open_impl(const void *buf, uint64_t size, int live_fd, struct layout_view *out,
-		     struct layout_problem *pb)
+		     struct sutra_detail *pb)
 {
 	struct layout_view *v = calloc(1, sizeof *v);
 	uint64_t cap = size;
@@ -183,7 +183,7 @@ static int open_impl(const void *buf, uint64_t size, int live_fd, struct layout_
 	if (rc)
 		goto out;
 	if (size < v->sb.data_offset) {
-		layout_problem_set(pb, size, "file of %llu bytes is shorter than its header pages",
+		util_detail_set(pb, size, "file of %llu bytes is shorter than its header pages",
 				   (unsigned long long)size);
 		rc = SUTRA_ECORRUPT;
 		goto out;
@@ -193,7 +193,7 @@ static int open_impl(const void *buf, uint64_t size, int live_fd, struct layout_
 		size_t at = LAYOUT_SUPERBLOCK_SIZE;
 		while (b[at] == 0)
 			at++;
-		layout_problem_set(pb, at, "bytes after the superblock are not zero");
+		util_detail_set(pb, at, "bytes after the superblock are not zero");
 		rc = SUTRA_ECORRUPT;
 		goto out;
 	}
@@ -222,10 +222,10 @@ static int open_impl(const void *buf, uint64_t size, int live_fd, struct layout_
 		order[1] = 0;
 	}
 	rc = SUTRA_ECORRUPT;
-	layout_problem_set(pb, v->sb.meta_offset, "neither meta slot holds a valid epoch");
+	util_detail_set(pb, v->sb.meta_offset, "neither meta slot holds a valid epoch");
 	for (int k = 0; k < 2; k++) {
 		int s = order[k];
-		struct layout_problem why;
+		struct sutra_detail why;
 		if (v->slot_state[s] != LAYOUT_SLOT_VALID)
 			continue;
 		if (check_meta(v, s, &v->slots[s], &why) == 0) {
@@ -248,13 +248,13 @@ out:
 	return rc;
 }
 
-int layout_open(const void *buf, uint64_t size, struct layout_view *out, struct layout_problem *pb)
+int layout_open(const void *buf, uint64_t size, struct layout_view *out, struct sutra_detail *pb)
 {
 	return open_impl(buf, size, -1, out, pb);
 }
 
 int layout_open_live(const void *map, uint64_t map_len, int fd, struct layout_view *out,
-		     struct layout_problem *pb)
+		     struct sutra_detail *pb)
 {
 	if (fd < 0)
 		return -EBADF;

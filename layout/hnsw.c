@@ -250,7 +250,7 @@ static void max_pop(struct hent *h, size_t *n)
 
 /* ---- Reading the graph --------------------------------------------------------- */
 
-static int corrupt(const struct graph *g, struct layout_problem *pb, uint64_t off, const char *what,
+static int corrupt(const struct graph *g, struct sutra_detail *pb, uint64_t off, const char *what,
 		   uint64_t val)
 {
 	if (pb) {
@@ -270,7 +270,7 @@ static inline const float *vec_of(const struct graph *g, uint32_t i)
 	return (const float *)(const void *)(node_at(g, i) + g->vec_off);
 }
 
-static inline int touch_node(const struct graph *g, uint32_t i, struct layout_problem *pb)
+static inline int touch_node(const struct graph *g, uint32_t i, struct sutra_detail *pb)
 {
 	if (!g->touch)
 		return 0;
@@ -285,7 +285,7 @@ static inline float dist(const struct graph *g, const float *q, uint32_t i)
 /* The links of node i at level: *links points at the count, followed by the
  * links. Checks the count, and for upper levels the node's level entry. */
 static int links_of(const struct graph *g, uint32_t i, uint32_t level, const uint32_t **links,
-		    uint32_t *n, struct layout_problem *pb)
+		    uint32_t *n, struct sutra_detail *pb)
 {
 	const uint32_t *l;
 	uint32_t cap;
@@ -321,7 +321,7 @@ static int links_of(const struct graph *g, uint32_t i, uint32_t level, const uin
 }
 
 static int bad_link(const struct graph *g, const uint32_t *l, uint32_t level, uint32_t i, uint32_t j,
-		    struct layout_problem *pb)
+		    struct sutra_detail *pb)
 {
 	uint64_t off = level ? g->upper_off + (uint64_t)((const unsigned char *)(l + 1 + j) -
 							 (const unsigned char *)g->upper)
@@ -351,7 +351,7 @@ static inline void prefetch_rest(const struct graph *g, uint32_t i)
 /* Greedy descent at one upper level: moves *cur to a neighbour nearer to q
  * while there is one (distances strictly decrease, so it ends). */
 static int greedy(const struct graph *g, const float *q, uint32_t level, uint32_t *cur, float *curd,
-		  struct layout_problem *pb)
+		  struct sutra_detail *pb)
 {
 	int changed = 1, rc;
 
@@ -395,7 +395,7 @@ static inline uint32_t label_of(const struct graph *g, uint32_t i)
  */
 static int beam(const struct graph *g, struct scratch *s, const float *q, uint32_t ep, float epd,
 		uint32_t level, uint32_t ef, layout_hnsw_accept_fn accept, void *accept_arg, size_t *nres,
-		struct layout_problem *pb)
+		struct sutra_detail *pb)
 {
 	size_t nc = 0, nr = 0;
 	uint16_t epoch = s->epoch;
@@ -803,7 +803,7 @@ void layout_hnsw_serialize(const struct layout_hnsw_builder *b, unsigned char *b
 
 /* ---- Reading in place --------------------------------------------------------------- */
 
-static int bad_header(struct layout_problem *pb, uint64_t file_off, uint64_t off, const char *what,
+static int bad_header(struct sutra_detail *pb, uint64_t file_off, uint64_t off, const char *what,
 		      uint64_t val)
 {
 	if (pb) {
@@ -815,7 +815,7 @@ static int bad_header(struct layout_problem *pb, uint64_t file_off, uint64_t off
 
 int layout_hnsw_view_open(struct layout_hnsw_view *v, const void *section, uint64_t len,
 			  uint64_t file_off, uint32_t dim, layout_hnsw_touch_fn touch,
-			  void *touch_arg, struct layout_problem *pb)
+			  void *touch_arg, struct sutra_detail *pb)
 {
 	const unsigned char *p = section;
 	int rc;
@@ -910,7 +910,7 @@ static struct graph view_graph(const struct layout_hnsw_view *v)
 
 int layout_hnsw_search(const struct layout_hnsw_view *v, const float *q, uint32_t k, uint32_t ef,
 		       layout_hnsw_accept_fn accept, void *accept_arg,
-		       struct layout_hnsw_hit *out, uint32_t *n, struct layout_problem *pb)
+		       struct layout_hnsw_hit *out, uint32_t *n, struct sutra_detail *pb)
 {
 	if (k == 0 || k > LAYOUT_HNSW_MAX_K)
 		return SUTRA_EVALUE;
@@ -951,7 +951,7 @@ int layout_hnsw_search(const struct layout_hnsw_view *v, const float *q, uint32_
 }
 
 int layout_hnsw_node(const struct layout_hnsw_view *v, uint32_t i, uint32_t *label,
-		     const float **vec, struct layout_problem *pb)
+		     const float **vec, struct sutra_detail *pb)
 {
 	struct graph g = view_graph(v);
 	if (i >= v->count)
@@ -964,7 +964,7 @@ int layout_hnsw_node(const struct layout_hnsw_view *v, uint32_t i, uint32_t *lab
 	return 0;
 }
 
-int layout_hnsw_check(const struct layout_hnsw_view *v, struct layout_problem *pb)
+int layout_hnsw_check(const struct layout_hnsw_view *v, struct sutra_detail *pb)
 {
 	struct graph g = view_graph(v);
 	uint64_t next_block = 0;

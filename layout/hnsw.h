@@ -71,7 +71,7 @@ void layout_hnsw_serialize(const struct layout_hnsw_builder *b, unsigned char *b
 /* Called before bytes [off, off+len) of the section are read (offsets from
  * the section's start). Returns 0 or SUTRA_ECORRUPT (with *pb filled). */
 typedef int (*layout_hnsw_touch_fn)(void *arg, uint64_t off, uint64_t len,
-				    struct layout_problem *pb);
+				    struct sutra_detail *pb);
 
 struct layout_hnsw_view {
 	const unsigned char *base;   /* the section's first byte (borrowed) */
@@ -88,7 +88,7 @@ struct layout_hnsw_view {
  * header) against the store's dimension. 0 or SUTRA_ECORRUPT. */
 int layout_hnsw_view_open(struct layout_hnsw_view *v, const void *section, uint64_t len,
 			  uint64_t file_off, uint32_t dim, layout_hnsw_touch_fn touch,
-			  void *touch_arg, struct layout_problem *pb);
+			  void *touch_arg, struct sutra_detail *pb);
 
 /* Decides whether a node may be a result. Return 1 yes, 0 no (the node is
  * still traversed), or a negative error that ends the search. */
@@ -105,14 +105,14 @@ struct layout_hnsw_hit {
  * SUTRA_ECORRUPT (*pb), accept's error, or -ENOMEM. */
 int layout_hnsw_search(const struct layout_hnsw_view *v, const float *q, uint32_t k, uint32_t ef,
 		       layout_hnsw_accept_fn accept, void *accept_arg,
-		       struct layout_hnsw_hit *out, uint32_t *n, struct layout_problem *pb);
+		       struct layout_hnsw_hit *out, uint32_t *n, struct sutra_detail *pb);
 
 /* The stored (unit) vector and label of node i < count, or SUTRA_ECORRUPT. */
 int layout_hnsw_node(const struct layout_hnsw_view *v, uint32_t i, uint32_t *label,
-		     const float **vec, struct layout_problem *pb);
+		     const float **vec, struct sutra_detail *pb);
 
 /* Checks every node's links, levels and label against the geometry
  * (verify): 0 or SUTRA_ECORRUPT. */
-int layout_hnsw_check(const struct layout_hnsw_view *v, struct layout_problem *pb);
+int layout_hnsw_check(const struct layout_hnsw_view *v, struct sutra_detail *pb);
 
 #endif /* LAYOUT_HNSW_H */

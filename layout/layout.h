@@ -22,7 +22,7 @@
  * whatever the bytes say: each offset and length taken from the file is
  * checked against the range before it is used. Failures are reported as
  * SUTRA_ECORRUPT (or SUTRA_EVERSION for a newer format) together with a
- * struct layout_problem naming the file offset and what is wrong.
+ * struct sutra_detail naming the file offset and what is wrong.
  *
  * The in-memory structs (struct layout_superblock, ...) are plain decoded
  * values; the struct layout_*_disk types only document the byte layout and
@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "sutra/errors.h"
+#include "util/detail.h"
 #include "util/idmap.h"
 
 /* ---- Constants --------------------------------------------------------- */
@@ -257,11 +258,6 @@ _Static_assert(sizeof(struct layout_section_entry_disk) == LAYOUT_SECTION_ENTRY_
 
 /* Where a check failed: the file offset of the first bad byte (or of the
  * structure that is wrong) and a sentence saying what. */
-struct layout_problem {
-	uint64_t offset;
-	char what[192];
-};
-
 struct layout_superblock {
 	uint32_t format_version;
 	uint64_t incompat_features;
@@ -392,7 +388,7 @@ void layout_superblock_encode(const struct layout_superblock *sb, void *out);
  * what the caller has). Returns 0, SUTRA_ECORRUPT (bad magic, CRC, geometry)
  * or SUTRA_EVERSION (newer version or unknown incompatible feature). */
 int layout_superblock_decode(const void *buf, size_t len, struct layout_superblock *sb,
-			     struct layout_problem *pb);
+			     struct sutra_detail *pb);
 
 /* ---- Meta slots (meta.c) ----------------------------------------------- */
 
@@ -410,7 +406,7 @@ enum layout_slot_state {
  * reason is in *pb when CORRUPT. Checks the CRC, magic, length, even seq,
  * zero reserved bytes and zero rest of the slot, segment_count bound. */
 enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, uint64_t base,
-					  struct layout_meta *m, struct layout_problem *pb);
+					  struct layout_meta *m, struct sutra_detail *pb);
 
 /* ---- Blocks and records (block.c) -------------------------------------- */
 
@@ -418,7 +414,7 @@ enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, ui
  * Checks magic, header CRC, version, alignment, reserved bytes, and that the
  * whole block lies within size. Does not read the payload. */
 int layout_block_decode(const void *buf, uint64_t size, uint64_t off, struct layout_block *blk,
-			struct layout_problem *pb);
+			struct sutra_detail *pb);
 
 /* Encodes a block header (LAYOUT_BLOCK_HEADER_SIZE bytes) from blk's type,
  * epoch, length, payload_length, item_count and payload_crc32c, computing
@@ -427,7 +423,7 @@ void layout_block_header_encode(const struct layout_block *blk, void *out);
 
 /* Checks the payload CRC and that padding after the payload is zero. */
 int layout_block_check_payload(const void *buf, const struct layout_block *blk,
-			       struct layout_problem *pb);
+			       struct sutra_detail *pb);
 
 /* Iterates over the records of a decoded, payload-checked commit block. */
 struct layout_record_iter {
@@ -447,13 +443,13 @@ void layout_records_init(struct layout_record_iter *it, const void *buf,
  * bounds, reserved bytes, padding, lengths, dimension, finite floats and
  * UTF-8 content. */
 int layout_records_next(struct layout_record_iter *it, struct layout_record *rec,
-			struct layout_problem *pb);
+			struct sutra_detail *pb);
 
 /* Decodes the one record at file offset off (found through an index),
  * with every check of layout_records_next, reading nothing at or past end
  * (the published end it was found under). Returns 0 or SUTRA_ECORRUPT. */
 int layout_record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
-		     struct layout_record *rec, struct layout_problem *pb);
+		     struct layout_record *rec, struct sutra_detail *pb);
 
 /* layout_record_at for a record whose values were checked before and whose
  * bytes a checksum has vouched for since (a commit block indexed earlier, a
@@ -462,7 +458,7 @@ int layout_record_at(const void *buf, uint64_t end, uint64_t off, uint32_t vecto
  * themselves (finite floats, UTF-8 content), which would cost a pass over
  * the embedding and the content on every read. */
 int layout_record_at_trusted(const void *buf, uint64_t end, uint64_t off, uint32_t vector_dim,
-			     struct layout_record *rec, struct layout_problem *pb);
+			     struct layout_record *rec, struct sutra_detail *pb);
 
 /* Builds one commit block in memory. */
 struct layout_builder {
@@ -506,13 +502,13 @@ int layout_builder_seal(struct layout_builder *b, uint64_t epoch, const void **d
  * overlap and CRC. If sections is not NULL it receives up to max entries. */
 int layout_segment_decode(const void *buf, const struct layout_block *blk,
 			  struct layout_segment *seg, struct layout_section *sections,
-			  uint32_t max, struct layout_problem *pb);
+			  uint32_t max, struct sutra_detail *pb);
 
 /* layout_segment_decode without the sections' CRCs (a reader checks those
  * lazily, see layout/segindex.h). */
 int layout_segment_decode_table(const void *buf, const struct layout_block *blk,
 				struct layout_segment *seg, struct layout_section *sections,
-				uint32_t max, struct layout_problem *pb);
+				uint32_t max, struct sutra_detail *pb);
 
 /* Returns the offset, from the block start, where the first section of a
  * segment with n sections may begin. */
@@ -536,10 +532,10 @@ struct layout_view {
 	struct layout_superblock sb;
 	struct layout_meta slots[LAYOUT_META_SLOT_COUNT];
 	enum layout_slot_state slot_state[LAYOUT_META_SLOT_COUNT];
-	struct layout_problem slot_problem[LAYOUT_META_SLOT_COUNT];
+	struct sutra_detail slot_problem[LAYOUT_META_SLOT_COUNT];
 	int current;   /* index of the slot in use */
 	int fell_back; /* 1 when a newer valid slot was rejected */
-	struct layout_problem fallback_problem; /* why, when fell_back */
+	struct sutra_detail fallback_problem; /* why, when fell_back */
 	struct layout_meta meta; /* copy of slots[current] */
 };
 
@@ -550,7 +546,7 @@ struct layout_view {
  * slot's epoch with the payload CRC it names). Cost is the bytes written
  * since the last sync, not the store's size. Returns 0,
  * SUTRA_ECORRUPT or SUTRA_EVERSION with the reason in *pb. */
-int layout_open(const void *buf, uint64_t size, struct layout_view *v, struct layout_problem *pb);
+int layout_open(const void *buf, uint64_t size, struct layout_view *v, struct sutra_detail *pb);
 
 /* layout_open for a file that the coordinator may be writing right now:
  * map is a read-only mapping of the file fd that may extend past its end
@@ -562,7 +558,7 @@ int layout_open(const void *buf, uint64_t size, struct layout_view *v, struct la
  * below the chosen published_end never change. Returns as layout_open, or
  * -errno from fstat. */
 int layout_open_live(const void *map, uint64_t map_len, int fd, struct layout_view *v,
-		     struct layout_problem *pb);
+		     struct sutra_detail *pb);
 
 /* A read-only mapping of a whole file, for the tools and tests. */
 struct layout_map {
@@ -608,7 +604,7 @@ void layout_replay_finish(struct layout_replay *r);
  * docs/FORMAT.md section "Replay rules" is broken), or -ENOMEM. On error the
  * replay state is unspecified and should be discarded. */
 int layout_replay_block(struct layout_replay *r, const void *buf, const struct layout_block *blk,
-			struct layout_problem *pb);
+			struct sutra_detail *pb);
 
 /* Walks every block from data_offset to published_end of the current meta,
  * checking each block, every record and the replay rules, each segment
@@ -616,13 +612,13 @@ int layout_replay_block(struct layout_replay *r, const void *buf, const struct l
  * Also checks the other meta slot. Returns 0 when the file is clean, else
  * the first error with its offset in *pb. If r is not NULL it must be
  * initialised, and is left holding the replayed state. */
-int layout_verify(const struct layout_view *v, struct layout_replay *r, struct layout_problem *pb);
+int layout_verify(const struct layout_view *v, struct layout_replay *r, struct sutra_detail *pb);
 
 /* layout_verify without the checks of the other meta slot (and without
  * treating a fall-back as a finding): the published log of the current
  * epoch alone. For the writer's recovery, which repairs that slot. */
 int layout_verify_log(const struct layout_view *v, struct layout_replay *r,
-		      struct layout_problem *pb);
+		      struct sutra_detail *pb);
 
 /* Scans the bytes after published_end for blocks that would extend the log
  * (commit epochs meta.epoch+1, +2, ... contiguous). Returns the number of
@@ -630,11 +626,7 @@ int layout_verify_log(const struct layout_view *v, struct layout_replay *r,
  * published_end when none). Never fails: the first bad block ends the scan,
  * and its reason goes to *pb when pb is not NULL (offset UINT64_MAX if the
  * tail is empty). */
-uint64_t layout_scan_tail(const struct layout_view *v, uint64_t *end, struct layout_problem *pb);
-
-/* Formats a problem: "offset N: what". */
-void layout_problem_set(struct layout_problem *pb, uint64_t offset, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+uint64_t layout_scan_tail(const struct layout_view *v, uint64_t *end, struct sutra_detail *pb);
 
 /* The 16-byte key of an association: src ordinal, dst ordinal (both
  * little-endian u32), type, zeros. Used by replay, the writer's state and

@@ -118,7 +118,7 @@ static bool all_zero(const unsigned char *p, size_t n)
 /* A file shorter than the table, opened without CREATE: a creator has not
  * extended it yet (or an older coordinator made it empty) when the header
  * page is zero, and it is damaged otherwise. Bytes 0..63 are not ours. */
-static int check_short(int fd, uint64_t size, struct layout_problem *pb)
+static int check_short(int fd, uint64_t size, struct sutra_detail *pb)
 {
 	unsigned char page[LAYOUT_LOCK_SLOTS_OFFSET];
 	size_t want = size < sizeof page ? (size_t)size : sizeof page;
@@ -137,7 +137,7 @@ static int check_short(int fd, uint64_t size, struct layout_problem *pb)
 	if (got <= LAYOUT_LOCK_HEADER_OFFSET ||
 	    all_zero(page + LAYOUT_LOCK_HEADER_OFFSET, got - LAYOUT_LOCK_HEADER_OFFSET))
 		return -ENODATA;
-	layout_problem_set(pb, size, "lock file of %llu bytes is shorter than its slot table (%u)",
+	util_detail_set(pb, size, "lock file of %llu bytes is shorter than its slot table (%u)",
 			   (unsigned long long)size, LAYOUT_LOCK_FILE_SIZE);
 	return SUTRA_ECORRUPT;
 }
@@ -176,11 +176,11 @@ static void store_field(const struct layout_lockfile *lf, const struct hfield *f
 
 /* Reserved header bytes and the rest of page 0 after the header. Nobody
  * writes them, so plain reads are fine. */
-static int check_zero_tail(const struct layout_lockfile *lf, struct layout_problem *pb)
+static int check_zero_tail(const struct layout_lockfile *lf, struct sutra_detail *pb)
 {
 	for (uint64_t off = H_RESERVED; off < LAYOUT_LOCK_SLOTS_OFFSET; off++) {
 		if (lf->base[off]) {
-			layout_problem_set(pb, off, "lock file header: byte %llu is not zero",
+			util_detail_set(pb, off, "lock file header: byte %llu is not zero",
 					   (unsigned long long)off);
 			return SUTRA_ECORRUPT;
 		}
@@ -194,13 +194,13 @@ static int check_zero_tail(const struct layout_lockfile *lf, struct layout_probl
  * required value is a header that is not written yet, or being written by
  * a concurrent creator (which stores the same values, magic last).
  */
-static int check_header(struct layout_lockfile *lf, bool create, struct layout_problem *pb)
+static int check_header(struct layout_lockfile *lf, bool create, struct sutra_detail *pb)
 {
 	uint32_t magic = __atomic_load_n(word32(lf, H_MAGIC), __ATOMIC_ACQUIRE);
 	int rc;
 
 	if (magic != 0 && magic != LAYOUT_LOCK_MAGIC) {
-		layout_problem_set(pb, H_MAGIC, "not a Sutra lock file (magic 0x%08x)",
+		util_detail_set(pb, H_MAGIC, "not a Sutra lock file (magic 0x%08x)",
 				   (unsigned)magic);
 		return SUTRA_ECORRUPT;
 	}
@@ -210,7 +210,7 @@ static int check_header(struct layout_lockfile *lf, bool create, struct layout_p
 
 		if (v == f->want || (magic == 0 && v == 0))
 			continue;
-		layout_problem_set(pb, f->off, "lock file %s is %llu, expected %llu", f->name,
+		util_detail_set(pb, f->off, "lock file %s is %llu, expected %llu", f->name,
 				   (unsigned long long)v, (unsigned long long)f->want);
 		return f->off == H_VERSION && magic ? SUTRA_EVERSION : SUTRA_ECORRUPT;
 	}
@@ -227,7 +227,7 @@ static int check_header(struct layout_lockfile *lf, bool create, struct layout_p
 }
 
 int layout_lockfile_open(const char *lock_path, unsigned flags, struct layout_lockfile **out,
-			 struct layout_problem *pb)
+			 struct sutra_detail *pb)
 {
 	bool create = flags & LAYOUT_LOCKFILE_CREATE;
 	bool rdonly = !create && (flags & LAYOUT_LOCKFILE_RDONLY);

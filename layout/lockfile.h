@@ -136,7 +136,7 @@ enum layout_lockfile_flags {
  * of open, fstat, ftruncate or mmap.
  */
 int layout_lockfile_open(const char *lock_path, unsigned flags, struct layout_lockfile **out,
-			 struct layout_problem *pb);
+			 struct sutra_detail *pb);
 
 /* Clears and releases the slot the handle claimed (if any), unmaps and
  * closes the file. Accepts NULL. */

@@ -38,13 +38,13 @@ void layout_meta_encode(const struct layout_meta *m, void *out)
 }
 
 enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, uint64_t base,
-					  struct layout_meta *out, struct layout_problem *pb)
+					  struct layout_meta *out, struct sutra_detail *pb)
 {
 	const unsigned char *b = slot;
 	struct layout_meta m;
 
 	if (slot_size < LAYOUT_META_SIZE) {
-		layout_problem_set(pb, base + slot_size, "meta slot truncated (%zu of %u bytes)",
+		util_detail_set(pb, base + slot_size, "meta slot truncated (%zu of %u bytes)",
 				   slot_size, LAYOUT_META_SIZE);
 		return util_is_zero(b, slot_size) ? LAYOUT_SLOT_EMPTY : LAYOUT_SLOT_CORRUPT;
 	}
@@ -53,17 +53,17 @@ enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, ui
 
 	uint32_t crc = util_crc32c(0, b, MD(crc32c));
 	if (util_get_le32(b + MD(crc32c)) != crc) {
-		layout_problem_set(pb, base + MD(crc32c),
+		util_detail_set(pb, base + MD(crc32c),
 				   "meta slot checksum mismatch (stored %08x, computed %08x)",
 				   util_get_le32(b + MD(crc32c)), crc);
 		return LAYOUT_SLOT_CORRUPT;
 	}
 	if (util_get_le32(b + MD(magic)) != LAYOUT_META_MAGIC) {
-		layout_problem_set(pb, base + MD(magic), "bad meta slot magic");
+		util_detail_set(pb, base + MD(magic), "bad meta slot magic");
 		return LAYOUT_SLOT_CORRUPT;
 	}
 	if (util_get_le32(b + MD(length)) != LAYOUT_META_SIZE) {
-		layout_problem_set(pb, base + MD(length), "meta slot length %u, expected %u",
+		util_detail_set(pb, base + MD(length), "meta slot length %u, expected %u",
 				   util_get_le32(b + MD(length)), LAYOUT_META_SIZE);
 		return LAYOUT_SLOT_CORRUPT;
 	}
@@ -83,12 +83,12 @@ enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, ui
 	m.segment_count = util_get_le32(b + MD(segment_count));
 
 	if (m.seq & 1) {
-		layout_problem_set(pb, base + MD(seq), "meta slot sequence %llu is odd (write in progress)",
+		util_detail_set(pb, base + MD(seq), "meta slot sequence %llu is odd (write in progress)",
 				   (unsigned long long)m.seq);
 		return LAYOUT_SLOT_CORRUPT;
 	}
 	if (m.segment_count > LAYOUT_MAX_SEGMENTS) {
-		layout_problem_set(pb, base + MD(segment_count), "segment count %u exceeds %u",
+		util_detail_set(pb, base + MD(segment_count), "segment count %u exceeds %u",
 				   m.segment_count, LAYOUT_MAX_SEGMENTS);
 		return LAYOUT_SLOT_CORRUPT;
 	}
@@ -98,13 +98,13 @@ enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, ui
 			m.segments[i].offset = util_get_le64(b + at);
 			m.segments[i].length = util_get_le64(b + at + 8);
 		} else if (!util_is_zero(b + at, sizeof(struct layout_segment_ref_disk))) {
-			layout_problem_set(pb, base + at, "unused segment entry %u is not zero", i);
+			util_detail_set(pb, base + at, "unused segment entry %u is not zero", i);
 			return LAYOUT_SLOT_CORRUPT;
 		}
 	}
 	if (util_get_le32(b + MD(reserved0)) ||
 	    !util_is_zero(b + MD(reserved), sizeof(((struct layout_meta_disk *)0)->reserved))) {
-		layout_problem_set(pb, base + (util_get_le32(b + MD(reserved0)) ? MD(reserved0) : MD(reserved)),
+		util_detail_set(pb, base + (util_get_le32(b + MD(reserved0)) ? MD(reserved0) : MD(reserved)),
 				   "meta slot reserved bytes are not zero");
 		return LAYOUT_SLOT_CORRUPT;
 	}
@@ -112,7 +112,7 @@ enum layout_slot_state layout_meta_decode(const void *slot, size_t slot_size, ui
 		size_t at = LAYOUT_META_SIZE;
 		while (b[at] == 0)
 			at++;
-		layout_problem_set(pb, base + at, "bytes after the meta slot are not zero");
+		util_detail_set(pb, base + at, "bytes after the meta slot are not zero");
 		return LAYOUT_SLOT_CORRUPT;
 	}
 	*out = m;

@@ -46,26 +46,26 @@ static int grow_degree(struct layout_replay *r, uint32_t ordinal)
 
 /* Checks that id is live with the given ordinal. */
 static int endpoint_ok(const struct layout_replay *r, const uint8_t id[16], uint32_t ordinal,
-		       uint64_t off, const char *role, struct layout_problem *pb)
+		       uint64_t off, const char *role, struct sutra_detail *pb)
 {
 	uint64_t have;
 	char hex[33];
 
 	if (!util_idmap_get(&r->ids, id, &have)) {
 		util_hex_id(hex, id);
-		layout_problem_set(pb, off, "%s concept %s is not live", role, hex);
+		util_detail_set(pb, off, "%s concept %s is not live", role, hex);
 		return SUTRA_ECORRUPT;
 	}
 	if (have != ordinal) {
 		util_hex_id(hex, id);
-		layout_problem_set(pb, off, "%s concept %s has ordinal %llu, record says %u", role, hex,
+		util_detail_set(pb, off, "%s concept %s has ordinal %llu, record says %u", role, hex,
 				   (unsigned long long)have, ordinal);
 		return SUTRA_ECORRUPT;
 	}
 	return 0;
 }
 
-static int apply(struct layout_replay *r, const struct layout_record *rec, struct layout_problem *pb)
+static int apply(struct layout_replay *r, const struct layout_record *rec, struct sutra_detail *pb)
 {
 	unsigned char key[16];
 	uint64_t have;
@@ -76,7 +76,7 @@ static int apply(struct layout_replay *r, const struct layout_record *rec, struc
 		const struct layout_concept *c = &rec->u.concept;
 		if (util_idmap_get(&r->ids, c->id, &have)) {
 			if (have != c->ordinal) {
-				layout_problem_set(pb, rec->offset + 24,
+				util_detail_set(pb, rec->offset + 24,
 						   "update of a live concept changes its ordinal "
 						   "from %llu to %u",
 						   (unsigned long long)have, c->ordinal);
@@ -85,7 +85,7 @@ static int apply(struct layout_replay *r, const struct layout_record *rec, struc
 			return 0;
 		}
 		if (c->ordinal != r->next_ordinal || r->next_ordinal == UINT32_MAX) {
-			layout_problem_set(pb, rec->offset + 24,
+			util_detail_set(pb, rec->offset + 24,
 					   "new concept has ordinal %u, expected %u", c->ordinal,
 					   r->next_ordinal);
 			return SUTRA_ECORRUPT;
@@ -115,7 +115,7 @@ static int apply(struct layout_replay *r, const struct layout_record *rec, struc
 			return 0;
 		}
 		if (!exists) {
-			layout_problem_set(pb, rec->offset,
+			util_detail_set(pb, rec->offset,
 					   "delete of association %u -> %u type %u that does not exist",
 					   a->src_ordinal, a->dst_ordinal, a->type);
 			return SUTRA_ECORRUPT;
@@ -131,7 +131,7 @@ static int apply(struct layout_replay *r, const struct layout_record *rec, struc
 		if ((rc = endpoint_ok(r, c->id, c->ordinal, rec->offset + 8, "deleted", pb)))
 			return rc;
 		if (r->degree[c->ordinal]) {
-			layout_problem_set(pb, rec->offset,
+			util_detail_set(pb, rec->offset,
 					   "concept %u deleted while %u association ends remain",
 					   c->ordinal, r->degree[c->ordinal]);
 			return SUTRA_ECORRUPT;
@@ -143,24 +143,24 @@ static int apply(struct layout_replay *r, const struct layout_record *rec, struc
 	case LAYOUT_REC_REQUEST:
 		return 0; /* a marker: changes nothing */
 	default:
-		layout_problem_set(pb, rec->offset, "unknown record type %u", rec->type);
+		util_detail_set(pb, rec->offset, "unknown record type %u", rec->type);
 		return SUTRA_ECORRUPT;
 	}
 }
 
 int layout_replay_block(struct layout_replay *r, const void *buf, const struct layout_block *blk,
-			struct layout_problem *pb)
+			struct sutra_detail *pb)
 {
 	struct layout_record_iter it;
 	struct layout_record rec;
 	int rc;
 
 	if (blk->type != LAYOUT_BLOCK_COMMIT) {
-		layout_problem_set(pb, blk->offset, "replay of a block that is not a commit");
+		util_detail_set(pb, blk->offset, "replay of a block that is not a commit");
 		return SUTRA_ECORRUPT;
 	}
 	if (blk->epoch != r->epoch + 1) {
-		layout_problem_set(pb, blk->offset + 8, "commit block has epoch %llu, expected %llu",
+		util_detail_set(pb, blk->offset + 8, "commit block has epoch %llu, expected %llu",
 				   (unsigned long long)blk->epoch, (unsigned long long)(r->epoch + 1));
 		return SUTRA_ECORRUPT;
 	}

@@ -64,13 +64,13 @@ static int is_pow2(uint64_t v)
 /* The search sections check their bytes through these (lazy chunk CRCs);
  * the views keep sv as their argument, so a segview must not move once
  * open. */
-static int touch_hnsw(void *arg, uint64_t off, uint64_t len, struct layout_problem *pb)
+static int touch_hnsw(void *arg, uint64_t off, uint64_t len, struct sutra_detail *pb)
 {
 	return layout_segview_touch(arg, LAYOUT_SEC_HNSW, off, len, pb);
 }
 
 static int touch_text(void *arg, unsigned which, uint64_t off, uint64_t len,
-		      struct layout_problem *pb)
+		      struct sutra_detail *pb)
 {
 	return layout_segview_touch(arg, which ? LAYOUT_SEC_POSTINGS : LAYOUT_SEC_TERMS, off, len,
 				    pb);
@@ -78,7 +78,7 @@ static int touch_text(void *arg, unsigned which, uint64_t off, uint64_t len,
 
 int layout_segview_open(struct layout_segview *sv, const void *base, uint64_t end,
 			const struct layout_segment_ref *ref, uint32_t vector_dim,
-			struct layout_problem *pb)
+			struct sutra_detail *pb)
 {
 	struct layout_block blk;
 	struct layout_section sec[LAYOUT_SEG_SECTIONS];
@@ -89,13 +89,13 @@ int layout_segview_open(struct layout_segview *sv, const void *base, uint64_t en
 	    (rc = layout_block_check_payload(base, &blk, pb)))
 		return rc;
 	if (blk.type != LAYOUT_BLOCK_SEGMENT || blk.length != ref->length) {
-		layout_problem_set(pb, ref->offset, "meta names a segment that is not there");
+		util_detail_set(pb, ref->offset, "meta names a segment that is not there");
 		return SUTRA_ECORRUPT;
 	}
 	if ((rc = layout_segment_decode_table(base, &blk, &sv->hdr, sec, LAYOUT_SEG_SECTIONS, pb)))
 		return rc;
 	if (sv->hdr.section_count != LAYOUT_SEG_SECTIONS) {
-		layout_problem_set(pb, ref->offset, "segment has %u sections, not %u",
+		util_detail_set(pb, ref->offset, "segment has %u sections, not %u",
 				   sv->hdr.section_count, LAYOUT_SEG_SECTIONS);
 		return SUTRA_ECORRUPT;
 	}
@@ -107,7 +107,7 @@ int layout_segview_open(struct layout_segview *sv, const void *base, uint64_t en
 	for (unsigned k = 1; k <= LAYOUT_SEG_SECTIONS; k++) {
 		const struct layout_section *s = &sec[k - 1];
 		if (s->kind != k || s->flags) {
-			layout_problem_set(pb, ref->offset, "segment section %u has kind %u", k - 1,
+			util_detail_set(pb, ref->offset, "segment section %u has kind %u", k - 1,
 					   s->kind);
 			return SUTRA_ECORRUPT;
 		}
@@ -145,7 +145,7 @@ int layout_segview_open(struct layout_segview *sv, const void *base, uint64_t en
 	else if (sv->sec_len[LAYOUT_SEC_CHUNK_CRCS] != 4 * sv->nchunks)
 		bad = &sec[LAYOUT_SEC_CHUNK_CRCS - 1];
 	if (bad) {
-		layout_problem_set(pb, ref->offset + bad->offset,
+		util_detail_set(pb, ref->offset + bad->offset,
 				   "segment section of kind %u has an impossible length %llu",
 				   bad->kind, (unsigned long long)bad->length);
 		return SUTRA_ECORRUPT;
@@ -158,7 +158,7 @@ int layout_segview_open(struct layout_segview *sv, const void *base, uint64_t en
 	uint32_t crc = util_crc32c(0, sv->base + sv->sec_off[LAYOUT_SEC_CHUNK_CRCS],
 				   (size_t)cs->length);
 	if (crc != cs->crc32c) {
-		layout_problem_set(pb, sv->sec_off[LAYOUT_SEC_CHUNK_CRCS],
+		util_detail_set(pb, sv->sec_off[LAYOUT_SEC_CHUNK_CRCS],
 				   "segment chunk table checksum mismatch");
 		return SUTRA_ECORRUPT;
 	}
@@ -194,10 +194,10 @@ void layout_segview_close(struct layout_segview *sv)
 }
 
 int layout_segview_touch(struct layout_segview *sv, unsigned kind, uint64_t off, uint64_t len,
-			 struct layout_problem *pb)
+			 struct sutra_detail *pb)
 {
 	if (off > sv->sec_len[kind] || len > sv->sec_len[kind] - off) {
-		layout_problem_set(pb, sv->sec_off[kind], "read past the end of segment section %u",
+		util_detail_set(pb, sv->sec_off[kind], "read past the end of segment section %u",
 				   kind);
 		return SUTRA_ECORRUPT;
 	}
@@ -215,7 +215,7 @@ int layout_segview_touch(struct layout_segview *sv, unsigned kind, uint64_t off,
 		uint32_t crc = util_crc32c(0, sv->base + sv->sec_off[kind] + start, (size_t)n);
 		uint32_t want = util_get_le32(sv->base + sv->sec_off[LAYOUT_SEC_CHUNK_CRCS] + 4 * i);
 		if (crc != want) {
-			layout_problem_set(pb, sv->sec_off[kind] + start,
+			util_detail_set(pb, sv->sec_off[kind] + start,
 					   "segment chunk checksum mismatch (stored %08x, computed %08x)",
 					   want, crc);
 			return SUTRA_ECORRUPT;
@@ -225,7 +225,7 @@ int layout_segview_touch(struct layout_segview *sv, unsigned kind, uint64_t off,
 	return 0;
 }
 
-int layout_segview_check_all(struct layout_segview *sv, struct layout_problem *pb)
+int layout_segview_check_all(struct layout_segview *sv, struct sutra_detail *pb)
 {
 	for (unsigned k = 1; k < LAYOUT_SEC_CHUNK_CRCS; k++) {
 		int rc = layout_segview_touch(sv, k, 0, sv->sec_len[k], pb);
@@ -241,7 +241,7 @@ static const unsigned char *at(const struct layout_segview *sv, unsigned kind, u
 }
 
 int layout_segview_concept(struct layout_segview *sv, uint64_t i, struct layout_seg_concept *c,
-			   struct layout_problem *pb)
+			   struct sutra_detail *pb)
 {
 	uint64_t off = i * LAYOUT_SEG_CONCEPT_SIZE;
 	int rc = layout_segview_touch(sv, LAYOUT_SEC_CONCEPTS, off, LAYOUT_SEG_CONCEPT_SIZE, pb);
@@ -254,7 +254,7 @@ int layout_segview_concept(struct layout_segview *sv, uint64_t i, struct layout_
 	uint64_t rec = util_get_le64(p + CE_RECORD);
 	if (c->flags & ~LAYOUT_SEG_DELETED || (c->flags && rec) || rec % 8 ||
 	    rec >= sv->sec_len[LAYOUT_SEC_RECORDS] + (c->flags ? 1 : 0)) {
-		layout_problem_set(pb, sv->sec_off[LAYOUT_SEC_CONCEPTS] + off,
+		util_detail_set(pb, sv->sec_off[LAYOUT_SEC_CONCEPTS] + off,
 				   "segment concept entry %llu is malformed", (unsigned long long)i);
 		return SUTRA_ECORRUPT;
 	}
@@ -263,7 +263,7 @@ int layout_segview_concept(struct layout_segview *sv, uint64_t i, struct layout_
 }
 
 int layout_segview_find(struct layout_segview *sv, const uint8_t id[16],
-			struct layout_seg_concept *c, uint64_t *index, struct layout_problem *pb)
+			struct layout_seg_concept *c, uint64_t *index, struct sutra_detail *pb)
 {
 	uint64_t h = hash_id(id);
 	uint32_t mask = sv->id_cap - 1, tag = (uint32_t)(h >> 32);
@@ -280,7 +280,7 @@ int layout_segview_find(struct layout_segview *sv, const uint8_t id[16],
 			return 0;
 		uint64_t rec = util_get_le64(p + IH_RECORD);
 		if (v > sv->nconcepts || (rec != IH_DELETED && (rec % 8 || rec >= rlen))) {
-			layout_problem_set(pb, sv->sec_off[LAYOUT_SEC_ID_HASH] + soff,
+			util_detail_set(pb, sv->sec_off[LAYOUT_SEC_ID_HASH] + soff,
 					   "segment id slot %u is malformed", s);
 			return SUTRA_ECORRUPT;
 		}
@@ -293,7 +293,7 @@ int layout_segview_find(struct layout_segview *sv, const uint8_t id[16],
 			if (memcmp(c->id, id, 16) != 0)
 				continue;
 			if (!(c->flags & LAYOUT_SEG_DELETED)) {
-				layout_problem_set(pb, sv->sec_off[LAYOUT_SEC_ID_HASH] + soff,
+				util_detail_set(pb, sv->sec_off[LAYOUT_SEC_ID_HASH] + soff,
 						   "segment id slot and entry disagree");
 				return SUTRA_ECORRUPT;
 			}
@@ -314,12 +314,12 @@ int layout_segview_find(struct layout_segview *sv, const uint8_t id[16],
 			*index = v - 1;
 		return 1;
 	}
-	layout_problem_set(pb, sv->sec_off[LAYOUT_SEC_ID_HASH], "segment id table has no empty slot");
+	util_detail_set(pb, sv->sec_off[LAYOUT_SEC_ID_HASH], "segment id table has no empty slot");
 	return SUTRA_ECORRUPT;
 }
 
 int layout_segview_find_ordinal(struct layout_segview *sv, uint32_t ordinal,
-				struct layout_seg_concept *c, struct layout_problem *pb)
+				struct layout_seg_concept *c, struct sutra_detail *pb)
 {
 	uint64_t lo = 0, hi = sv->nconcepts;
 	while (lo < hi) {
@@ -338,7 +338,7 @@ int layout_segview_find_ordinal(struct layout_segview *sv, uint32_t ordinal,
 }
 
 int layout_segview_record(struct layout_segview *sv, const struct layout_seg_concept *c,
-			  struct layout_record *rec, struct layout_problem *pb)
+			  struct layout_record *rec, struct sutra_detail *pb)
 {
 	uint64_t rel = c->record - sv->sec_off[LAYOUT_SEC_RECORDS];
 	int rc = layout_segview_touch(sv, LAYOUT_SEC_RECORDS, rel, 8, pb);
@@ -352,14 +352,14 @@ int layout_segview_record(struct layout_segview *sv, const struct layout_seg_con
 		return rc;
 	if (rec->type != LAYOUT_REC_CONCEPT || rec->u.concept.ordinal != c->ordinal ||
 	    memcmp(rec->u.concept.id, c->id, 16) != 0) {
-		layout_problem_set(pb, c->record, "segment record does not match its entry");
+		util_detail_set(pb, c->record, "segment record does not match its entry");
 		return SUTRA_ECORRUPT;
 	}
 	return 0;
 }
 
 int layout_segview_adjacent(struct layout_segview *sv, int out, uint32_t ordinal,
-			    uint64_t *first, uint32_t *count, struct layout_problem *pb)
+			    uint64_t *first, uint32_t *count, struct sutra_detail *pb)
 {
 	unsigned kind = out ? LAYOUT_SEC_OUT_INDEX : LAYOUT_SEC_IN_INDEX;
 	uint32_t cap = out ? sv->out_cap : sv->in_cap, mask = cap - 1;
@@ -381,7 +381,7 @@ int layout_segview_adjacent(struct layout_segview *sv, int out, uint32_t ordinal
 		uint32_t k = util_get_le32(p + SL_COUNT);
 		uint64_t f = util_get_le64(p + SL_FIRST);
 		if (f > limit || k > limit - f) {
-			layout_problem_set(pb, sv->sec_off[kind] + off,
+			util_detail_set(pb, sv->sec_off[kind] + off,
 					   "segment adjacency slot lies outside its list");
 			return SUTRA_ECORRUPT;
 		}
@@ -389,12 +389,12 @@ int layout_segview_adjacent(struct layout_segview *sv, int out, uint32_t ordinal
 		*count = k;
 		return 0;
 	}
-	layout_problem_set(pb, sv->sec_off[kind], "segment adjacency table has no empty slot");
+	util_detail_set(pb, sv->sec_off[kind], "segment adjacency table has no empty slot");
 	return SUTRA_ECORRUPT;
 }
 
 int layout_segview_edge(struct layout_segview *sv, uint64_t i, struct layout_seg_edge *e,
-			struct layout_problem *pb)
+			struct sutra_detail *pb)
 {
 	uint64_t off = i * LAYOUT_SEG_EDGE_SIZE;
 	int rc = i < sv->nedges ? layout_segview_touch(sv, LAYOUT_SEC_EDGES, off,
@@ -402,7 +402,7 @@ int layout_segview_edge(struct layout_segview *sv, uint64_t i, struct layout_seg
 				: SUTRA_ECORRUPT;
 	if (rc) {
 		if (i >= sv->nedges)
-			layout_problem_set(pb, sv->sec_off[LAYOUT_SEC_EDGES],
+			util_detail_set(pb, sv->sec_off[LAYOUT_SEC_EDGES],
 					   "segment edge %llu does not exist", (unsigned long long)i);
 		return rc;
 	}
@@ -418,7 +418,7 @@ int layout_segview_edge(struct layout_segview *sv, uint64_t i, struct layout_seg
 	e->created_us = util_get_le64(p + EE_CREATED);
 	if (e->flags & ~LAYOUT_SEG_DELETED || util_get_le16(p + EE_RES0) ||
 	    util_get_le32(p + EE_RES1)) {
-		layout_problem_set(pb, sv->sec_off[LAYOUT_SEC_EDGES] + off,
+		util_detail_set(pb, sv->sec_off[LAYOUT_SEC_EDGES] + off,
 				   "segment edge entry %llu is malformed", (unsigned long long)i);
 		return SUTRA_ECORRUPT;
 	}
@@ -426,7 +426,7 @@ int layout_segview_edge(struct layout_segview *sv, uint64_t i, struct layout_seg
 }
 
 int layout_segview_in_edge(struct layout_segview *sv, uint64_t i, struct layout_seg_edge *e,
-			   struct layout_problem *pb)
+			   struct sutra_detail *pb)
 {
 	int rc = layout_segview_touch(sv, LAYOUT_SEC_IN_LIST, 4 * i, 4, pb);
 	if (rc)
@@ -435,7 +435,7 @@ int layout_segview_in_edge(struct layout_segview *sv, uint64_t i, struct layout_
 }
 
 static int tombstones(struct layout_segview *sv, const roaring_bitmap_t **out,
-		      struct layout_problem *pb)
+		      struct sutra_detail *pb)
 {
 	const roaring_bitmap_t *t = __atomic_load_n(&sv->tombstones, __ATOMIC_ACQUIRE);
 	if (!t) {
@@ -448,7 +448,7 @@ static int tombstones(struct layout_segview *sv, const roaring_bitmap_t **out,
 		roaring_bitmap_t *v = (roaring_bitmap_t *)roaring_bitmap_frozen_view(
 			(const char *)at(sv, LAYOUT_SEC_TOMBSTONES, 0), (size_t)len);
 		if (!v) {
-			layout_problem_set(pb, sv->sec_off[LAYOUT_SEC_TOMBSTONES],
+			util_detail_set(pb, sv->sec_off[LAYOUT_SEC_TOMBSTONES],
 					   "segment tombstones are not a frozen bitmap");
 			return SUTRA_ECORRUPT;
 		}
@@ -465,7 +465,7 @@ static int tombstones(struct layout_segview *sv, const roaring_bitmap_t **out,
 	return 0;
 }
 
-int layout_segview_dead(struct layout_segview *sv, uint32_t ordinal, struct layout_problem *pb)
+int layout_segview_dead(struct layout_segview *sv, uint32_t ordinal, struct sutra_detail *pb)
 {
 	const roaring_bitmap_t *t;
 	int rc = tombstones(sv, &t, pb);
@@ -473,7 +473,7 @@ int layout_segview_dead(struct layout_segview *sv, uint32_t ordinal, struct layo
 }
 
 int layout_segview_tombstones(struct layout_segview *sv, const roaring_bitmap_t **out,
-			      struct layout_problem *pb)
+			      struct sutra_detail *pb)
 {
 	return tombstones(sv, out, pb);
 }
@@ -481,7 +481,7 @@ int layout_segview_tombstones(struct layout_segview *sv, const roaring_bitmap_t 
 /* ---- Replay state from segments ----------------------------------------- */
 
 int layout_replay_from_segments(struct layout_replay *r, struct layout_segview *const *segs,
-				uint32_t n, struct layout_problem *pb)
+				uint32_t n, struct sutra_detail *pb)
 {
 	int rc;
 	for (uint32_t j = 0; j < n; j++) {
@@ -530,7 +530,7 @@ int layout_replay_from_segments(struct layout_replay *r, struct layout_segview *
 		uint32_t a = util_get_le32(sl->key), b = util_get_le32(sl->key + 4);
 		if (a >= cap || b >= cap) {
 			free(d);
-			layout_problem_set(pb, segs[n - 1]->offset,
+			util_detail_set(pb, segs[n - 1]->offset,
 					   "segment association names ordinal %u, beyond %u",
 					   a > b ? a : b, r->next_ordinal);
 			return SUTRA_ECORRUPT;
@@ -622,7 +622,7 @@ static int put_edge(struct builder *b, const struct layout_seg_edge *e)
 	return 0;
 }
 
-static int take_segment(struct builder *b, struct layout_segview *sv, struct layout_problem *pb)
+static int take_segment(struct builder *b, struct layout_segview *sv, struct sutra_detail *pb)
 {
 	int rc;
 	const roaring_bitmap_t *t;
@@ -656,7 +656,7 @@ static int take_segment(struct builder *b, struct layout_segview *sv, struct lay
 	return 0;
 }
 
-static int take_blocks(struct builder *b, struct layout_problem *pb)
+static int take_blocks(struct builder *b, struct sutra_detail *pb)
 {
 	const struct layout_segbuild_in *in = b->in;
 	const unsigned char *base = in->base;
@@ -764,7 +764,7 @@ static void fill_slots(unsigned char *p, uint64_t cap, uint32_t ordinal, uint32_
  * from the epoch range, so that the same range gives the same bytes
  * whether built from commit blocks or merged from segments. */
 static int build_search(struct builder *b, size_t nc, struct layout_hnsw_builder **hbp,
-			struct layout_textidx_builder **tbp, struct layout_problem *pb)
+			struct layout_textidx_builder **tbp, struct sutra_detail *pb)
 {
 	const struct layout_segbuild_in *in = b->in;
 	struct layout_hnsw_params hp = {
@@ -800,7 +800,7 @@ static int build_search(struct builder *b, size_t nc, struct layout_hnsw_builder
 		    (rc = layout_hnsw_add(*hbp, c->ordinal, (const float *)k->embedding))) {
 			/* The coordinator refuses such vectors; one on disk is damage. */
 			if (rc == SUTRA_EVALUE) {
-				layout_problem_set(pb, rec.offset,
+				util_detail_set(pb, rec.offset,
 						   "concept embedding cannot be normalised");
 				rc = SUTRA_ECORRUPT;
 			}
@@ -811,7 +811,7 @@ static int build_search(struct builder *b, size_t nc, struct layout_hnsw_builder
 }
 
 static int emit(struct builder *b, unsigned char **out, uint64_t *out_len,
-		struct layout_problem *pb)
+		struct sutra_detail *pb)
 {
 	const struct layout_segbuild_in *in = b->in;
 	int drop = in->base_segment;
@@ -983,7 +983,7 @@ static int emit(struct builder *b, unsigned char **out, uint64_t *out_len,
 		.next_ordinal = in->next_ordinal,
 	};
 	if ((rc = layout_segment_seal(blk, total, in->last_epoch, &hdr, sec, LAYOUT_SEG_SECTIONS))) {
-		layout_problem_set(pb, 0, "segment layout does not seal");
+		util_detail_set(pb, 0, "segment layout does not seal");
 		free(blk);
 		return rc;
 	}
@@ -993,7 +993,7 @@ static int emit(struct builder *b, unsigned char **out, uint64_t *out_len,
 }
 
 int layout_segment_build(const struct layout_segbuild_in *in, unsigned char **out, uint64_t *len,
-			 struct layout_problem *pb)
+			 struct sutra_detail *pb)
 {
 	struct builder b = { .in = in };
 	int rc = 0;

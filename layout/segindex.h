@@ -109,58 +109,58 @@ struct layout_segview {
  * CHUNK_CRCS. Returns 0, SUTRA_ECORRUPT (with *pb) or -ENOMEM. */
 int layout_segview_open(struct layout_segview *sv, const void *base, uint64_t end,
 			const struct layout_segment_ref *ref, uint32_t vector_dim,
-			struct layout_problem *pb);
+			struct sutra_detail *pb);
 void layout_segview_close(struct layout_segview *sv);
 
 /* Checks (once) the chunks holding bytes [off, off+len) of section kind.
  * Returns 0 or SUTRA_ECORRUPT. Thread-safe. */
 int layout_segview_touch(struct layout_segview *sv, unsigned kind, uint64_t off, uint64_t len,
-			 struct layout_problem *pb);
+			 struct sutra_detail *pb);
 
 /* Checks every chunk now (tools; verify). */
-int layout_segview_check_all(struct layout_segview *sv, struct layout_problem *pb);
+int layout_segview_check_all(struct layout_segview *sv, struct sutra_detail *pb);
 
 /* Concept entry i (i < nconcepts). 0 or SUTRA_ECORRUPT. */
 int layout_segview_concept(struct layout_segview *sv, uint64_t i, struct layout_seg_concept *c,
-			   struct layout_problem *pb);
+			   struct sutra_detail *pb);
 
 /* The entry for id: 1 found (in *c, *index if not NULL), 0 absent, or
  * SUTRA_ECORRUPT. */
 int layout_segview_find(struct layout_segview *sv, const uint8_t id[16],
-			struct layout_seg_concept *c, uint64_t *index, struct layout_problem *pb);
+			struct layout_seg_concept *c, uint64_t *index, struct sutra_detail *pb);
 
 /* The entry for an ordinal (binary search over CONCEPTS): 1, 0 or error. */
 int layout_segview_find_ordinal(struct layout_segview *sv, uint32_t ordinal,
-				struct layout_seg_concept *c, struct layout_problem *pb);
+				struct layout_seg_concept *c, struct sutra_detail *pb);
 
 /* Decodes the record of a live concept entry. */
 int layout_segview_record(struct layout_segview *sv, const struct layout_seg_concept *c,
-			  struct layout_record *rec, struct layout_problem *pb);
+			  struct layout_record *rec, struct sutra_detail *pb);
 
 /* The associations of ordinal that leave it (out = 1: EDGES [*first,
  * *first + *count)) or arrive at it (out = 0: IN_LIST [*first, ...)). */
 int layout_segview_adjacent(struct layout_segview *sv, int out, uint32_t ordinal,
-			    uint64_t *first, uint32_t *count, struct layout_problem *pb);
+			    uint64_t *first, uint32_t *count, struct sutra_detail *pb);
 
 /* EDGES entry i, or the EDGES entry named by IN_LIST entry i. */
 int layout_segview_edge(struct layout_segview *sv, uint64_t i, struct layout_seg_edge *e,
-			struct layout_problem *pb);
+			struct sutra_detail *pb);
 int layout_segview_in_edge(struct layout_segview *sv, uint64_t i, struct layout_seg_edge *e,
-			   struct layout_problem *pb);
+			   struct sutra_detail *pb);
 
 /* The TOMBSTONES bitmap (checked in full on first use; owned by sv). */
 int layout_segview_tombstones(struct layout_segview *sv, const roaring_bitmap_t **out,
-			      struct layout_problem *pb);
+			      struct sutra_detail *pb);
 
 /* Whether ordinal was deleted in this segment's range: 1, 0, or error. */
-int layout_segview_dead(struct layout_segview *sv, uint32_t ordinal, struct layout_problem *pb);
+int layout_segview_dead(struct layout_segview *sv, uint32_t ordinal, struct sutra_detail *pb);
 
 /* Sets the replay state r (freshly initialised) to what the segments give,
  * oldest first: the state at the newest one's last_epoch. Every entry is
  * read through the view, so bad bytes are SUTRA_ECORRUPT. For recovery and
  * verify once the commit blocks below the tail may have been freed. */
 int layout_replay_from_segments(struct layout_replay *r, struct layout_segview *const *segs,
-				uint32_t n, struct layout_problem *pb);
+				uint32_t n, struct sutra_detail *pb);
 
 /* ---- Building one ----------------------------------------------------------- */
 
@@ -185,6 +185,6 @@ struct layout_segbuild_in {
  * is last_epoch). Every input byte is checked (chunk CRCs, block CRCs,
  * records). Returns 0, SUTRA_ECORRUPT (*pb), -ECANCELED or -ENOMEM. */
 int layout_segment_build(const struct layout_segbuild_in *in, unsigned char **out, uint64_t *len,
-			 struct layout_problem *pb);
+			 struct sutra_detail *pb);
 
 #endif /* LAYOUT_SEGINDEX_H */

@@ -20,7 +20,7 @@ static int by_offset(const void *a, const void *b)
 
 static int decode(const void *buf, const struct layout_block *blk, struct layout_segment *out,
 		  struct layout_section *sections, uint32_t max, int check_crc,
-		  struct layout_problem *pb)
+		  struct sutra_detail *pb)
 {
 	const unsigned char *blockp = (const unsigned char *)buf + blk->offset;
 	const unsigned char *p = blockp + LAYOUT_BLOCK_HEADER_SIZE;
@@ -28,11 +28,11 @@ static int decode(const void *buf, const struct layout_block *blk, struct layout
 	struct layout_segment seg;
 
 	if (blk->type != LAYOUT_BLOCK_SEGMENT) {
-		layout_problem_set(pb, blk->offset, "block is not a segment");
+		util_detail_set(pb, blk->offset, "block is not a segment");
 		return SUTRA_ECORRUPT;
 	}
 	if (blk->payload_length < LAYOUT_SEGMENT_HEADER_SIZE) {
-		layout_problem_set(pb, poff, "segment payload too short for its header");
+		util_detail_set(pb, poff, "segment payload too short for its header");
 		return SUTRA_ECORRUPT;
 	}
 	seg.seg_version = util_get_le32(p + SH(seg_version));
@@ -43,7 +43,7 @@ static int decode(const void *buf, const struct layout_block *blk, struct layout
 	seg.association_count = util_get_le64(p + SH(association_count));
 	seg.next_ordinal = util_get_le32(p + SH(next_ordinal));
 	if (seg.seg_version != LAYOUT_SEG_VERSION) {
-		layout_problem_set(pb, poff + SH(seg_version),
+		util_detail_set(pb, poff + SH(seg_version),
 				   seg.seg_version == 1
 					   ? "segment version 1 (from a build without vector and text "
 					     "indexes) is not read by this one: recreate the store"
@@ -52,17 +52,17 @@ static int decode(const void *buf, const struct layout_block *blk, struct layout
 		return SUTRA_ECORRUPT;
 	}
 	if (util_get_le32(p + SH(reserved))) {
-		layout_problem_set(pb, poff + SH(reserved), "segment reserved field is not zero");
+		util_detail_set(pb, poff + SH(reserved), "segment reserved field is not zero");
 		return SUTRA_ECORRUPT;
 	}
 	if (seg.first_epoch > seg.last_epoch || seg.last_epoch > blk->epoch) {
-		layout_problem_set(pb, poff + SH(first_epoch), "segment epoch range is inconsistent");
+		util_detail_set(pb, poff + SH(first_epoch), "segment epoch range is inconsistent");
 		return SUTRA_ECORRUPT;
 	}
 	if (seg.section_count > LAYOUT_MAX_SECTIONS || seg.section_count != blk->item_count ||
 	    blk->payload_length != LAYOUT_SEGMENT_HEADER_SIZE +
 					   (uint64_t)seg.section_count * LAYOUT_SECTION_ENTRY_SIZE) {
-		layout_problem_set(pb, poff + SH(section_count),
+		util_detail_set(pb, poff + SH(section_count),
 				   "segment section count %u does not match its payload",
 				   seg.section_count);
 		return SUTRA_ECORRUPT;
@@ -85,13 +85,13 @@ static int decode(const void *buf, const struct layout_block *blk, struct layout
 		s->length = util_get_le64(e + SE(length));
 		s->crc32c = util_get_le32(e + SE(crc32c));
 		if (util_get_le32(e + SE(reserved))) {
-			layout_problem_set(pb, eoff + SE(reserved), "section reserved field not zero");
+			util_detail_set(pb, eoff + SE(reserved), "section reserved field not zero");
 			rc = SUTRA_ECORRUPT;
 			goto out;
 		}
 		if (s->offset % LAYOUT_SECTION_ALIGN || s->offset < data_start ||
 		    s->offset > blk->length || s->length > blk->length - s->offset) {
-			layout_problem_set(pb, eoff + SE(offset),
+			util_detail_set(pb, eoff + SE(offset),
 					   "section %u lies outside its block or is misaligned", i);
 			rc = SUTRA_ECORRUPT;
 			goto out;
@@ -99,7 +99,7 @@ static int decode(const void *buf, const struct layout_block *blk, struct layout
 		uint32_t crc = check_crc ? util_crc32c(0, blockp + s->offset, (size_t)s->length)
 					 : s->crc32c;
 		if (crc != s->crc32c) {
-			layout_problem_set(pb, blk->offset + s->offset,
+			util_detail_set(pb, blk->offset + s->offset,
 					   "section %u checksum mismatch (stored %08x, computed %08x)",
 					   i, s->crc32c, crc);
 			rc = SUTRA_ECORRUPT;
@@ -111,7 +111,7 @@ static int decode(const void *buf, const struct layout_block *blk, struct layout
 	qsort(sorted, seg.section_count, sizeof *sorted, by_offset);
 	for (uint32_t i = 1; i < seg.section_count; i++) {
 		if (sorted[i - 1].offset + sorted[i - 1].length > sorted[i].offset) {
-			layout_problem_set(pb, blk->offset + sorted[i].offset,
+			util_detail_set(pb, blk->offset + sorted[i].offset,
 					   "segment sections overlap");
 			rc = SUTRA_ECORRUPT;
 			goto out;
@@ -129,14 +129,14 @@ out:
 
 int layout_segment_decode(const void *buf, const struct layout_block *blk,
 			  struct layout_segment *seg, struct layout_section *sections,
-			  uint32_t max, struct layout_problem *pb)
+			  uint32_t max, struct sutra_detail *pb)
 {
 	return decode(buf, blk, seg, sections, max, 1, pb);
 }
 
 int layout_segment_decode_table(const void *buf, const struct layout_block *blk,
 				struct layout_segment *seg, struct layout_section *sections,
-				uint32_t max, struct layout_problem *pb)
+				uint32_t max, struct sutra_detail *pb)
 {
 	return decode(buf, blk, seg, sections, max, 0, pb);
 }

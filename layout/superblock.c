@@ -11,18 +11,6 @@
 
 #define SB(f) offsetof(struct layout_superblock_disk, f)
 
-void layout_problem_set(struct layout_problem *pb, uint64_t offset, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!pb)
-		return;
-	pb->offset = offset;
-	va_start(ap, fmt);
-	vsnprintf(pb->what, sizeof pb->what, fmt, ap);
-	va_end(ap);
-}
-
 void layout_superblock_defaults(struct layout_superblock *sb, uint32_t vector_dim)
 {
 	memset(sb, 0, sizeof *sb);
@@ -65,28 +53,28 @@ void layout_superblock_encode(const struct layout_superblock *sb, void *out)
 }
 
 int layout_superblock_decode(const void *buf, size_t len, struct layout_superblock *out,
-			     struct layout_problem *pb)
+			     struct sutra_detail *pb)
 {
 	const unsigned char *b = buf;
 	struct layout_superblock sb;
 
 	if (len < LAYOUT_SUPERBLOCK_SIZE) {
-		layout_problem_set(pb, len, "file too short for a superblock (%zu of %u bytes)", len,
+		util_detail_set(pb, len, "file too short for a superblock (%zu of %u bytes)", len,
 				   LAYOUT_SUPERBLOCK_SIZE);
 		return SUTRA_ECORRUPT;
 	}
 	if (memcmp(b + SB(magic), LAYOUT_MAGIC, 8) != 0) {
-		layout_problem_set(pb, SB(magic), "bad magic: not a Sutra storage file");
+		util_detail_set(pb, SB(magic), "bad magic: not a Sutra storage file");
 		return SUTRA_ECORRUPT;
 	}
 	if (util_get_le32(b + SB(header_size)) != LAYOUT_SUPERBLOCK_SIZE) {
-		layout_problem_set(pb, SB(header_size), "superblock header_size is %u, expected %u",
+		util_detail_set(pb, SB(header_size), "superblock header_size is %u, expected %u",
 				   util_get_le32(b + SB(header_size)), LAYOUT_SUPERBLOCK_SIZE);
 		return SUTRA_ECORRUPT;
 	}
 	uint32_t crc = util_crc32c(0, b, SB(crc32c));
 	if (util_get_le32(b + SB(crc32c)) != crc) {
-		layout_problem_set(pb, SB(crc32c),
+		util_detail_set(pb, SB(crc32c),
 				   "superblock checksum mismatch (stored %08x, computed %08x)",
 				   util_get_le32(b + SB(crc32c)), crc);
 		return SUTRA_ECORRUPT;
@@ -110,13 +98,13 @@ int layout_superblock_decode(const void *buf, size_t len, struct layout_superblo
 	sb.block_align = util_get_le32(b + SB(block_align));
 
 	if (sb.format_version != LAYOUT_FORMAT_VERSION) {
-		layout_problem_set(pb, SB(format_version),
+		util_detail_set(pb, SB(format_version),
 				   "format version %u is not supported (this build reads %u)",
 				   sb.format_version, LAYOUT_FORMAT_VERSION);
 		return SUTRA_EVERSION;
 	}
 	if (sb.incompat_features & ~LAYOUT_INCOMPAT_KNOWN) {
-		layout_problem_set(pb, SB(incompat_features),
+		util_detail_set(pb, SB(incompat_features),
 				   "unknown incompatible features 0x%llx",
 				   (unsigned long long)(sb.incompat_features & ~LAYOUT_INCOMPAT_KNOWN));
 		return SUTRA_EVERSION;
@@ -127,20 +115,20 @@ int layout_superblock_decode(const void *buf, size_t len, struct layout_superblo
 	    sb.meta_slot_size != LAYOUT_META_SLOT_SIZE ||
 	    sb.meta_slot_count != LAYOUT_META_SLOT_COUNT || sb.data_offset != LAYOUT_DATA_OFFSET ||
 	    sb.block_align != LAYOUT_BLOCK_ALIGN) {
-		layout_problem_set(pb, SB(page_size), "superblock geometry differs from version 1");
+		util_detail_set(pb, SB(page_size), "superblock geometry differs from version 1");
 		return SUTRA_ECORRUPT;
 	}
 	if (sb.vector_dim == 0 || sb.vector_dim > LAYOUT_MAX_VECTOR_DIM) {
-		layout_problem_set(pb, SB(vector_dim), "vector dimension %u out of range 1..%u",
+		util_detail_set(pb, SB(vector_dim), "vector dimension %u out of range 1..%u",
 				   sb.vector_dim, LAYOUT_MAX_VECTOR_DIM);
 		return SUTRA_ECORRUPT;
 	}
 	if (sb.metric != LAYOUT_METRIC_COSINE) {
-		layout_problem_set(pb, SB(metric), "unknown metric %u", sb.metric);
+		util_detail_set(pb, SB(metric), "unknown metric %u", sb.metric);
 		return SUTRA_ECORRUPT;
 	}
 	if (!util_is_zero(b + SB(reserved), sizeof(((struct layout_superblock_disk *)0)->reserved))) {
-		layout_problem_set(pb, SB(reserved), "superblock reserved bytes are not zero");
+		util_detail_set(pb, SB(reserved), "superblock reserved bytes are not zero");
 		return SUTRA_ECORRUPT;
 	}
 	*out = sb;

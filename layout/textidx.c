@@ -356,21 +356,21 @@ void layout_textidx_serialize(const struct layout_textidx_builder *b, unsigned c
 /* ---- Reading -------------------------------------------------------------- */
 
 static int touch(const struct layout_textidx_view *v, unsigned which, uint64_t off, uint64_t len,
-		 struct layout_problem *pb)
+		 struct sutra_detail *pb)
 {
 	return v->touch ? v->touch(v->touch_arg, which, off, len, pb) : 0;
 }
 
-static int bad(struct layout_problem *pb, uint64_t off, const char *what)
+static int bad(struct sutra_detail *pb, uint64_t off, const char *what)
 {
-	layout_problem_set(pb, off, "%s", what);
+	util_detail_set(pb, off, "%s", what);
 	return SUTRA_ECORRUPT;
 }
 
 int layout_textidx_view_open(struct layout_textidx_view *v, const void *terms, uint64_t terms_len,
 			     uint64_t terms_file_off, const void *postings, uint64_t postings_len,
 			     uint64_t postings_file_off, layout_textidx_touch_fn touch_fn,
-			     void *touch_arg, struct layout_problem *pb)
+			     void *touch_arg, struct sutra_detail *pb)
 {
 	struct layout_textidx_view w = {
 		.terms = terms,
@@ -418,7 +418,7 @@ struct slot {
 /* Reads slot s (touched first) and bounds-checks what it names: 1 for a
  * used slot, 0 for an empty one, or SUTRA_ECORRUPT. */
 static int read_slot(const struct layout_textidx_view *v, uint64_t s, struct slot *sl,
-		     struct layout_problem *pb)
+		     struct sutra_detail *pb)
 {
 	uint64_t off = TERMS_HEADER + SLOT * s;
 	int rc = touch(v, 0, off, SLOT, pb);
@@ -445,7 +445,7 @@ static int read_slot(const struct layout_textidx_view *v, uint64_t s, struct slo
 }
 
 static int view_postings(const struct layout_textidx_view *v, const struct slot *sl,
-			 roaring_bitmap_t **out, struct layout_problem *pb)
+			 roaring_bitmap_t **out, struct sutra_detail *pb)
 {
 	int rc = touch(v, 1, sl->post_off, sl->post_len, pb);
 	if (rc)
@@ -464,7 +464,7 @@ static int view_postings(const struct layout_textidx_view *v, const struct slot 
 }
 
 int layout_textidx_lookup(const struct layout_textidx_view *v, const char *tok, size_t len,
-			  roaring_bitmap_t **out, struct layout_problem *pb)
+			  roaring_bitmap_t **out, struct sutra_detail *pb)
 {
 	if (len == 0 || len > UTIL_TOKEN_MAX || v->nterms == 0)
 		return 0;
@@ -528,7 +528,7 @@ static int canonical(const char *tok, size_t len)
 	return util_tokenize(tok, len, same_token, &o) == 0 && o.seen == 1;
 }
 
-int layout_textidx_check(const struct layout_textidx_view *v, struct layout_problem *pb)
+int layout_textidx_check(const struct layout_textidx_view *v, struct sutra_detail *pb)
 {
 	uint64_t toff = TERMS_HEADER + SLOT * v->nslots, mask = v->nslots - 1;
 	uint64_t tlen = util_get_le64(v->terms + TH_TOKENS_LEN);

@@ -53,7 +53,7 @@ void layout_textidx_serialize(const struct layout_textidx_builder *b, unsigned c
 /* ---- Reading in place ------------------------------------------------------ */
 
 typedef int (*layout_textidx_touch_fn)(void *arg, unsigned which /* 0 TERMS, 1 POSTINGS */,
-				       uint64_t off, uint64_t len, struct layout_problem *pb);
+				       uint64_t off, uint64_t len, struct sutra_detail *pb);
 
 struct layout_textidx_view {
 	const unsigned char *terms, *postings;  /* section starts (borrowed) */
@@ -68,16 +68,16 @@ struct layout_textidx_view {
 int layout_textidx_view_open(struct layout_textidx_view *v, const void *terms, uint64_t terms_len,
 			     uint64_t terms_file_off, const void *postings, uint64_t postings_len,
 			     uint64_t postings_file_off, layout_textidx_touch_fn touch,
-			     void *touch_arg, struct layout_problem *pb);
+			     void *touch_arg, struct sutra_detail *pb);
 
 /* The postings of a folded token: 1 with *out a frozen view into the
  * mapping (free it with roaring_bitmap_free(); it stays valid while the
  * mapping does), 0 when the token is absent, SUTRA_ECORRUPT, -ENOMEM. */
 int layout_textidx_lookup(const struct layout_textidx_view *v, const char *tok, size_t len,
-			  roaring_bitmap_t **out, struct layout_problem *pb);
+			  roaring_bitmap_t **out, struct sutra_detail *pb);
 
 /* Checks every slot, token and bitmap, and that the layout is exactly the
  * writer's (verify). 0, SUTRA_ECORRUPT or -ENOMEM. */
-int layout_textidx_check(const struct layout_textidx_view *v, struct layout_problem *pb);
+int layout_textidx_check(const struct layout_textidx_view *v, struct sutra_detail *pb);
 
 #endif /* LAYOUT_TEXTIDX_H */

@@ -31,11 +31,11 @@ static int seglist_add(struct seglist *l, uint64_t off, uint64_t len)
 }
 
 static int counts_match(const struct layout_replay *r, const struct layout_meta *m, uint64_t at,
-			struct layout_problem *pb)
+			struct sutra_detail *pb)
 {
 	if (r->concept_count != m->concept_count || r->association_count != m->association_count ||
 	    r->next_ordinal != m->next_ordinal) {
-		layout_problem_set(pb, at,
+		util_detail_set(pb, at,
 				   "meta of epoch %llu says %llu concepts, %llu associations, next "
 				   "ordinal %u; the log gives %llu, %llu, %u",
 				   (unsigned long long)m->epoch, (unsigned long long)m->concept_count,
@@ -54,11 +54,11 @@ static int counts_match(const struct layout_replay *r, const struct layout_meta 
  * after it). */
 static int check_segments(const struct layout_view *v, const struct layout_meta *m,
 			  const struct seglist *segs, uint64_t tail_epoch, uint64_t at,
-			  struct layout_problem *pb)
+			  struct sutra_detail *pb)
 {
 	uint64_t next_epoch = 1;
 	if (m->segment_count == 0 && m->tail_start != v->sb.data_offset) {
-		layout_problem_set(pb, at, "meta has no segments but a tail start of %llu",
+		util_detail_set(pb, at, "meta has no segments but a tail start of %llu",
 				   (unsigned long long)m->tail_start);
 		return SUTRA_ECORRUPT;
 	}
@@ -68,7 +68,7 @@ static int check_segments(const struct layout_view *v, const struct layout_meta 
 					 segs->refs[k].length != m->segments[i].length))
 			k++;
 		if (k == segs->len) {
-			layout_problem_set(pb, at,
+			util_detail_set(pb, at,
 					   "segment %u (offset %llu) is not a segment block of the log",
 					   i, (unsigned long long)m->segments[i].offset);
 			return SUTRA_ECORRUPT;
@@ -86,7 +86,7 @@ static int check_segments(const struct layout_view *v, const struct layout_meta 
 		if (rc == 0 && (sv.hdr.first_epoch != next_epoch ||
 				(i + 1 == m->segment_count && tail_epoch != UINT64_MAX &&
 				 sv.hdr.last_epoch != tail_epoch))) {
-			layout_problem_set(pb, m->segments[i].offset,
+			util_detail_set(pb, m->segments[i].offset,
 					   "segment %u covers epochs %llu..%llu, expected %llu..%s", i,
 					   (unsigned long long)sv.hdr.first_epoch,
 					   (unsigned long long)sv.hdr.last_epoch,
@@ -103,7 +103,7 @@ static int check_segments(const struct layout_view *v, const struct layout_meta 
 			uint64_t idx;
 			rc = layout_segview_concept(&sv, e, &c, pb);
 			if (rc == 0 && (layout_segview_find(&sv, c.id, &f, &idx, pb) != 1 || idx != e)) {
-				layout_problem_set(pb, sv.sec_off[LAYOUT_SEC_ID_HASH],
+				util_detail_set(pb, sv.sec_off[LAYOUT_SEC_ID_HASH],
 						   "segment entry %llu is not found by its id",
 						   (unsigned long long)e);
 				rc = SUTRA_ECORRUPT;
@@ -114,7 +114,7 @@ static int check_segments(const struct layout_view *v, const struct layout_meta 
 						   c.record, v->sb.vector_dim, &rec, pb)) == 0 &&
 			    (rec.type != LAYOUT_REC_CONCEPT || rec.u.concept.ordinal != c.ordinal ||
 			     memcmp(rec.u.concept.id, c.id, 16) != 0 || f.record != c.record)) {
-				layout_problem_set(pb, c.record, "segment record does not match its entry");
+				util_detail_set(pb, c.record, "segment record does not match its entry");
 				rc = SUTRA_ECORRUPT;
 			}
 		}
@@ -131,7 +131,7 @@ static int check_segments(const struct layout_view *v, const struct layout_meta 
  * segments give. */
 static int start_from_segments(const struct layout_view *v, const struct layout_meta *om,
 			       struct layout_replay *r, struct seglist *segs,
-			       struct layout_problem *pb)
+			       struct sutra_detail *pb)
 {
 	const struct layout_meta *m = &v->meta;
 	struct layout_segview views[LAYOUT_MAX_SEGMENTS];
@@ -169,7 +169,7 @@ static int start_from_segments(const struct layout_view *v, const struct layout_
 }
 
 static int verify(const struct layout_view *v, struct layout_replay *rp, int check_other,
-		  struct layout_problem *pb)
+		  struct sutra_detail *pb)
 {
 	const struct layout_meta *m = &v->meta;
 	int other = 1 - v->current;
@@ -181,7 +181,7 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 	int rc = 0;
 
 	if (check_other && v->fell_back) {
-		layout_problem_set(pb, v->fallback_problem.offset,
+		util_detail_set(pb, v->fallback_problem.offset,
 				   "newest meta slot rejected, store opens at older epoch %llu: %s",
 				   (unsigned long long)m->epoch, v->fallback_problem.what);
 		return SUTRA_ECORRUPT;
@@ -195,7 +195,7 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 		return SUTRA_ECORRUPT;
 	case LAYOUT_SLOT_EMPTY:
 		if (check_other && m->epoch > 0) {
-			layout_problem_set(pb, other_base, "meta slot %d is empty at epoch %llu", other,
+			util_detail_set(pb, other_base, "meta slot %d is empty at epoch %llu", other,
 					   (unsigned long long)m->epoch);
 			return SUTRA_ECORRUPT;
 		}
@@ -203,7 +203,7 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 	case LAYOUT_SLOT_VALID:
 		om = &v->slots[other];
 		if (om->epoch >= m->epoch) {
-			layout_problem_set(pb, other_base,
+			util_detail_set(pb, other_base,
 					   "meta slot %d holds epoch %llu beside current epoch %llu",
 					   other, (unsigned long long)om->epoch,
 					   (unsigned long long)m->epoch);
@@ -231,7 +231,7 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 	if (om && om->epoch == 0 && (om->published_end != v->sb.data_offset ||
 		   om->last_block_offset || om->last_block_crc32c ||
 		   om->durable_end != v->sb.data_offset)) {
-		layout_problem_set(pb, other_base, "epoch 0 meta slot describes a non-empty store");
+		util_detail_set(pb, other_base, "epoch 0 meta slot describes a non-empty store");
 		rc = SUTRA_ECORRUPT;
 		goto out;
 	}
@@ -258,7 +258,7 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 				    om->last_block_offset != blk.offset ||
 				    om->last_block_crc32c != blk.payload_crc32c ||
 				    om->durable_end > blk.offset) {
-					layout_problem_set(pb, other_base,
+					util_detail_set(pb, other_base,
 							   "older meta slot of epoch %llu does not "
 							   "match its commit block at %llu",
 							   (unsigned long long)om->epoch,
@@ -272,7 +272,7 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 		} else {
 			struct layout_segment seg;
 			if (blk.epoch > r->epoch && !(from_segments && blk.offset < m->tail_start)) {
-				layout_problem_set(pb, blk.offset + 8,
+				util_detail_set(pb, blk.offset + 8,
 						   "segment block of epoch %llu precedes that epoch",
 						   (unsigned long long)blk.epoch);
 				rc = SUTRA_ECORRUPT;
@@ -306,7 +306,7 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 			     blk.offset + blk.length == om->published_end;
 	}
 	if (r->epoch != m->epoch) {
-		layout_problem_set(pb, cur_base, "meta says epoch %llu, the log ends at epoch %llu",
+		util_detail_set(pb, cur_base, "meta says epoch %llu, the log ends at epoch %llu",
 				   (unsigned long long)m->epoch, (unsigned long long)r->epoch);
 		rc = SUTRA_ECORRUPT;
 		goto out;
@@ -314,13 +314,13 @@ static int verify(const struct layout_view *v, struct layout_replay *rp, int che
 	if ((rc = counts_match(r, m, cur_base, pb)))
 		goto out;
 	if (!other_seen) {
-		layout_problem_set(pb, other_base, "older meta slot's epoch %llu is not in the log",
+		util_detail_set(pb, other_base, "older meta slot's epoch %llu is not in the log",
 				   (unsigned long long)om->epoch);
 		rc = SUTRA_ECORRUPT;
 		goto out;
 	}
 	if (!tail_seen) {
-		layout_problem_set(pb, cur_base, "tail start %llu is not a block boundary",
+		util_detail_set(pb, cur_base, "tail start %llu is not a block boundary",
 				   (unsigned long long)m->tail_start);
 		rc = SUTRA_ECORRUPT;
 		goto out;
@@ -336,26 +336,26 @@ out:
 	return rc;
 }
 
-int layout_verify(const struct layout_view *v, struct layout_replay *r, struct layout_problem *pb)
+int layout_verify(const struct layout_view *v, struct layout_replay *r, struct sutra_detail *pb)
 {
 	return verify(v, r, 1, pb);
 }
 
 int layout_verify_log(const struct layout_view *v, struct layout_replay *r,
-		      struct layout_problem *pb)
+		      struct sutra_detail *pb)
 {
 	return verify(v, r, 0, pb);
 }
 
-uint64_t layout_scan_tail(const struct layout_view *v, uint64_t *end, struct layout_problem *pb)
+uint64_t layout_scan_tail(const struct layout_view *v, uint64_t *end, struct sutra_detail *pb)
 {
 	uint64_t pos = v->meta.published_end;
 	uint64_t epoch = v->meta.epoch;
 	uint64_t found = 0;
-	struct layout_problem why;
+	struct sutra_detail why;
 
 	*end = pos;
-	layout_problem_set(&why, UINT64_MAX, "no unpublished tail");
+	util_detail_set(&why, UINT64_MAX, "no unpublished tail");
 	while (pos < v->size) {
 		struct layout_block blk;
 		if (layout_block_decode(v->base, v->size, pos, &blk, &why) ||
@@ -363,7 +363,7 @@ uint64_t layout_scan_tail(const struct layout_view *v, uint64_t *end, struct lay
 			break;
 		if (blk.type == LAYOUT_BLOCK_COMMIT) {
 			if (blk.epoch != epoch + 1) {
-				layout_problem_set(&why, pos, "tail block has epoch %llu, expected %llu",
+				util_detail_set(&why, pos, "tail block has epoch %llu, expected %llu",
 						   (unsigned long long)blk.epoch,
 						   (unsigned long long)(epoch + 1));
 				break;
@@ -372,11 +372,11 @@ uint64_t layout_scan_tail(const struct layout_view *v, uint64_t *end, struct lay
 			found++;
 			*end = blk.offset + blk.length;
 		} else if (blk.epoch > epoch) {
-			layout_problem_set(&why, pos, "tail segment block ahead of its epoch");
+			util_detail_set(&why, pos, "tail segment block ahead of its epoch");
 			break;
 		}
 		pos = blk.offset + blk.length;
-		layout_problem_set(&why, UINT64_MAX, "no bytes after the last tail block");
+		util_detail_set(&why, UINT64_MAX, "no bytes after the last tail block");
 	}
 	if (pb)
 		*pb = why;

@@ -300,7 +300,7 @@ static int store_start_writer(StoreObject *s)
 		cfg.segment_kib = s->segment_kib;
 	cfg.log.fn = log_to_stderr;
 	cfg.log.max_level = COORD_LOG_WARN;
-	char why[1024] = "";
+	struct sutra_detail why = { .what = "" };
 	struct coord_server *srv = NULL;
 	sigset_t old;
 	int rc;
@@ -308,14 +308,14 @@ static int store_start_writer(StoreObject *s)
 	 * (or connect) at the same time. It takes milliseconds. */
 	nng_started = 1;
 	block_signals(&old);
-	rc = coord_server_start(&cfg, &srv, why, sizeof why);
+	rc = coord_server_start(&cfg, &srv, &why);
 	restore_signals(&old);
 	if (rc == SUTRA_ELOCKED) {
 		s->role = ROLE_CLIENT;
 		return 0;
 	}
 	if (rc)
-		return sutra_py_raise(rc, "embedded coordinator", why), -1;
+		return sutra_py_raise(rc, "embedded coordinator", why.what), -1;
 	s->srv = srv;
 	s->role = ROLE_WRITER;
 	return 0;

@@ -16,8 +16,9 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <roaring/roaring.h>
 
-#include "coordinator/nngclose.h"
-#include "coordinator/proto.h"
+#include "wire/nngclose.h"
+#include "wire/nngerr.h"
+#include "wire/proto.h"
 #include "layout/layout.h"
 #include "layout/lockfile.h"
 #include "layout/segindex.h"
@@ -78,7 +79,7 @@ static int view_create(sutra_reader *r, const struct layout_meta *m, const struc
 		       struct rdr_view **out)
 {
 	struct rdr_view *v = calloc(1, sizeof *v);
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc = 0;
 	if (!v)
 		return -ENOMEM;
@@ -299,7 +300,7 @@ static int index_edge(struct rdr_view *v, const struct layout_record *rec, uint6
  * versions already put carry epochs no snapshot has yet). */
 static int index_blocks(const sutra_reader *r, struct rdr_view *v, const struct layout_view *lv)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint64_t pos = v->indexed_end, end = lv->meta.published_end;
 	uint64_t epoch = v->epoch, bytes = 0;
 	uint32_t next = v->next_ordinal;
@@ -389,7 +390,7 @@ static void pin(sutra_reader *r, int refreshing)
 static int refresh_locked(sutra_reader *r)
 {
 	struct layout_view lv;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	pin(r, 1);
 	int rc = layout_open_live(r->map, MAP_LEN, r->fd, &lv, &pb);
 	if (rc == 0 && r->published_end == 0) {
@@ -493,7 +494,7 @@ void sutra_reader_close(sutra_reader *r)
 	if (!r)
 		return;
 	if (r->subscribed)
-		coord_nng_close_bounded(&r->sub, 1, 2000); /* coordinator/nngclose.h */
+		wire_nng_close_bounded(&r->sub, 1, 2000); /* wire/nngclose.h */
 	pthread_mutex_destroy(&r->nmu);
 	view_release(r->cur);
 	layout_lockfile_close(r->lf);
@@ -565,7 +566,7 @@ int sutra_reader_subscribe(sutra_reader *r, const char *events_url)
 	}
 	if ((rv = nng_sub0_open(&r->sub))) {
 		pthread_mutex_unlock(&r->nmu);
-		return rv == NNG_ENOMEM ? -ENOMEM : SUTRA_EUNAVAIL;
+		return wire_nng_error(rv);
 	}
 	nng_socket_set(r->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	/* DESIGN.md: the default reconnect wait is 1 s; a restarted
@@ -574,8 +575,7 @@ int sutra_reader_subscribe(sutra_reader *r, const char *events_url)
 	nng_socket_set_ms(r->sub, NNG_OPT_RECONNMAXT, 200);
 	if ((rv = nng_dial(r->sub, events_url, NULL, NNG_FLAG_NONBLOCK))) {
 		nng_close(r->sub);
-		rc = rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? -EINVAL
-										     : SUTRA_EUNAVAIL;
+		rc = wire_nng_error(rv);
 	} else {
 		__atomic_store_n(&r->subscribed, 1, __ATOMIC_RELEASE);
 	}
@@ -623,12 +623,11 @@ int sutra_reader_next_notice(sutra_reader *r, int timeout_ms, struct sutra_notic
 					  left < 0 ? NNG_DURATION_INFINITE : (nng_duration)left);
 			rv = nng_recv(r->sub, &m, &len, NNG_FLAG_ALLOC);
 		}
-		if (rv == NNG_EAGAIN || rv == NNG_ETIMEDOUT)
-			return -ETIMEDOUT;
-		if (rv == NNG_ENOMEM)
-			return -ENOMEM;
-		if (rv)
-			return -ENOTCONN;
+		if (rv) {
+			/* A closed or failed socket means no more notices. */
+			int rc = wire_nng_error(rv);
+			return rc == -ETIMEDOUT || rc == -ENOMEM ? rc : -ENOTCONN;
+		}
 		struct proto_notice pn;
 		/* Skip what is not a notice of this store. */
 		if (proto_notice_decode(m, len, &pn) ||
@@ -744,7 +743,7 @@ uint64_t sutra_snapshot_epoch(const sutra_snapshot *s)
 int rdr_lookup(const sutra_snapshot *s, const uint8_t id[16], struct found *f)
 {
 	const struct rdr_view *v = s->v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint64_t off;
 	uint32_t ordinal;
 	/* An empty tail (an idle store) has nothing to ask. */
@@ -779,7 +778,7 @@ int rdr_lookup(const sutra_snapshot *s, const uint8_t id[16], struct found *f)
 int rdr_view_of(const sutra_snapshot *s, const struct found *f, struct sutra_concept_view *out)
 {
 	struct layout_record rec;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	/* Tail records were checked whole when indexed, and published bytes
 	 * do not change: bounds are checked again, values need not be. */
 	int rc = f->seg ? layout_segview_record(&f->seg->sv, &f->c, &rec, &pb)
@@ -833,7 +832,7 @@ int rdr_find_id(const sutra_snapshot *s, uint32_t o, uint8_t id[16])
 	}
 	for (uint32_t j = v->nseg; j-- > 0;) {
 		struct layout_seg_concept c;
-		struct layout_problem pb;
+		struct sutra_detail pb;
 		int rc = layout_segview_find_ordinal(&v->seg[j]->sv, o, &c, &pb);
 		if (rc < 0)
 			return rc;
@@ -861,7 +860,7 @@ int rdr_shadowed(const sutra_snapshot *s, uint32_t j, const uint8_t id[16])
 		return 1;
 	for (uint32_t k = j + 1; k < v->nseg; k++) {
 		struct layout_seg_concept c;
-		struct layout_problem pb;
+		struct sutra_detail pb;
 		int rc = layout_segview_find(&v->seg[k]->sv, id, &c, NULL, &pb);
 		if (rc)
 			return rc;
@@ -874,7 +873,7 @@ int sutra_snapshot_foreach(const sutra_snapshot *s,
 {
 	const struct rdr_view *v = s->v;
 	struct sutra_concept_view cv;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc;
 	/* The tail's concepts, then each segment's that no newer layer
 	 * mentions (deleted in a newer segment: its tombstones say so). */
@@ -962,7 +961,7 @@ static int each_edge(const sutra_snapshot *s, uint32_t o, int type, enum sutra_d
 		     int details, int (*fn)(void *arg, const struct edge_end *e), void *arg)
 {
 	const struct rdr_view *v = s->v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct edge_end e;
 	int rc = 0;
 

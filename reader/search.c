@@ -98,7 +98,7 @@ static int fill_hit(const sutra_snapshot *s, const struct cand *c, struct sutra_
 {
 	struct found f = { .ordinal = c->ordinal, .record = c->record };
 	struct sutra_concept_view cv;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc;
 	if (c->seg >= 0) {
 		f.seg = s->v->seg[c->seg];
@@ -206,7 +206,7 @@ static int accept_node(void *arg, uint32_t label)
 	struct vsearch *vs = arg;
 	const sutra_snapshot *s = vs->s;
 	struct layout_seg_concept c;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	if (vs->filter && !roaring_bitmap_contains(vs->filter, label))
 		return 0;
 	if (!s->nids && (uint32_t)vs->seg + 1 == s->v->nseg)
@@ -223,7 +223,7 @@ static int search_segment(struct vsearch *vs, uint32_t j, uint32_t k, uint32_t e
 {
 	const sutra_snapshot *s = vs->s;
 	struct layout_segview *sv = &s->v->seg[j]->sv;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint32_t n = 0;
 	if (!sv->hnsw.count)
 		return 0;
@@ -430,7 +430,7 @@ static bool text_seg_one(uint32_t o, void *arg)
 		m += w->bm[i] && roaring_bitmap_contains(w->bm[i], o);
 	if (s->nids || w->j + 1 < s->v->nseg) {
 		struct layout_seg_concept c;
-		struct layout_problem pb;
+		struct sutra_detail pb;
 		int rc = layout_segview_find_ordinal(&s->v->seg[w->j]->sv, o, &c, &pb);
 		if (rc == 1)
 			rc = rdr_shadowed(s, w->j, c.id);
@@ -456,7 +456,7 @@ static int text_segment(const sutra_snapshot *s, uint32_t j, const struct terms 
 	struct layout_segview *sv = &s->v->seg[j]->sv;
 	roaring_bitmap_t *bm[MAX_TERMS] = { 0 };
 	roaring_bitmap_t *acc = NULL;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc = 0;
 	for (size_t i = 0; i < t->n && rc == 0; i++) {
 		int r = layout_textidx_lookup(&sv->text, t->tok[i], t->len[i], &bm[i], &pb);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator/proto.h"
+#include "wire/proto.h"
 #include "sutra/errors.h"
 #include "util/endian.h"
 
@@ -44,13 +44,13 @@ static int dec(uint16_t op, const unsigned char *p, size_t len, const struct pro
 	       struct proto_op_body *o)
 {
 	struct proto_op_body tmp;
-	char why[256] = "";
+	struct sutra_detail why = { .what = "" };
 	unsigned char *c = exact(p, len);
-	int rc = proto_op_decode(op, c, len, l, &tmp, why, sizeof why);
+	int rc = proto_op_decode(op, c, len, l, &tmp, &why);
 	free(c);
 	if (rc)
-		ck_assert_msg(why[0] != 0, "rejection %d without a reason", rc);
-	ck_assert_int_eq(proto_op_decode(op, p, len, l, o ? o : &tmp, NULL, 0), rc);
+		ck_assert_msg(why.what[0] != 0, "rejection %d without a reason", rc);
+	ck_assert_int_eq(proto_op_decode(op, p, len, l, o ? o : &tmp, NULL), rc);
 	return rc;
 }
 
@@ -125,12 +125,12 @@ static int batch_run(const unsigned char *b, size_t len, const struct proto_limi
 {
 	struct proto_batch_iter it;
 	struct proto_op_body op;
-	char why[256] = "";
+	struct sutra_detail why = { .what = "" };
 	uint32_t n = 0;
 	unsigned char *c = exact(b, len);
-	int rc = proto_batch_begin(&it, c, len, l, why, sizeof why);
+	int rc = proto_batch_begin(&it, c, len, l, &why);
 	while (rc == 0) {
-		rc = proto_batch_next(&it, l, &op, why, sizeof why);
+		rc = proto_batch_next(&it, l, &op, &why);
 		if (rc <= 0)
 			break;
 		n++;
@@ -138,7 +138,7 @@ static int batch_run(const unsigned char *b, size_t len, const struct proto_limi
 	}
 	free(c);
 	if (rc)
-		ck_assert_msg(why[0] != 0, "batch rejection %d without a reason", rc);
+		ck_assert_msg(why.what[0] != 0, "batch rejection %d without a reason", rc);
 	if (done)
 		*done = n;
 	if (index)
@@ -165,12 +165,12 @@ static int req_decode(const unsigned char *m, size_t len, const struct proto_lim
 		      struct proto_req_header *h)
 {
 	struct proto_req_header tmp;
-	char why[256] = "";
+	struct sutra_detail why = { .what = "" };
 	unsigned char *c = exact(m, len);
-	int rc = proto_req_header_decode(c, len, l, h ? h : &tmp, why, sizeof why);
+	int rc = proto_req_header_decode(c, len, l, h ? h : &tmp, &why);
 	free(c);
 	if (rc)
-		ck_assert_msg(why[0] != 0, "header rejection %d without a reason", rc);
+		ck_assert_msg(why.what[0] != 0, "header rejection %d without a reason", rc);
 	return rc;
 }
 
@@ -200,7 +200,7 @@ START_TEST(test_proto_req_header_roundtrip)
 
 	/* A header alone (PING, STATS, SYNC) and a NULL reason buffer. */
 	len = request(m, PROTO_OP_PING, NULL, 0);
-	ck_assert_int_eq(proto_req_header_decode(m, len, &lim, &h, NULL, 0), 0);
+	ck_assert_int_eq(proto_req_header_decode(m, len, &lim, &h, NULL), 0);
 	ck_assert_uint_eq(h.op, PROTO_OP_PING);
 	ck_assert_uint_eq(h.body_len, 0);
 }
@@ -1061,28 +1061,28 @@ START_TEST(test_proto_batch_roundtrip)
 
 	struct proto_batch_iter it;
 	struct proto_op_body op;
-	char why[256];
-	ck_assert_int_eq(proto_batch_begin(&it, b, pos, &lim, why, sizeof why), 0);
+	struct sutra_detail why;
+	ck_assert_int_eq(proto_batch_begin(&it, b, pos, &lim, &why), 0);
 	ck_assert_uint_eq(it.count, 4);
-	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, why, sizeof why), 1);
+	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, &why), 1);
 	ck_assert_uint_eq(op.op, PROTO_OP_LEARN_CONCEPT);
 	ck_assert_uint_eq(op.u.concept.content_len, 3);
 	ck_assert_mem_eq(op.u.concept.content, "abc", 3);
 	ck_assert_uint_eq(op.u.concept.vector_dim, 4);
-	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, why, sizeof why), 1);
+	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, &why), 1);
 	ck_assert_uint_eq(op.op, PROTO_OP_LEARN_ASSOCIATION);
 	ck_assert_uint_eq(op.u.assoc.type, 4);
 	ck_assert(op.u.assoc.weight == 2.0f);
-	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, why, sizeof why), 1);
+	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, &why), 1);
 	ck_assert_uint_eq(op.op, PROTO_OP_DELETE_ASSOCIATION);
 	ck_assert_mem_eq(op.u.assoc.dst, id_b, 16);
-	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, why, sizeof why), 1);
+	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, &why), 1);
 	ck_assert_uint_eq(op.op, PROTO_OP_DELETE_CONCEPT);
 	ck_assert_mem_eq(op.u.del.id, id_b, 16);
 	ck_assert_uint_eq(it.index, 4);
-	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, why, sizeof why), 0);
+	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, &why), 0);
 	/* The end stays the end. */
-	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, why, sizeof why), 0);
+	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, &why), 0);
 
 	/* The same through the client's encoder: proto_op_encode per entry. */
 	struct proto_op_body a;

@@ -20,7 +20,7 @@
 static char dir[64];
 static char path[96];
 static struct coord_store *st;
-static char why[512];
+static struct sutra_detail why;
 
 static void setup(void)
 {
@@ -44,15 +44,15 @@ static int open_store(enum coord_durability d, const char *fault)
 {
 	struct coord_store_options o = { .path = path, .vector_dim = 4, .durability = d,
 					 .io = COORD_IO_AUTO, .fault_spec = fault };
-	why[0] = 0;
-	return coord_store_open(&o, &st, why, sizeof why);
+	why.what[0] = 0;
+	return coord_store_open(&o, &st, &why);
 }
 
 static void reopen(enum coord_durability d)
 {
 	ck_assert_int_eq(coord_store_close(st), 0);
 	st = NULL;
-	ck_assert_msg(open_store(d, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(d, NULL) == 0, "%s", why.what);
 }
 
 static struct proto_op_body concept(int n, const char *content)
@@ -96,7 +96,7 @@ static int request(const struct proto_op_body *ops, size_t n)
 	int rc = 0;
 	coord_store_request_begin(st);
 	for (size_t i = 0; i < n && !rc; i++)
-		rc = coord_store_apply(st, &ops[i], why, sizeof why);
+		rc = coord_store_apply(st, &ops[i], &why);
 	coord_store_request_end(st, rc == 0);
 	return rc;
 }
@@ -115,7 +115,7 @@ static struct layout_meta verify_file(void)
 {
 	struct layout_map map;
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(layout_map_open(path, &map), 0);
 	ck_assert_msg(layout_open(map.base, map.size, &v, &pb) == 0, "%s", pb.what);
 	ck_assert_msg(layout_verify(&v, NULL, &pb) == 0, "verify: %s at %llu", pb.what,
@@ -133,7 +133,7 @@ static size_t records_of(uint8_t type, struct layout_record *out, size_t cap,
 {
 	struct layout_map map;
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	size_t n = 0;
 	ck_assert_int_eq(layout_map_open(path, &map), 0);
 	ck_assert_int_eq(layout_open(map.base, map.size, &v, &pb), 0);
@@ -156,7 +156,7 @@ static size_t records_of(uint8_t type, struct layout_record *out, size_t cap,
 
 START_TEST(test_store_creates_with_dimension)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	ck_assert_uint_eq(coord_store_vector_dim(st), 4);
 	ck_assert_uint_eq(coord_store_epoch(st), 0);
 	struct layout_meta m = verify_file();
@@ -165,17 +165,17 @@ START_TEST(test_store_creates_with_dimension)
 	coord_store_close(st);
 	st = NULL;
 	struct coord_store_options o = { .path = path, .vector_dim = 8, .vector_dim_explicit = 1 };
-	ck_assert_int_eq(coord_store_open(&o, &st, why, sizeof why), SUTRA_EDIM);
-	ck_assert_ptr_nonnull(strstr(why, "dimension 4"));
+	ck_assert_int_eq(coord_store_open(&o, &st, &why), SUTRA_EDIM);
+	ck_assert_ptr_nonnull(strstr(why.what, "dimension 4"));
 }
 END_TEST
 
 START_TEST(test_store_second_open_in_process_is_locked)
 {
 	struct coord_store *other;
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct coord_store_options o = { .path = path };
-	ck_assert_int_eq(coord_store_open(&o, &other, why, sizeof why), SUTRA_ELOCKED);
+	ck_assert_int_eq(coord_store_open(&o, &other, &why), SUTRA_ELOCKED);
 	/* Neither the refused open nor a reader's lock-file handle opened and
 	 * closed in this process may drop the first one's lock (closing any
 	 * descriptor of a file drops a process's classic fcntl locks). */
@@ -225,12 +225,12 @@ START_TEST(test_store_other_process_lock_names_pid)
 	ck_assert_int_eq(open_store(COORD_DURABILITY_SYNC, NULL), SUTRA_ELOCKED);
 	char want[32];
 	snprintf(want, sizeof want, "pid %ld", (long)pid);
-	ck_assert_msg(strstr(why, want) != NULL, "'%s' does not name %s", why, want);
+	ck_assert_msg(strstr(why.what, want) != NULL, "'%s' does not name %s", why.what, want);
 	/* The holder dies: the lock goes with it. */
 	kill(pid, SIGKILL);
 	int status;
 	waitpid(pid, &status, 0);
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	close(ready[0]);
 	close(ready[1]);
 	close(go[0]);
@@ -240,7 +240,7 @@ END_TEST
 
 START_TEST(test_store_failed_request_rolls_back_only_itself)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body ok[] = { concept(1, "a"), concept(2, "b"),
 				      assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 0) };
 	ck_assert_int_eq(request(ok, 3), 0);
@@ -249,7 +249,7 @@ START_TEST(test_store_failed_request_rolls_back_only_itself)
 	struct proto_op_body bad[] = { concept(3, "c"), assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 3, 1),
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 3, 9, 0) };
 	ck_assert_int_eq(request(bad, 3), SUTRA_ENOTFOUND);
-	ck_assert_ptr_nonnull(strstr(why, "unknown target concept 0909"));
+	ck_assert_ptr_nonnull(strstr(why.what, "unknown target concept 0909"));
 	/* Concept 3 is gone again: an edge to it is refused. */
 	struct proto_op_body to3 = assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 3, 1);
 	ck_assert_int_eq(request(&to3, 1), SUTRA_ENOTFOUND);
@@ -266,7 +266,7 @@ END_TEST
 
 START_TEST(test_store_failed_delete_cascade_rolls_back)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body ok[] = { concept(1, "a"), concept(2, "b"),
 				      assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 0),
 				      assoc(PROTO_OP_LEARN_ASSOCIATION, 2, 1, 3) };
@@ -286,7 +286,7 @@ END_TEST
 
 START_TEST(test_store_delete_concept_removes_its_edges)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body ops[] = { concept(1, "a"), concept(2, "b"), concept(3, "c"),
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 0),
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 3, 1, 2),
@@ -314,7 +314,7 @@ END_TEST
 
 START_TEST(test_store_update_keeps_ordinal_edges_and_creation)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body ops[] = { concept(1, "a"), concept(2, "b"),
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 0) };
 	ck_assert_int_eq(request(ops, 3), 0);
@@ -347,7 +347,7 @@ END_TEST
 
 START_TEST(test_store_association_upsert_keeps_creation)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body ops[] = { concept(1, "a"), concept(2, "b"),
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 2) };
 	ck_assert_int_eq(request(ops, 3), 0);
@@ -374,7 +374,7 @@ END_TEST
 
 START_TEST(test_store_recovery_discards_tail)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body c = concept(1, "a");
 	ck_assert_int_eq(request(&c, 1), 0);
 	commit();
@@ -387,7 +387,7 @@ START_TEST(test_store_recovery_discards_tail)
 	memset(junk, 0x5B, sizeof junk);
 	ck_assert_int_eq(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
 	close(fd);
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	ck_assert_uint_eq(coord_store_epoch(st), 1);
 	struct proto_op_body d = concept(2, "b");
 	ck_assert_int_eq(request(&d, 1), 0);
@@ -402,7 +402,7 @@ END_TEST
  * that both slots are valid again. */
 START_TEST(test_store_recovery_from_torn_meta)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body a = concept(1, "a"), b = concept(2, "b");
 	ck_assert_int_eq(request(&a, 1), 0);
 	commit();
@@ -416,7 +416,7 @@ START_TEST(test_store_recovery_from_torn_meta)
 	unsigned char x = 0xEE;
 	ck_assert_int_eq(pwrite(fd, &x, 1, LAYOUT_META_OFFSET + 20), 1);
 	close(fd);
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	ck_assert_uint_eq(coord_store_epoch(st), 2); /* 1, then the empty recovery epoch */
 	struct layout_meta m = verify_file();
 	ck_assert_uint_eq(m.epoch, 2);
@@ -435,7 +435,7 @@ END_TEST
  * instead of refusing to start. */
 START_TEST(test_store_recovery_replaces_inconsistent_older_slot)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body a = concept(1, "a"), b = concept(2, "b");
 	ck_assert_int_eq(request(&a, 1), 0);
 	commit();
@@ -449,7 +449,7 @@ START_TEST(test_store_recovery_replaces_inconsistent_older_slot)
 	off_t off = LAYOUT_META_OFFSET + LAYOUT_META_SLOT_SIZE; /* epoch 1 */
 	ck_assert_int_eq(pread(fd, slot, sizeof slot, off), (ssize_t)sizeof slot);
 	struct layout_meta m;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(layout_meta_decode(slot, sizeof slot, (uint64_t)off, &m, &pb),
 			 LAYOUT_SLOT_VALID);
 	ck_assert_uint_eq(m.epoch, 1);
@@ -457,7 +457,7 @@ START_TEST(test_store_recovery_replaces_inconsistent_older_slot)
 	layout_meta_encode(&m, slot);
 	ck_assert_int_eq(pwrite(fd, slot, LAYOUT_META_SIZE, off), LAYOUT_META_SIZE);
 	close(fd);
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	ck_assert_uint_eq(coord_store_epoch(st), 3); /* 2, then the recovery epoch */
 	struct layout_meta now = verify_file();
 	ck_assert_uint_eq(now.concept_count, 2);
@@ -468,7 +468,7 @@ static int current_slot(void)
 {
 	struct layout_map map;
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(layout_map_open(path, &map), 0);
 	ck_assert_int_eq(layout_open(map.base, map.size, &v, &pb), 0);
 	int cur = v.current;
@@ -478,7 +478,7 @@ static int current_slot(void)
 
 START_TEST(test_store_sync_mode_alternates_slots)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	int prev = current_slot();
 	for (int i = 1; i <= 4; i++) {
 		struct proto_op_body c = concept(i, "x");
@@ -498,7 +498,7 @@ END_TEST
  * (power loss) makes open fall back to the durable epoch. */
 START_TEST(test_store_relaxed_keeps_durable_slot)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_RELAXED, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_RELAXED, NULL) == 0, "%s", why.what);
 	struct proto_op_body c = concept(1, "durable");
 	ck_assert_int_eq(request(&c, 1), 0);
 	commit();
@@ -528,7 +528,7 @@ START_TEST(test_store_relaxed_keeps_durable_slot)
 	close(fd);
 	struct layout_map map;
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(layout_map_open(lost, &map), 0);
 	ck_assert_int_eq(layout_open(map.base, map.size, &v, &pb), 0);
 	ck_assert_uint_eq(v.meta.epoch, 1);
@@ -555,7 +555,7 @@ END_TEST
 START_TEST(test_store_io_failure_is_fatal)
 {
 	/* fdatasyncs: 1 at open (recovery), 2 for epoch 1, 3 for epoch 2. */
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, "sync:3") == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, "sync:3") == 0, "%s", why.what);
 	struct proto_op_body a = concept(1, "a"), b = concept(2, "b");
 	ck_assert_int_eq(request(&a, 1), 0);
 	commit();
@@ -572,7 +572,7 @@ START_TEST(test_store_io_failure_is_fatal)
 	ck_assert_int_eq(coord_store_close(st), -EIO);
 	st = NULL;
 	/* The next start recovers from the disk. */
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	ck_assert_uint_ge(coord_store_epoch(st), 1);
 	verify_file();
 }
@@ -580,20 +580,20 @@ END_TEST
 
 START_TEST(test_store_refuses_corrupt_file)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	coord_store_close(st);
 	st = NULL;
 	int fd = open(path, O_WRONLY);
 	ck_assert_int_eq(pwrite(fd, "XXXX", 4, 0), 4);
 	close(fd);
 	ck_assert_int_eq(open_store(COORD_DURABILITY_SYNC, NULL), SUTRA_ECORRUPT);
-	ck_assert_msg(strstr(why, "offset") != NULL, "%s", why);
+	ck_assert_msg(strstr(why.what, "offset") != NULL, "%s", why.what);
 }
 END_TEST
 
 START_TEST(test_store_touched_lists_ordinals)
 {
-	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why);
+	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body ops[] = { concept(1, "a"), concept(2, "b"), concept(3, "c") };
 	ck_assert_int_eq(request(ops, 3), 0);
 	commit();

@@ -56,7 +56,7 @@ static void fix_checksums(uint8_t *b, size_t size)
 static void exercise(const uint8_t *data, size_t size)
 {
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_replay r;
 	uint64_t end;
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator/proto.h"
+#include "wire/proto.h"
 #include "util/endian.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -71,9 +71,9 @@ static void fuzz_request(const uint8_t *data, size_t size, const struct proto_li
 {
 	struct proto_req_header h;
 	struct proto_op_body op;
-	char why[256];
+	struct sutra_detail why;
 
-	if (proto_req_header_decode(data, size, lim, &h, why, sizeof why) != 0)
+	if (proto_req_header_decode(data, size, lim, &h, &why) != 0)
 		return;
 	unsigned char hdr[PROTO_REQ_HEADER];
 	proto_req_header_encode(&h, hdr);
@@ -88,12 +88,12 @@ static void fuzz_request(const uint8_t *data, size_t size, const struct proto_li
 		return; /* the server ignores their bodies */
 	case PROTO_OP_BATCH: {
 		struct proto_batch_iter it;
-		if (proto_batch_begin(&it, body, h.body_len, lim, why, sizeof why) != 0)
+		if (proto_batch_begin(&it, body, h.body_len, lim, &why) != 0)
 			return;
 		CHECK(it.count <= lim->max_batch);
 		for (;;) {
 			size_t at = it.pos;
-			int rc = proto_batch_next(&it, lim, &op, why, sizeof why);
+			int rc = proto_batch_next(&it, lim, &op, &why);
 			if (rc <= 0) {
 				if (rc == 0)
 					CHECK(it.pos == h.body_len && it.index == it.count);
@@ -106,7 +106,7 @@ static void fuzz_request(const uint8_t *data, size_t size, const struct proto_li
 		}
 	}
 	default:
-		if (proto_op_decode(h.op, body, h.body_len, lim, &op, why, sizeof why) == 0)
+		if (proto_op_decode(h.op, body, h.body_len, lim, &op, &why) == 0)
 			reencode(&op, body, h.body_len);
 		return;
 	}

@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(terms, data + 8, (size_t)t);
 	memcpy(post, data + 8 + t, p);
 	struct layout_textidx_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	if (layout_textidx_view_open(&v, terms, t, 0, post, p, 0, NULL, NULL, &pb) == 0) {
 		static const char *const probe[] = { "a", "alpha", "stra\xc3\x9f" "e", "42" };
 		roaring_bitmap_t *r;

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "coordinator/proto.h"
+#include "wire/proto.h"
 #include "layout/layout.h"
 #include "sutra/client.h"
 #include "tests/common/daemon.h"
@@ -152,7 +152,7 @@ static void fx_finish(void)
 	struct layout_map map;
 	struct layout_view v;
 	struct layout_replay r;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 
 	sutra_client_close(fx.c);
 	fx.c = NULL;

@@ -604,7 +604,7 @@ static void check_file(struct check_ctx *cx, const char *path)
 {
 	struct layout_map map;
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc;
 
 	check_done(cx); /* the previous iteration's maps */
@@ -741,7 +741,7 @@ static void check_store(struct check_ctx *cx, const char *path)
 {
 	struct layout_map map;
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc;
 	if ((rc = layout_map_open(path, &map))) {
 		problem(cx, "cannot map %s: %s", path, strerror(-rc));

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "coordinator/proto.h"
+#include "wire/proto.h"
 #include "layout/layout.h"
 #include "sutra/client.h"
 #include "tests/common/daemon.h"
@@ -295,7 +295,7 @@ static void fscan_record(struct fscan *f, const struct layout_record *rec, uint6
  * meta's), then walks every published commit block. */
 static void fscan_open(struct fscan *f, const char *path)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_replay r;
 	int rc;
 

@@ -75,7 +75,7 @@ static int reader_main(const char *path, int ms)
 	double end = tdaemon_now_s() + ms / 1000.0;
 	while (tdaemon_now_s() < end) {
 		struct layout_view v;
-		struct layout_problem pb;
+		struct sutra_detail pb;
 		int rc = layout_open_live(map, MAP_LEN, fd, &v, &pb);
 		if (rc) {
 			printf("open failed after %" PRIu64 " opens: %s at offset %" PRIu64 "\n", opens,

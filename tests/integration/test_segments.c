@@ -62,7 +62,7 @@ static void read_meta(const char *path, struct layout_meta *m)
 {
 	struct layout_map map;
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(layout_map_open(path, &map), 0);
 	ck_assert_msg(layout_open(map.base, map.size, &v, &pb) == 0, "%s", pb.what);
 	*m = v.meta;
@@ -106,7 +106,7 @@ static void unlisted(const char *path, int *count, int *allocated)
 {
 	struct layout_map map;
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	*count = *allocated = 0;
 	ck_assert_int_eq(layout_map_open(path, &map), 0);
 	ck_assert_msg(layout_open(map.base, map.size, &v, &pb) == 0, "%s", pb.what);
@@ -393,7 +393,7 @@ START_TEST(test_segments_damage_is_ecorrupt)
 
 	struct layout_map map;
 	struct layout_segview sv;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_seg_concept ce;
 	ck_assert_int_eq(layout_map_open(d.data, &map), 0);
 	ck_assert_int_eq(layout_segview_open(&sv, map.base, map.size, &m.segments[0], 4, &pb), 0);

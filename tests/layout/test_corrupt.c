@@ -35,7 +35,7 @@ static int check_clean_epoch(const struct layout_view *v)
 	ck_assert_uint_eq(v->meta.next_ordinal, want->next_ordinal);
 
 	struct layout_replay r;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint64_t pos = v->sb.data_offset;
 	int rc = 0;
 	layout_replay_init(&r, v->sb.vector_dim);
@@ -67,7 +67,7 @@ static int open_and_verify(const unsigned char *img, size_t len)
 {
 	unsigned char *copy = malloc(len ? len : 1);
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc;
 
 	memcpy(copy, img, len);
@@ -95,7 +95,7 @@ static int open_and_verify(const unsigned char *img, size_t len)
 START_TEST(test_corrupt_clean_store_verifies)
 {
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_replay r;
 
 	ck_assert_int_eq(layout_open(ts.buf, ts.len, &v, &pb), 0);
@@ -126,7 +126,7 @@ static void flip_all(unsigned char mask)
 			      "flip of byte %zu with %02x not detected (rc %d)", i, mask, rc);
 
 		struct layout_view v;
-		struct layout_problem pb;
+		struct sutra_detail pb;
 		if (layout_open(img, ts.len, &v, &pb) == 0 && v.meta.epoch < ts.epochs)
 			opened_older++;
 	}
@@ -155,7 +155,7 @@ START_TEST(test_corrupt_every_truncation)
 	}
 	/* Cut exactly at the end of epoch 3: a clean older epoch opens. */
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(layout_open(ts.buf, ts.counts[3].published_end, &v, &pb), 0);
 	ck_assert_uint_eq(v.meta.epoch, 3);
 	ck_assert_int_eq(v.fell_back, 1);
@@ -171,7 +171,7 @@ START_TEST(test_corrupt_tail_is_not_part_of_the_store)
 	memcpy(img, ts.buf, ts.len);
 	memset(img + ts.len, 0x5A, 256);
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint64_t end;
 	ck_assert_int_eq(layout_open(img, len, &v, &pb), 0);
 	ck_assert_int_eq(layout_verify(&v, NULL, &pb), 0);
@@ -190,7 +190,7 @@ START_TEST(test_corrupt_unpublished_block_is_found_by_tail_scan)
 	memcpy(img, ts.buf, ts.len);
 	memset(img + LAYOUT_META_OFFSET + 100, 0x77, 8);
 	struct layout_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint64_t end;
 	ck_assert_int_eq(layout_open(img, ts.len, &v, &pb), 0);
 	ck_assert_uint_eq(v.meta.epoch, 3);

@@ -94,7 +94,7 @@ static unsigned char *serialise(const struct layout_hnsw_builder *b, uint64_t *l
 
 static void open_view(struct layout_hnsw_view *v, const unsigned char *sec, uint64_t len, uint32_t dim)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc = layout_hnsw_view_open(v, sec, len, 4096, dim, NULL, NULL, &pb);
 	ck_assert_msg(rc == 0, "view_open: %d %s", rc, pb.what);
 	ck_assert_int_eq(layout_hnsw_check(v, &pb), 0);
@@ -144,7 +144,7 @@ static double recall(const struct data *d, const struct layout_hnsw_view *v, uin
 	for (uint32_t q = 0; q < d->nq; q++) {
 		const float *qv = d->queries + (size_t)q * d->dim;
 		struct layout_hnsw_hit h[10];
-		struct layout_problem pb;
+		struct sutra_detail pb;
 		uint32_t truth[10], n, nt;
 		ck_assert_int_eq(layout_hnsw_search(v, qv, 10, ef, filtered ? accept_tenth : NULL, NULL, h,
 						    &n, &pb),
@@ -256,7 +256,7 @@ START_TEST(test_hnsw_filter_errors_and_no_match)
 	unsigned char *sec = serialise(b, &len);
 	struct layout_hnsw_view view;
 	struct layout_hnsw_hit h[10];
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint32_t n = 99;
 	int calls = 0;
 	open_view(&view, sec, len, 16);
@@ -281,7 +281,7 @@ START_TEST(test_hnsw_k_above_count_and_bad_k)
 	unsigned char *sec = serialise(b, &len);
 	struct layout_hnsw_view view;
 	struct layout_hnsw_hit h[50];
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint32_t n, seen[20] = { 0 };
 	open_view(&view, sec, len, 8);
 	ck_assert_int_eq(layout_hnsw_search(&view, v + 8, 50, 10, NULL, NULL, h, &n, &pb), 0);
@@ -319,7 +319,7 @@ START_TEST(test_hnsw_empty_graph_and_bad_vectors)
 	struct layout_hnsw_builder *b;
 	struct layout_hnsw_view view;
 	struct layout_hnsw_hit h[4];
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint32_t n = 99;
 	float zero[4] = { 0 }, nan[4] = { 1, NAN, 0, 0 }, inf[4] = { 1, 0, INFINITY, 0 };
 	float ok[4] = { 3, 0, 4, 0 };
@@ -366,7 +366,7 @@ static void refused(const unsigned char *sec, uint64_t len, uint32_t dim, size_t
 {
 	void *p;
 	struct layout_hnsw_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(posix_memalign(&p, 64, len), 0);
 	memcpy(p, sec, len);
 	if (width == 4)
@@ -386,7 +386,7 @@ START_TEST(test_hnsw_view_open_refuses_bad_headers)
 	uint64_t len;
 	unsigned char *sec = serialise(b, &len);
 	struct layout_hnsw_view view;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	open_view(&view, sec, len, 16);
 	ck_assert_uint_eq(view.count, 300);
 	ck_assert_uint_eq(view.m0, 16);
@@ -424,7 +424,7 @@ START_TEST(test_hnsw_check_catches_bad_links_and_levels)
 	uint64_t len;
 	unsigned char *sec = serialise(b, &len);
 	struct layout_hnsw_view view;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_hnsw_hit h[10];
 	uint32_t n;
 	open_view(&view, sec, len, 16);
@@ -473,7 +473,7 @@ struct toucher {
 	unsigned char *touched; /* a byte per section byte */
 };
 
-static int touch(void *arg, uint64_t off, uint64_t len, struct layout_problem *pb)
+static int touch(void *arg, uint64_t off, uint64_t len, struct sutra_detail *pb)
 {
 	struct toucher *t = arg;
 	ck_assert(off <= t->len && len <= t->len - off);
@@ -495,7 +495,7 @@ START_TEST(test_hnsw_touch_comes_before_every_read)
 	unsigned char *sec = serialise(b, &len);
 	struct toucher t = { .len = len, .touched = calloc(1, len) };
 	struct layout_hnsw_view view;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_hnsw_hit h[10];
 	uint32_t n;
 	ck_assert_int_eq(layout_hnsw_view_open(&view, sec, len, 0, 32, touch, &t, &pb), 0);
@@ -549,7 +549,7 @@ START_TEST(test_hnsw_flipped_bytes_never_crash)
 			copy[off] ^= (unsigned char)(1u << ((r >> 1) % 8));
 		}
 		struct layout_hnsw_view view;
-		struct layout_problem pb;
+		struct sutra_detail pb;
 		struct layout_hnsw_hit h[10];
 		uint32_t n;
 		int rc = layout_hnsw_view_open(&view, copy, len, 0, 16, NULL, NULL, &pb);

@@ -524,7 +524,7 @@ END_TEST
 static int open_rc(unsigned flags, uint64_t *off)
 {
 	struct layout_lockfile *lf = NULL;
-	struct layout_problem pb = { .offset = UINT64_MAX };
+	struct sutra_detail pb = { .offset = UINT64_MAX };
 	int rc = layout_lockfile_open(path, flags, &lf, &pb);
 
 	if (rc == 0)

@@ -12,7 +12,7 @@
 START_TEST(test_roundtrip_superblock)
 {
 	struct layout_superblock a, b;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	unsigned char buf[LAYOUT_SUPERBLOCK_SIZE];
 
 	layout_superblock_defaults(&a, 384);
@@ -44,7 +44,7 @@ END_TEST
 START_TEST(test_roundtrip_meta)
 {
 	struct layout_meta a, b;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	unsigned char slot[LAYOUT_META_SLOT_SIZE] = { 0 };
 
 	memset(&a, 0, sizeof a);
@@ -90,7 +90,7 @@ START_TEST(test_roundtrip_commit_block)
 	struct layout_builder b;
 	struct layout_concept c, c2;
 	struct layout_association a, x;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	const void *data;
 	size_t len;
 
@@ -214,7 +214,7 @@ START_TEST(test_roundtrip_empty_commit_block)
 	const void *data;
 	size_t len;
 	struct layout_block blk;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 
 	layout_builder_init(&b, 8);
 	ck_assert_int_eq(layout_builder_seal(&b, 1, &data, &len), 0);
@@ -281,7 +281,7 @@ START_TEST(test_roundtrip_segment_block)
 	struct layout_block blk;
 	struct layout_segment got;
 	struct layout_section gs[2];
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(layout_block_decode(blockbuf, LAYOUT_DATA_OFFSET + LEN, LAYOUT_DATA_OFFSET,
 					     &blk, &pb), 0);
 	ck_assert_int_eq(layout_block_check_payload(blockbuf, &blk, &pb), 0);

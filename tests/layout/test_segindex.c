@@ -41,14 +41,14 @@ static unsigned char *build(uint64_t e0, uint64_t e1, struct layout_segview **se
 		.base_segment = base,
 	};
 	unsigned char *out = NULL;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc = layout_segment_build(&in, &out, len, &pb);
 	ck_assert_msg(rc == 0, "build: %d %s", rc, pb.what);
 	return out;
 }
 
 static int open_view(struct layout_segview *sv, const unsigned char *blk, uint64_t len,
-		     struct layout_problem *pb)
+		     struct sutra_detail *pb)
 {
 	struct layout_segment_ref ref = { 0, len };
 	return layout_segview_open(sv, blk, len, &ref, TSTORE_DIM, pb);
@@ -58,7 +58,7 @@ static int open_view(struct layout_segview *sv, const unsigned char *blk, uint64
  * concept record (offset in ts.buf), or 0 once deleted. */
 static void expected(uint64_t e, struct util_idmap *ids, struct util_idmap *edges)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	util_idmap_init(ids);
 	util_idmap_init(edges);
 	for (uint64_t pos = LAYOUT_DATA_OFFSET; pos < ts.counts[e].published_end;) {
@@ -88,7 +88,7 @@ static void expected(uint64_t e, struct util_idmap *ids, struct util_idmap *edge
 static void check_view(struct layout_segview *sv, uint64_t e, int base)
 {
 	struct util_idmap ids, edges;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint64_t live = 0, dead = 0, ledges = 0;
 	expected(e, &ids, &edges);
 	for (size_t i = 0; i < ids.cap; i++) {
@@ -172,7 +172,7 @@ START_TEST(test_build_from_blocks)
 		uint64_t len;
 		unsigned char *blk = build(1, ts.epochs, NULL, 0, base, &len);
 		struct layout_segview sv;
-		struct layout_problem pb;
+		struct sutra_detail pb;
 		ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0);
 		ck_assert_uint_eq(sv.hdr.last_epoch, ts.epochs);
 		ck_assert_uint_eq(sv.next_ordinal, ts.counts[ts.epochs].next_ordinal);
@@ -194,7 +194,7 @@ END_TEST
 START_TEST(test_merge_equals_direct_build)
 {
 	uint64_t la, lb, lm, ld;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	unsigned char *a = build(1, 2, NULL, 0, 1, &la);
 	struct layout_segview va, vb;
 	ck_assert_int_eq(open_view(&va, a, la, &pb), 0);
@@ -230,7 +230,7 @@ START_TEST(test_build_of_an_empty_range)
 {
 	uint64_t len;
 	struct layout_segview sv;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	unsigned char *blk = build(4, 4, NULL, 0, 0, &len);
 	ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0);
 	ck_assert_uint_eq(sv.nconcepts, 0);
@@ -260,7 +260,7 @@ START_TEST(test_build_can_be_cancelled)
 	};
 	unsigned char *out = NULL;
 	uint64_t len;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(layout_segment_build(&in, &out, &len, &pb), -ECANCELED);
 	ck_assert_ptr_null(out);
 	stop = 0;
@@ -272,7 +272,7 @@ END_TEST
 /* Reads every entry through the view; returns the first error or 0. */
 static int read_all(struct layout_segview *sv)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc = 0;
 	for (uint64_t i = 0; i < sv->nconcepts && !rc; i++) {
 		struct layout_seg_concept c, f;
@@ -311,7 +311,7 @@ START_TEST(test_every_flipped_byte_is_caught_or_harmless)
 	/* Page-aligned like a mapping: the frozen bitmap needs 32-byte alignment. */
 	unsigned char *copy = aligned_alloc(4096, layout_align_up(len, 4096));
 	struct layout_segview sv;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint64_t caught = 0, harmless = 0;
 	ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0);
 	/* The bytes a checksum covers: header, payload, each section. */
@@ -354,7 +354,7 @@ START_TEST(test_damaged_chunk_fails_only_the_read_that_touches_it)
 	uint64_t len;
 	unsigned char *blk = build(1, ts.epochs, NULL, 0, 1, &len);
 	struct layout_segview sv;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0);
 	uint64_t rec_off = sv.sec_off[LAYOUT_SEC_RECORDS];
 	layout_segview_close(&sv);

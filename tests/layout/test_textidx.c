@@ -209,7 +209,7 @@ static void toucher_free(struct toucher *t)
 }
 
 static int do_touch(void *arg, unsigned which, uint64_t off, uint64_t len,
-		    struct layout_problem *pb)
+		    struct sutra_detail *pb)
 {
 	struct toucher *t = arg;
 	t->calls++;
@@ -219,14 +219,14 @@ static int do_touch(void *arg, unsigned which, uint64_t off, uint64_t len,
 		ck_abort_msg("touch of %u [%llu, +%llu) outside the section", which,
 			     (unsigned long long)off, (unsigned long long)len);
 	if ((int)which == t->fail_which && off + len > t->fail_from) {
-		layout_problem_set(pb, off, "touch refused");
+		util_detail_set(pb, off, "touch refused");
 		return SUTRA_ECORRUPT;
 	}
 	if (!len)
 		return 0;
 	for (uint64_t c = off / TCHUNK; c <= (off + len - 1) / TCHUNK; c++) {
 		if (util_crc32c(0, t->base[which] + c * TCHUNK, TCHUNK) != t->crc[which][c]) {
-			layout_problem_set(pb, c * TCHUNK, "chunk checksum mismatch");
+			util_detail_set(pb, c * TCHUNK, "chunk checksum mismatch");
 			return SUTRA_ECORRUPT;
 		}
 	}
@@ -234,7 +234,7 @@ static int do_touch(void *arg, unsigned which, uint64_t off, uint64_t len,
 }
 
 static int open_view(struct layout_textidx_view *v, const struct built *b, struct toucher *t,
-		     struct layout_problem *pb)
+		     struct sutra_detail *pb)
 {
 	return layout_textidx_view_open(v, b->terms, b->terms_len, 4096, b->postings,
 					b->postings_len, 8192, t ? do_touch : NULL, t, pb);
@@ -279,7 +279,7 @@ START_TEST(test_textidx_lookup_matches_naive_scan)
 	struct tokset ts;
 	struct built b;
 	struct layout_textidx_view v;
-	struct layout_problem pb = { 0 };
+	struct sutra_detail pb = { 0 };
 	make_corpus(&c, 3000, 1);
 	corpus_tokens(&c, &ts);
 	build(&c, 0, &b);
@@ -357,7 +357,7 @@ START_TEST(test_textidx_empty_builder)
 	struct corpus c = { 0 };
 	struct built b;
 	struct layout_textidx_view v;
-	struct layout_problem pb = { 0 };
+	struct sutra_detail pb = { 0 };
 	roaring_bitmap_t *r;
 	c.docs = malloc(sizeof *c.docs);
 	add_doc(&c, 5, " ,;!\xf0\x9f\x98\x80 "); /* content without a token */
@@ -410,7 +410,7 @@ static unsigned lookups_after_damage(const struct corpus *c, const struct tokset
 				     struct toucher *t)
 {
 	struct layout_textidx_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	unsigned caught = 0;
 	if (open_view(&v, b, t, &pb) != 0)
 		return 1;
@@ -465,7 +465,7 @@ START_TEST(test_textidx_flipped_bytes)
 				/* Without: never a crash; and every TERMS
 				 * byte is covered by check()'s own rules. */
 				struct layout_textidx_view v;
-				struct layout_problem pb;
+				struct sutra_detail pb;
 				lookups_after_damage(&c, &ts, want, &b, NULL);
 				if (w == 0 && open_view(&v, &b, NULL, &pb) == 0)
 					ck_assert_msg(layout_textidx_check(&v, &pb) == SUTRA_ECORRUPT,
@@ -532,7 +532,7 @@ START_TEST(test_textidx_damaged_offsets)
 				else
 					util_put_le64(p + foff[f], values[k]);
 				struct layout_textidx_view v;
-				struct layout_problem pb;
+				struct sutra_detail pb;
 				lookups_after_damage(&c, &ts, want, &b, NULL);
 				ck_assert_int_eq(open_view(&v, &b, NULL, &pb), 0);
 				ck_assert_int_eq(layout_textidx_check(&v, &pb), SUTRA_ECORRUPT);
@@ -558,7 +558,7 @@ START_TEST(test_textidx_damaged_bitmaps)
 	struct corpus c;
 	struct built b;
 	struct layout_textidx_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	make_corpus(&c, 300, 1);
 	build(&c, 0, &b);
 	ck_assert_int_eq(open_view(&v, &b, NULL, &pb), 0);
@@ -611,7 +611,7 @@ START_TEST(test_textidx_touch_failure_propagates)
 	struct built b;
 	struct toucher t;
 	struct layout_textidx_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	roaring_bitmap_t *r;
 	make_corpus(&c, 100, 0);
 	build(&c, 0, &b);
@@ -656,7 +656,7 @@ START_TEST(test_textidx_check_catches_damaged_slot)
 	struct corpus c;
 	struct built b;
 	struct layout_textidx_view v;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	make_corpus(&c, 200, 0);
 	build(&c, 0, &b);
 	ck_assert_int_eq(open_view(&v, &b, NULL, &pb), 0);

@@ -68,7 +68,7 @@ static void commit(uint64_t concepts, uint64_t assocs, uint32_t next)
 
 /* Opens the image and verifies it; returns the verify result and the
  * problem text in *pb. */
-static int verify(struct layout_problem *pb)
+static int verify(struct sutra_detail *pb)
 {
 	struct layout_view v;
 	int rc = layout_open(ts.buf, ts.len, &v, pb);
@@ -79,7 +79,7 @@ static int verify(struct layout_problem *pb)
 
 START_TEST(test_verify_accepts_valid_history)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 0);
 	add_c(2, 1);
 	add_a(1, 0, 2, 1);
@@ -101,7 +101,7 @@ END_TEST
  * for the one the meta slot published: the meta names its checksum. */
 START_TEST(test_open_rejects_swapped_commit_block)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_view v;
 	const void *alt;
 	size_t alt_len;
@@ -148,7 +148,7 @@ static void relaxed_history(uint64_t *epoch2_block)
 
 START_TEST(test_open_accepts_unsynced_epochs_in_one_slot)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_view v;
 	uint64_t e2;
 	relaxed_history(&e2);
@@ -162,7 +162,7 @@ END_TEST
 
 START_TEST(test_open_falls_back_over_a_lost_unsynced_block)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_view v;
 	uint64_t e2;
 	relaxed_history(&e2);
@@ -178,7 +178,7 @@ END_TEST
 
 START_TEST(test_open_rejects_durable_end_off_a_boundary)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_view v;
 	uint64_t e2;
 	relaxed_history(&e2);
@@ -193,7 +193,7 @@ END_TEST
 
 START_TEST(test_verify_rejects_wrong_new_ordinal)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 1);
 	commit(1, 0, 2);
 	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
@@ -203,7 +203,7 @@ END_TEST
 
 START_TEST(test_verify_rejects_ordinal_change_on_update)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 0);
 	add_c(1, 1);
 	commit(1, 0, 1);
@@ -214,7 +214,7 @@ END_TEST
 
 START_TEST(test_verify_rejects_unknown_endpoint)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 0);
 	add_a(1, 0, 9, 1);
 	commit(1, 1, 1);
@@ -225,7 +225,7 @@ END_TEST
 
 START_TEST(test_verify_rejects_missing_association_delete)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 0);
 	add_c(2, 1);
 	struct layout_association a = edge(1, 0, 2, 1);
@@ -238,7 +238,7 @@ END_TEST
 
 START_TEST(test_verify_rejects_concept_delete_with_edges)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	uint8_t id[16];
 	add_c(1, 0);
 	add_c(2, 1);
@@ -253,7 +253,7 @@ END_TEST
 
 START_TEST(test_verify_rejects_wrong_meta_counts)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 0);
 	commit(2, 0, 1);
 	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
@@ -265,7 +265,7 @@ START_TEST(test_verify_rejects_wrong_dimension_record)
 {
 	/* A builder of another dimension writes a record whose checksums are
 	 * right but whose vector does not fit this store. */
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct layout_builder other;
 	const float e[3] = { 1, 2, 3 };
 	struct layout_concept c = concept(1, 0);
@@ -284,7 +284,7 @@ START_TEST(test_verify_rejects_epoch_gap)
 {
 	/* Two blocks sealed with epochs 1 and 3: the meta for 3 points at a
 	 * valid block, but the log skips epoch 2. */
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 0);
 	commit(1, 0, 1);
 	ts.meta.epoch = 2; /* the next commit is sealed as epoch 3 */
@@ -308,7 +308,7 @@ static uint64_t add_segment_len(uint64_t *len)
 		.base_segment = 1,
 	};
 	unsigned char *blk;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	ck_assert_int_eq(layout_segment_build(&in, &blk, len, &pb), 0);
 	uint64_t off = ts.len;
 	ck_assert_int_eq(tstore_append(&ts, blk, *len), 0);
@@ -324,7 +324,7 @@ static uint64_t add_segment(void)
 
 START_TEST(test_verify_accepts_referenced_segment)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 0);
 	commit(1, 0, 1);
 	uint64_t len, off = add_segment_len(&len);
@@ -346,7 +346,7 @@ END_TEST
  * state from the segment. A log_start inside a block is refused. */
 START_TEST(test_verify_accepts_freed_log_before_log_start)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 0);
 	add_c(2, 1);
 	add_a(1, 0, 2, 1);
@@ -377,7 +377,7 @@ END_TEST
 
 START_TEST(test_verify_rejects_dangling_segment_ref)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 0);
 	commit(1, 0, 1);
 	uint64_t len, off = add_segment_len(&len);
@@ -393,7 +393,7 @@ END_TEST
 START_TEST(test_verify_rejects_segment_from_the_future)
 {
 	/* A segment block claiming epoch 1 placed before commit 1. */
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_segment();
 	add_c(1, 0);
 	commit(1, 0, 1);
@@ -404,7 +404,7 @@ END_TEST
 
 START_TEST(test_verify_rejects_tail_start_inside_block)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	add_c(1, 0);
 	commit(1, 0, 1);
 	ts.meta.tail_start = LAYOUT_DATA_OFFSET + 64;

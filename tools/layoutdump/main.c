@@ -56,18 +56,18 @@ struct dump {
 	uint64_t size;
 
 	int open_rc;
-	struct layout_problem open_pb;
+	struct sutra_detail open_pb;
 	struct layout_view v; /* only when open_rc == 0 */
 
 	bool have_sb;
 	struct layout_superblock sb;
-	struct layout_problem sb_pb; /* when !have_sb */
+	struct sutra_detail sb_pb; /* when !have_sb */
 
 	bool have_slots;
 	uint64_t slot_off[LAYOUT_META_SLOT_COUNT];
 	enum layout_slot_state slot_state[LAYOUT_META_SLOT_COUNT];
 	struct layout_meta slots[LAYOUT_META_SLOT_COUNT];
-	struct layout_problem slot_pb[LAYOUT_META_SLOT_COUNT];
+	struct sutra_detail slot_pb[LAYOUT_META_SLOT_COUNT];
 
 	/* JSON writer: nesting depth (-1 before the root) and whether the
 	 * object or array at each depth has a member yet. */
@@ -335,8 +335,8 @@ static void jtime(struct dump *d, const char *key, uint64_t us)
 	jstr(d, key, iso_time(us, buf, sizeof buf));
 }
 
-/* A struct layout_problem as {"offset": N, "what": "..."}, or null. */
-static void jproblem(struct dump *d, const char *key, const struct layout_problem *pb)
+/* A struct sutra_detail as {"offset": N, "what": "..."}, or null. */
+static void jproblem(struct dump *d, const char *key, const struct sutra_detail *pb)
 {
 	if (!pb) {
 		jnull(d, key);
@@ -395,7 +395,7 @@ static void gather(struct dump *d)
 		d->slot_off[i] = off;
 		if (off >= d->size) {
 			d->slot_state[i] = LAYOUT_SLOT_CORRUPT;
-			layout_problem_set(&d->slot_pb[i], d->size,
+			util_detail_set(&d->slot_pb[i], d->size,
 					   "file of %" PRIu64 " bytes ends before meta slot %u",
 					   d->size, i);
 			continue;
@@ -798,17 +798,17 @@ static void show_record(struct dump *d, const struct layout_record *rec)
 }
 
 /* A failure that is not about the bytes (in practice -ENOMEM) has no
- * struct layout_problem; make one so that it is reported the same way. */
-static void errno_problem(int rc, uint64_t off, struct layout_problem *pb)
+ * struct sutra_detail; make one so that it is reported the same way. */
+static void errno_problem(int rc, uint64_t off, struct sutra_detail *pb)
 {
-	layout_problem_set(pb, off, "%s (%s)", sutra_strerror(rc), sutra_errname(rc));
+	util_detail_set(pb, off, "%s (%s)", sutra_strerror(rc), sutra_errname(rc));
 }
 
 static void show_records(struct dump *d, const struct layout_block *blk)
 {
 	struct layout_record_iter it;
 	struct layout_record rec;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc;
 
 	if (d->opt->json)
@@ -830,7 +830,7 @@ static void show_segment(struct dump *d, const struct layout_block *blk)
 {
 	static struct layout_section sections[LAYOUT_MAX_SECTIONS];
 	struct layout_segment seg;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int rc = layout_segment_decode(d->base, blk, &seg, sections, LAYOUT_MAX_SECTIONS, &pb);
 
 	if (rc < 0 && rc != SUTRA_ECORRUPT)
@@ -887,7 +887,7 @@ static void show_segment(struct dump *d, const struct layout_block *blk)
 
 static void show_block(struct dump *d, const struct layout_block *blk)
 {
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	int crc_rc = layout_block_check_payload(d->base, blk, &pb);
 	const char *tname = block_type_name(blk->type);
 	bool list = d->opt->records && crc_rc == 0;
@@ -949,7 +949,7 @@ static void show_blocks(struct dump *d)
 		       end, off >= end ? " none" : "");
 	while (off < end) {
 		struct layout_block blk;
-		struct layout_problem pb;
+		struct sutra_detail pb;
 
 		/* Decoding against published_end, as layout_open() does, keeps the
 		 * walk inside the published part of the log. */
@@ -981,7 +981,7 @@ static void show_tail(struct dump *d)
 	uint64_t pend = d->v.meta.published_end;
 	uint64_t bytes = d->size - pend;
 	uint64_t end = pend;
-	struct layout_problem pb = { .offset = UINT64_MAX };
+	struct sutra_detail pb = { .offset = UINT64_MAX };
 	uint64_t n = layout_scan_tail(&d->v, &end, &pb);
 	bool stopped = pb.offset != UINT64_MAX;
 
@@ -1010,7 +1010,7 @@ static void show_tail(struct dump *d)
 struct verdict {
 	bool ok;
 	bool have_offset;
-	struct layout_problem pb; /* what, and offset when have_offset */
+	struct sutra_detail pb; /* what, and offset when have_offset */
 	uint64_t epoch;
 	uint64_t concepts;
 	uint64_t associations;
@@ -1080,7 +1080,7 @@ static void show_verdict(struct dump *d, const struct verdict *vd)
 
 /* ---- Errors on stderr ------------------------------------------------------ */
 
-static void report(const char *path, int rc, const struct layout_problem *pb)
+static void report(const char *path, int rc, const struct sutra_detail *pb)
 {
 	struct stat st;
 
@@ -1098,7 +1098,7 @@ static void report(const char *path, int rc, const struct layout_problem *pb)
 			sutra_errname(rc));
 }
 
-static void jerror(struct dump *d, const char *key, int rc, const struct layout_problem *pb)
+static void jerror(struct dump *d, const char *key, int rc, const struct sutra_detail *pb)
 {
 	if (rc == 0) {
 		jnull(d, key);
@@ -1162,7 +1162,7 @@ static int show_reader_slots(struct dump *d, bool sep)
 	const char *path = d->opt->path;
 	size_t n = strlen(path) + sizeof ".lock";
 	struct layout_lockfile *lf = NULL;
-	struct layout_problem pb;
+	struct sutra_detail pb;
 	struct slot_walk w = { .d = d };
 	char *lp = malloc(n);
 	int rc;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Encoders and bounds-checked decoders of the coordinator's wire protocol. */
-#include "coordinator/proto.h"
+#include "wire/proto.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -8,21 +8,9 @@
 #include <string.h>
 
 #include "sutra/errors.h"
+#include "util/detail.h"
 #include "util/endian.h"
 #include "util/utf8.h"
-
-__attribute__((format(printf, 4, 5))) static int fail(int rc, char *why, size_t why_len,
-						      const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 void proto_req_header_encode(const struct proto_req_header *h, unsigned char out[PROTO_REQ_HEADER])
 {
@@ -36,13 +24,13 @@ void proto_req_header_encode(const struct proto_req_header *h, unsigned char out
 }
 
 int proto_req_header_decode(const void *msg, size_t len, const struct proto_limits *lim,
-			    struct proto_req_header *h, char *why, size_t why_len)
+			    struct proto_req_header *h, struct sutra_detail *why)
 {
 	const unsigned char *b = msg;
 
 	memset(h, 0, sizeof *h);
 	if (len < PROTO_REQ_HEADER)
-		return fail(SUTRA_EPROTO, why, why_len,
+		return util_fail(SUTRA_EPROTO, why,
 			    "request of %zu bytes is shorter than its %u-byte header", len,
 			    PROTO_REQ_HEADER);
 	h->version = util_get_le16(b + 4);
@@ -51,20 +39,20 @@ int proto_req_header_decode(const void *msg, size_t len, const struct proto_limi
 	h->seq = util_get_le64(b + 16);
 	h->body_len = util_get_le32(b + 24);
 	if (util_get_le32(b) != PROTO_REQ_MAGIC)
-		return fail(SUTRA_EPROTO, why, why_len, "bad request magic 0x%08x",
+		return util_fail(SUTRA_EPROTO, why, "bad request magic 0x%08x",
 			    util_get_le32(b));
 	if (h->version != PROTO_VERSION)
-		return fail(SUTRA_EPROTO, why, why_len, "protocol version %u, this coordinator speaks %u",
+		return util_fail(SUTRA_EPROTO, why, "protocol version %u, this coordinator speaks %u",
 			    h->version, PROTO_VERSION);
 	if (util_get_le32(b + 28))
-		return fail(SUTRA_EPROTO, why, why_len, "request header flags 0x%08x are not zero",
+		return util_fail(SUTRA_EPROTO, why, "request header flags 0x%08x are not zero",
 			    util_get_le32(b + 28));
 	if (len > lim->max_request)
-		return fail(SUTRA_ETOOBIG, why, why_len,
+		return util_fail(SUTRA_ETOOBIG, why,
 			    "request of %zu bytes exceeds the limit of %u bytes", len,
 			    lim->max_request);
 	if ((size_t)h->body_len != len - PROTO_REQ_HEADER)
-		return fail(SUTRA_EPROTO, why, why_len,
+		return util_fail(SUTRA_EPROTO, why,
 			    "body length %u does not match the %zu bytes after the header",
 			    h->body_len, len - PROTO_REQ_HEADER);
 	return 0;
@@ -78,41 +66,41 @@ static int finite_f32(const unsigned char *p, float *out)
 }
 
 static int decode_concept(const unsigned char *p, size_t len, const struct proto_limits *lim,
-			  struct proto_op_body *o, char *why, size_t why_len)
+			  struct proto_op_body *o, struct sutra_detail *why)
 {
 	if (len < PROTO_CONCEPT_FIXED)
-		return fail(SUTRA_EPROTO, why, why_len,
+		return util_fail(SUTRA_EPROTO, why,
 			    "learn_concept body of %zu bytes is shorter than its %u fixed bytes", len,
 			    PROTO_CONCEPT_FIXED);
 	memcpy(o->u.concept.id, p, 16);
 	if (!finite_f32(p + 16, &o->u.concept.strength))
-		return fail(SUTRA_EVALUE, why, why_len, "strength is not a finite number");
+		return util_fail(SUTRA_EVALUE, why, "strength is not a finite number");
 	if (!finite_f32(p + 20, &o->u.concept.confidence))
-		return fail(SUTRA_EVALUE, why, why_len, "confidence is not a finite number");
+		return util_fail(SUTRA_EVALUE, why, "confidence is not a finite number");
 	uint32_t dim = util_get_le32(p + 24);
 	uint32_t clen = util_get_le32(p + 28);
 	uint32_t mlen = util_get_le32(p + 32);
 	if (util_get_le32(p + 36))
-		return fail(SUTRA_EPROTO, why, why_len, "learn_concept flags are not zero");
+		return util_fail(SUTRA_EPROTO, why, "learn_concept flags are not zero");
 	/* 64-bit sums: none of these can overflow. */
 	uint64_t need = (uint64_t)PROTO_CONCEPT_FIXED + (uint64_t)dim * 4 + clen + mlen;
 	if (need != len)
-		return fail(SUTRA_EPROTO, why, why_len,
+		return util_fail(SUTRA_EPROTO, why,
 			    "learn_concept lengths (dimension %u, content %u, metadata %u) need %llu "
 			    "bytes, the body has %zu",
 			    dim, clen, mlen, (unsigned long long)need, len);
 	if (dim && lim->vector_dim && dim != lim->vector_dim)
-		return fail(SUTRA_EDIM, why, why_len,
+		return util_fail(SUTRA_EDIM, why,
 			    "embedding has %u values, the store's dimension is %u", dim,
 			    lim->vector_dim);
 	if (clen == 0)
-		return fail(SUTRA_EVALUE, why, why_len, "content is empty");
+		return util_fail(SUTRA_EVALUE, why, "content is empty");
 	if (clen > lim->max_content)
-		return fail(SUTRA_ETOOBIG, why, why_len,
+		return util_fail(SUTRA_ETOOBIG, why,
 			    "content of %u bytes exceeds the limit of %u bytes", clen,
 			    lim->max_content);
 	if (mlen > lim->max_metadata)
-		return fail(SUTRA_ETOOBIG, why, why_len,
+		return util_fail(SUTRA_ETOOBIG, why,
 			    "metadata of %u bytes exceeds the limit of %u bytes", mlen,
 			    lim->max_metadata);
 	const unsigned char *emb = p + PROTO_CONCEPT_FIXED;
@@ -120,18 +108,18 @@ static int decode_concept(const unsigned char *p, size_t len, const struct proto
 	for (uint32_t i = 0; i < dim; i++) {
 		float f;
 		if (!finite_f32(emb + 4 * (size_t)i, &f))
-			return fail(SUTRA_EVALUE, why, why_len,
+			return util_fail(SUTRA_EVALUE, why,
 				    "embedding value %u is not a finite number", i);
 		nonzero |= f != 0.0f;
 	}
 	/* Cosine similarity needs a direction: vector search normalises. */
 	if (dim && !nonzero)
-		return fail(SUTRA_EVALUE, why, why_len,
+		return util_fail(SUTRA_EVALUE, why,
 			    "embedding is all zeros (cosine similarity needs a direction)");
 	const char *content = (const char *)emb + 4 * (size_t)dim;
 	size_t bad;
 	if (!util_utf8_valid(content, clen, &bad))
-		return fail(SUTRA_EVALUE, why, why_len, "content is not valid UTF-8 (byte %zu)",
+		return util_fail(SUTRA_EVALUE, why, "content is not valid UTF-8 (byte %zu)",
 			    bad);
 	o->u.concept.vector_dim = dim;
 	o->u.concept.embedding = dim ? emb : NULL;
@@ -143,105 +131,105 @@ static int decode_concept(const unsigned char *p, size_t len, const struct proto
 }
 
 int proto_op_decode(uint16_t op, const unsigned char *p, size_t len, const struct proto_limits *lim,
-		    struct proto_op_body *o, char *why, size_t why_len)
+		    struct proto_op_body *o, struct sutra_detail *why)
 {
 	memset(o, 0, sizeof *o);
 	o->op = op;
 	switch (op) {
 	case PROTO_OP_LEARN_CONCEPT:
-		return decode_concept(p, len, lim, o, why, why_len);
+		return decode_concept(p, len, lim, o, why);
 	case PROTO_OP_LEARN_ASSOCIATION:
 		if (len != PROTO_ASSOC_SIZE)
-			return fail(SUTRA_EPROTO, why, why_len,
+			return util_fail(SUTRA_EPROTO, why,
 				    "learn_association body is %zu bytes, expected %u", len,
 				    PROTO_ASSOC_SIZE);
 		memcpy(o->u.assoc.src, p, 16);
 		memcpy(o->u.assoc.dst, p + 16, 16);
 		o->u.assoc.type = p[32];
 		if (p[33] || p[34] || p[35] || util_get_le32(p + 44))
-			return fail(SUTRA_EPROTO, why, why_len,
+			return util_fail(SUTRA_EPROTO, why,
 				    "learn_association reserved bytes are not zero");
 		if (!finite_f32(p + 36, &o->u.assoc.confidence))
-			return fail(SUTRA_EVALUE, why, why_len, "confidence is not a finite number");
+			return util_fail(SUTRA_EVALUE, why, "confidence is not a finite number");
 		if (!finite_f32(p + 40, &o->u.assoc.weight))
-			return fail(SUTRA_EVALUE, why, why_len, "weight is not a finite number");
+			return util_fail(SUTRA_EVALUE, why, "weight is not a finite number");
 		return 0;
 	case PROTO_OP_DELETE_CONCEPT:
 		if (len != PROTO_DELCONCEPT_SIZE)
-			return fail(SUTRA_EPROTO, why, why_len,
+			return util_fail(SUTRA_EPROTO, why,
 				    "delete_concept body is %zu bytes, expected %u", len,
 				    PROTO_DELCONCEPT_SIZE);
 		memcpy(o->u.del.id, p, 16);
 		return 0;
 	case PROTO_OP_DELETE_ASSOCIATION:
 		if (len != PROTO_DELASSOC_SIZE)
-			return fail(SUTRA_EPROTO, why, why_len,
+			return util_fail(SUTRA_EPROTO, why,
 				    "delete_association body is %zu bytes, expected %u", len,
 				    PROTO_DELASSOC_SIZE);
 		memcpy(o->u.assoc.src, p, 16);
 		memcpy(o->u.assoc.dst, p + 16, 16);
 		o->u.assoc.type = p[32];
 		if (!util_is_zero(p + 33, 7))
-			return fail(SUTRA_EPROTO, why, why_len,
+			return util_fail(SUTRA_EPROTO, why,
 				    "delete_association reserved bytes are not zero");
 		return 0;
 	default:
-		return fail(SUTRA_EPROTO, why, why_len, "unknown operation %u", op);
+		return util_fail(SUTRA_EPROTO, why, "unknown operation %u", op);
 	}
 }
 
 int proto_batch_begin(struct proto_batch_iter *it, const unsigned char *body, size_t len,
-		      const struct proto_limits *lim, char *why, size_t why_len)
+		      const struct proto_limits *lim, struct sutra_detail *why)
 {
 	memset(it, 0, sizeof *it);
 	if (len < PROTO_BATCH_FIXED)
-		return fail(SUTRA_EPROTO, why, why_len, "batch body of %zu bytes is too short", len);
+		return util_fail(SUTRA_EPROTO, why, "batch body of %zu bytes is too short", len);
 	it->p = body;
 	it->len = len;
 	it->pos = PROTO_BATCH_FIXED;
 	it->count = util_get_le32(body);
 	if (util_get_le32(body + 4))
-		return fail(SUTRA_EPROTO, why, why_len, "batch reserved bytes are not zero");
+		return util_fail(SUTRA_EPROTO, why, "batch reserved bytes are not zero");
 	if (it->count > lim->max_batch)
-		return fail(SUTRA_ETOOBIG, why, why_len,
+		return util_fail(SUTRA_ETOOBIG, why,
 			    "batch of %u operations exceeds the limit of %u", it->count,
 			    lim->max_batch);
 	/* Each entry takes at least its header: a count the body cannot hold
 	 * is malformed, whatever the entries say. */
 	if ((uint64_t)it->count * PROTO_BATCH_ENTRY > len - PROTO_BATCH_FIXED)
-		return fail(SUTRA_EPROTO, why, why_len,
+		return util_fail(SUTRA_EPROTO, why,
 			    "batch claims %u operations, the body holds at most %zu", it->count,
 			    (len - PROTO_BATCH_FIXED) / PROTO_BATCH_ENTRY);
 	return 0;
 }
 
 int proto_batch_next(struct proto_batch_iter *it, const struct proto_limits *lim,
-		     struct proto_op_body *op, char *why, size_t why_len)
+		     struct proto_op_body *op, struct sutra_detail *why)
 {
 	if (it->index == it->count) {
 		if (it->pos != it->len)
-			return fail(SUTRA_EPROTO, why, why_len,
+			return util_fail(SUTRA_EPROTO, why,
 				    "%zu bytes after the last of %u batch operations",
 				    it->len - it->pos, it->count);
 		return 0;
 	}
 	if (it->len - it->pos < PROTO_BATCH_ENTRY)
-		return fail(SUTRA_EPROTO, why, why_len, "batch entry %u: header truncated",
+		return util_fail(SUTRA_EPROTO, why, "batch entry %u: header truncated",
 			    it->index);
 	const unsigned char *e = it->p + it->pos;
 	uint16_t type = util_get_le16(e);
 	uint32_t elen = util_get_le32(e + 4);
 	if (util_get_le16(e + 2))
-		return fail(SUTRA_EPROTO, why, why_len, "batch entry %u: reserved bytes not zero",
+		return util_fail(SUTRA_EPROTO, why, "batch entry %u: reserved bytes not zero",
 			    it->index);
 	if (elen > it->len - it->pos - PROTO_BATCH_ENTRY)
-		return fail(SUTRA_EPROTO, why, why_len,
+		return util_fail(SUTRA_EPROTO, why,
 			    "batch entry %u: length %u runs past the end of the message", it->index,
 			    elen);
 	if (type == PROTO_OP_BATCH)
-		return fail(SUTRA_EPROTO, why, why_len, "batch entry %u: batches do not nest",
+		return util_fail(SUTRA_EPROTO, why, "batch entry %u: batches do not nest",
 			    it->index);
-	int rc = proto_op_decode(type, e + PROTO_BATCH_ENTRY, elen, lim, op, why, why_len);
+	int rc = proto_op_decode(type, e + PROTO_BATCH_ENTRY, elen, lim, op, why);
 	if (rc)
 		return rc;
 	it->pos += PROTO_BATCH_ENTRY + (size_t)elen;

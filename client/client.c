@@ -12,8 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "coordinator/nngclose.h"
-#include "coordinator/proto.h"
+#include "wire/nngclose.h"
+#include "wire/nngerr.h"
+#include "wire/proto.h"
 #include "util/endian.h"
 #include "util/random.h"
 
@@ -69,7 +70,7 @@ int sutra_client_connect(const char *url, const struct sutra_client_options *o,
 	}
 	if ((rv = nng_req0_open(&c->sock))) {
 		free(c);
-		return rv == NNG_ENOMEM ? -ENOMEM : SUTRA_EUNAVAIL;
+		return wire_nng_error(rv);
 	}
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, (nng_duration)c->opt.resend_ms);
 	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, (nng_duration)c->opt.timeout_ms);
@@ -82,8 +83,7 @@ int sutra_client_connect(const char *url, const struct sutra_client_options *o,
 	if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK))) {
 		nng_close(c->sock);
 		free(c);
-		return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? -EINVAL
-										       : SUTRA_EUNAVAIL;
+		return wire_nng_error(rv);
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	c->err_index = -1;
@@ -97,8 +97,8 @@ void sutra_client_close(sutra_client *c)
 {
 	if (!c)
 		return;
-	/* With a deadline: see coordinator/nngclose.h. */
-	coord_nng_close_bounded(&c->sock, 1, CLOSE_DEADLINE_MS);
+	/* With a deadline: see wire/nngclose.h. */
+	wire_nng_close_bounded(&c->sock, 1, CLOSE_DEADLINE_MS);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Closing nng sockets with a deadline (a workaround for a close deadlock of nng 1.5.2). */
-#ifndef COORDINATOR_NNGCLOSE_H
-#define COORDINATOR_NNGCLOSE_H
+#ifndef WIRE_NNGCLOSE_H
+#define WIRE_NNGCLOSE_H
 
 /*
  * nng 1.5.2 can block for ever in nng_close() while a pipe the peer
@@ -16,12 +16,12 @@
 
 #include <nng/nng.h>
 
-#define COORD_NNG_CLOSE_MAX 4
+#define WIRE_NNG_CLOSE_MAX 4
 
-/* Closes the n (<= COORD_NNG_CLOSE_MAX) sockets, skipping those never
+/* Closes the n (<= WIRE_NNG_CLOSE_MAX) sockets, skipping those never
  * opened (id 0 or less), waiting at most ms milliseconds. Returns 1 when
  * all closed in time, 0 when they were abandoned. Without a thread to
  * spare it closes them here, without a deadline. */
-int coord_nng_close_bounded(const nng_socket *socks, unsigned n, unsigned ms);
+int wire_nng_close_bounded(const nng_socket *socks, unsigned n, unsigned ms);
 
-#endif /* COORDINATOR_NNGCLOSE_H */
+#endif /* WIRE_NNGCLOSE_H */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Closing nng sockets on a helper thread, with a deadline. */
-#include "coordinator/nngclose.h"
+#include "wire/nngclose.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,7 +9,7 @@
 #include <time.h>
 
 struct closer {
-	nng_socket socks[COORD_NNG_CLOSE_MAX];
+	nng_socket socks[WIRE_NNG_CLOSE_MAX];
 	unsigned n;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -45,12 +45,12 @@ static void *closer_main(void *arg)
 	return NULL;
 }
 
-int coord_nng_close_bounded(const nng_socket *socks, unsigned n, unsigned ms)
+int wire_nng_close_bounded(const nng_socket *socks, unsigned n, unsigned ms)
 {
 	struct closer *k = calloc(1, sizeof *k);
 	pthread_t t;
-	if (n > COORD_NNG_CLOSE_MAX)
-		n = COORD_NNG_CLOSE_MAX;
+	if (n > WIRE_NNG_CLOSE_MAX)
+		n = WIRE_NNG_CLOSE_MAX;
 	if (!k) {
 		struct closer local = { .n = n };
 		for (unsigned i = 0; i < n; i++)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The coordinator's wire protocol (docs/PROTOCOL.md): message layouts, encoders and checked decoders. */
-#ifndef COORDINATOR_PROTO_H
-#define COORDINATOR_PROTO_H
+#ifndef WIRE_PROTO_H
+#define WIRE_PROTO_H
 
 /*
  * Every message is little-endian and starts with a fixed header. A request
@@ -21,6 +21,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "util/detail.h"
 
 #define PROTO_VERSION 1u
 #define PROTO_REQ_MAGIC 0x51525553u   /* "SURQ" */
@@ -151,11 +153,11 @@ void proto_req_header_encode(const struct proto_req_header *h, unsigned char out
  * SUTRA_ETOOBIG; the header fields it could read are in *h even on error
  * (so that the error reply can name the client and sequence). */
 int proto_req_header_decode(const void *msg, size_t len, const struct proto_limits *lim,
-			    struct proto_req_header *h, char *why, size_t why_len);
+			    struct proto_req_header *h, struct sutra_detail *why);
 
 /* Decodes one write op body of type op occupying exactly len bytes. */
 int proto_op_decode(uint16_t op, const unsigned char *p, size_t len, const struct proto_limits *lim,
-		    struct proto_op_body *out, char *why, size_t why_len);
+		    struct proto_op_body *out, struct sutra_detail *why);
 
 /* Iterates the entries of a BATCH body. proto_batch_begin checks the fixed
  * part and the count limit and stores the count; proto_batch_next decodes
@@ -169,9 +171,9 @@ struct proto_batch_iter {
 	uint32_t index;
 };
 int proto_batch_begin(struct proto_batch_iter *it, const unsigned char *body, size_t len,
-		      const struct proto_limits *lim, char *why, size_t why_len);
+		      const struct proto_limits *lim, struct sutra_detail *why);
 int proto_batch_next(struct proto_batch_iter *it, const struct proto_limits *lim,
-		     struct proto_op_body *op, char *why, size_t why_len);
+		     struct proto_op_body *op, struct sutra_detail *why);
 
 /* Encoded size of an op body (without batch entry header), and encoder:
  * writes exactly proto_op_size(op) bytes. Floats are written little-endian;
@@ -205,4 +207,4 @@ int proto_ping_decode(const unsigned char *p, size_t len, uint64_t *published_en
 void proto_notice_header_encode(const struct proto_notice *n, unsigned char out[PROTO_NOTICE_HEADER]);
 int proto_notice_decode(const void *msg, size_t len, struct proto_notice *n);
 
-#endif /* COORDINATOR_PROTO_H */
+#endif /* WIRE_PROTO_H */
