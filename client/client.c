@@ -15,6 +15,7 @@
 #include "wire/nngclose.h"
 #include "wire/nngerr.h"
 #include "wire/proto.h"
+#include "util/detail.h"
 #include "util/endian.h"
 #include "util/random.h"
 
@@ -24,9 +25,20 @@ struct sutra_client {
 	struct sutra_client_options opt;
 	uint64_t id;
 	uint64_t seq;
-	char err[1024];
-	int err_index;
 };
+
+/*
+ * The detail of the calling thread's last call: which client it was made
+ * on, the coordinator's sentence and the failed batch index. Thread-local
+ * because a client may be shared between threads (client.h): one
+ * thread's call must never clear or overwrite the detail another thread
+ * is about to read.
+ */
+static _Thread_local struct {
+	const sutra_client *c;
+	int index;
+	struct sutra_detail d;
+} last;
 
 struct sutra_batch {
 	unsigned char *buf; /* entries, after an 8-byte batch header */
@@ -86,7 +98,6 @@ int sutra_client_connect(const char *url, const struct sutra_client_options *o,
 		return wire_nng_error(rv);
 	}
 	pthread_mutex_init(&c->mu, NULL);
-	c->err_index = -1;
 	*out = c;
 	return 0;
 }
@@ -100,72 +111,79 @@ void sutra_client_close(sutra_client *c)
 	/* With a deadline: see wire/nngclose.h. */
 	wire_nng_close_bounded(&c->sock, 1, CLOSE_DEADLINE_MS);
 	pthread_mutex_destroy(&c->mu);
+	if (last.c == c)
+		last.c = NULL;
 	free(c);
 }
 
 const char *sutra_client_last_error(const sutra_client *c)
 {
-	return c->err;
+	return last.c == c ? last.d.what : "";
 }
 
 int sutra_client_last_error_index(const sutra_client *c)
 {
-	return c->err_index;
+	return last.c == c ? last.index : -1;
 }
 
-/* One round trip: body of body_len bytes under op. On success the reply
- * body (if reply_body) is copied into reply_body/reply_len (malloc'ed). */
-static int call(sutra_client *c, uint16_t op, const void *body, size_t body_len, uint64_t *epoch,
-		unsigned char **reply_body, size_t *reply_len)
+/* A request message with room for the header and body_len bytes of body;
+ * *body points at the body, for the caller to encode into. */
+static int request_alloc(size_t body_len, nng_msg **m, unsigned char **body)
 {
-	nng_msg *m;
-	int rv, rc;
-
 	if (body_len > UINT32_MAX - PROTO_REQ_HEADER)
 		return SUTRA_ETOOBIG;
-	pthread_mutex_lock(&c->mu);
-	c->err[0] = 0;
-	c->err_index = -1;
-	if ((rv = nng_msg_alloc(&m, PROTO_REQ_HEADER + body_len))) {
-		pthread_mutex_unlock(&c->mu);
+	if (nng_msg_alloc(m, PROTO_REQ_HEADER + body_len))
 		return -ENOMEM;
-	}
+	*body = (unsigned char *)nng_msg_body(*m) + PROTO_REQ_HEADER;
+	return 0;
+}
+
+/* One round trip of the request m (from request_alloc, body filled in;
+ * freed here whatever happens) under op. On success the reply body (if
+ * reply_body) is copied into reply_body/reply_len (malloc'ed). */
+static int call_msg(sutra_client *c, uint16_t op, nng_msg *m, uint64_t *epoch,
+		    unsigned char **reply_body, size_t *reply_len)
+{
+	struct sutra_detail *why = &last.d;
+	int rv, rc;
+
+	last.c = c;
+	last.index = -1;
+	why->what[0] = 0;
+	pthread_mutex_lock(&c->mu);
 	struct proto_req_header h = { .version = PROTO_VERSION,
 				      .op = op,
 				      .client_id = c->id,
 				      .seq = ++c->seq,
-				      .body_len = (uint32_t)body_len };
-	unsigned char *b = nng_msg_body(m);
-	proto_req_header_encode(&h, b);
-	if (body_len)
-		memcpy(b + PROTO_REQ_HEADER, body, body_len);
+				      .body_len = (uint32_t)(nng_msg_len(m) - PROTO_REQ_HEADER) };
+	proto_req_header_encode(&h, nng_msg_body(m));
 	/* One budget for the whole call: what the send waited for a
 	 * connection is taken from the wait for the reply. */
 	nng_time start = nng_clock();
 	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, (nng_duration)c->opt.timeout_ms);
 	if ((rv = nng_sendmsg(c->sock, m, 0))) {
 		nng_msg_free(m);
-		snprintf(c->err, sizeof c->err, "cannot reach the coordinator within %u ms: %s",
-			 c->opt.timeout_ms, nng_strerror(rv));
 		pthread_mutex_unlock(&c->mu);
-		return SUTRA_EUNAVAIL;
+		return util_fail(SUTRA_EUNAVAIL, why,
+				 "cannot reach the coordinator within %u ms: %s",
+				 c->opt.timeout_ms, nng_strerror(rv));
 	}
 	nng_time spent = nng_clock() - start;
 	nng_duration left = spent >= c->opt.timeout_ms ? 1 : (nng_duration)(c->opt.timeout_ms - spent);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, left);
 	if ((rv = nng_recvmsg(c->sock, &m, 0))) {
-		snprintf(c->err, sizeof c->err, "no reply from the coordinator within %u ms: %s",
-			 c->opt.timeout_ms, nng_strerror(rv));
 		pthread_mutex_unlock(&c->mu);
-		return SUTRA_EUNAVAIL;
+		return util_fail(SUTRA_EUNAVAIL, why,
+				 "no reply from the coordinator within %u ms: %s",
+				 c->opt.timeout_ms, nng_strerror(rv));
 	}
+	pthread_mutex_unlock(&c->mu);
 	struct proto_rep_header r;
 	const unsigned char *rb = nng_msg_body(m);
 	size_t rl = nng_msg_len(m);
 	if (proto_rep_header_decode(rb, rl, &r) || r.client_id != h.client_id || r.seq != h.seq ||
 	    r.op != op) {
-		snprintf(c->err, sizeof c->err, "malformed reply from the coordinator");
-		rc = SUTRA_EPROTO;
+		rc = util_fail(SUTRA_EPROTO, why, "malformed reply from the coordinator");
 		goto out;
 	}
 	rc = r.status;
@@ -174,10 +192,10 @@ static int call(sutra_client *c, uint16_t op, const void *body, size_t body_len,
 		const char *msg;
 		if (proto_error_body_decode(rb + PROTO_REP_HEADER, r.body_len, &index, &msg, &ml) ==
 		    0) {
-			snprintf(c->err, sizeof c->err, "%.*s", (int)ml, msg);
-			c->err_index = index == UINT32_MAX ? -1 : (int)index;
+			util_fail(rc, why, "%.*s", (int)ml, msg);
+			last.index = index == UINT32_MAX ? -1 : (int)index;
 		} else {
-			snprintf(c->err, sizeof c->err, "%s", sutra_strerror(rc));
+			util_fail(rc, why, "%s", sutra_strerror(rc));
 		}
 		goto out;
 	}
@@ -186,7 +204,7 @@ static int call(sutra_client *c, uint16_t op, const void *body, size_t body_len,
 	if (reply_body) {
 		*reply_body = malloc(r.body_len ? r.body_len : 1);
 		if (!*reply_body) {
-			rc = -ENOMEM;
+			rc = util_fail(-ENOMEM, why, "out of memory");
 			goto out;
 		}
 		memcpy(*reply_body, rb + PROTO_REP_HEADER, r.body_len);
@@ -194,8 +212,21 @@ static int call(sutra_client *c, uint16_t op, const void *body, size_t body_len,
 	}
 out:
 	nng_msg_free(m);
-	pthread_mutex_unlock(&c->mu);
 	return rc;
+}
+
+/* One round trip with body_len bytes of body copied from body. */
+static int call(sutra_client *c, uint16_t op, const void *body, size_t body_len, uint64_t *epoch,
+		unsigned char **reply_body, size_t *reply_len)
+{
+	nng_msg *m;
+	unsigned char *b;
+	int rc = request_alloc(body_len, &m, &b);
+	if (rc)
+		return rc;
+	if (body_len)
+		memcpy(b, body, body_len);
+	return call_msg(c, op, m, epoch, reply_body, reply_len);
 }
 
 /* Fills op from a concept to learn (pointers borrowed from in). */
@@ -218,17 +249,18 @@ static int concept_op(const struct sutra_concept_in *in, struct proto_op_body *o
 	return 0;
 }
 
+/* Sends one operation, encoded straight into the request message: the
+ * embedding is copied once, from the caller's array into the message. */
 static int send_op(sutra_client *c, const struct proto_op_body *op, const float *embedding,
 		   uint64_t *epoch)
 {
-	size_t n = proto_op_size(op);
-	unsigned char *buf = malloc(n ? n : 1);
-	if (!buf)
-		return -ENOMEM;
-	proto_op_encode(op, embedding, buf);
-	int rc = call(c, op->op, buf, n, epoch, NULL, NULL);
-	free(buf);
-	return rc;
+	nng_msg *m;
+	unsigned char *b;
+	int rc = request_alloc(proto_op_size(op), &m, &b);
+	if (rc)
+		return rc;
+	proto_op_encode(op, embedding, b);
+	return call_msg(c, op->op, m, epoch, NULL, NULL);
 }
 
 static void assoc_op(struct proto_op_body *op, uint16_t type, const uint8_t src[16],
@@ -243,13 +275,22 @@ static void assoc_op(struct proto_op_body *op, uint16_t type, const uint8_t src[
 	op->u.assoc.weight = weight;
 }
 
+/* A call refused before it is sent: this thread's detail says why. */
+static int refuse(const sutra_client *c, int rc, const char *what)
+{
+	last.c = c;
+	last.index = -1;
+	return util_fail(rc, &last.d, "%s", what);
+}
+
 int sutra_client_learn_concept(sutra_client *c, const struct sutra_concept_in *in,
 			       uint64_t *epoch)
 {
 	struct proto_op_body op;
 	int rc = concept_op(in, &op);
 	if (rc)
-		return rc;
+		return refuse(c, rc, "invalid concept: a NULL id, content, metadata or "
+				     "embedding, or content or metadata over 4 GiB");
 	return send_op(c, &op, in->embedding, epoch);
 }
 
@@ -258,7 +299,7 @@ int sutra_client_learn_association(sutra_client *c, const uint8_t src[16], const
 {
 	struct proto_op_body op;
 	if (!src || !dst)
-		return SUTRA_EVALUE;
+		return refuse(c, SUTRA_EVALUE, "NULL source or target id");
 	assoc_op(&op, PROTO_OP_LEARN_ASSOCIATION, src, dst, type, confidence, weight);
 	return send_op(c, &op, NULL, epoch);
 }
@@ -267,7 +308,7 @@ int sutra_client_delete_concept(sutra_client *c, const uint8_t id[16], uint64_t 
 {
 	struct proto_op_body op;
 	if (!id)
-		return SUTRA_EVALUE;
+		return refuse(c, SUTRA_EVALUE, "NULL concept id");
 	memset(&op, 0, sizeof op);
 	op.op = PROTO_OP_DELETE_CONCEPT;
 	memcpy(op.u.del.id, id, 16);
@@ -279,7 +320,7 @@ int sutra_client_delete_association(sutra_client *c, const uint8_t src[16], cons
 {
 	struct proto_op_body op;
 	if (!src || !dst)
-		return SUTRA_EVALUE;
+		return refuse(c, SUTRA_EVALUE, "NULL source or target id");
 	assoc_op(&op, PROTO_OP_DELETE_ASSOCIATION, src, dst, type, 0, 0);
 	return send_op(c, &op, NULL, epoch);
 }

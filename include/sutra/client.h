@@ -143,12 +143,17 @@ SUTRA_API int sutra_client_ping(sutra_client *c, uint64_t *epoch);
 SUTRA_API int sutra_client_stats(sutra_client *c, struct sutra_coord_stats *st);
 
 /**
- * The coordinator's explanation of the last failed call ("unknown target
- * concept 00ab..."), or "" after a success. Borrowed until the next call on c.
+ * The explanation of the calling thread's last call on c when it failed
+ * (the coordinator's "unknown target concept 00ab...", or what the client
+ * met: "no reply from the coordinator within 10000 ms: ..."), or "" when it
+ * succeeded or this thread's last call was on another client. Kept per
+ * thread, so threads sharing c each read their own call's detail.
+ * Borrowed until this thread's next call into libsutra-client.
  */
 SUTRA_API const char *sutra_client_last_error(const sutra_client *c);
 
-/** For a failed batch: the index of the operation that failed, or -1. */
+/** For the calling thread's last call on c, a failed batch: the index of
+ *  the operation that failed, or -1. */
 SUTRA_API int sutra_client_last_error_index(const sutra_client *c);
 
 /* ---- Batches ------------------------------------------------------------ */
