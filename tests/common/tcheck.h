@@ -10,7 +10,10 @@
  *
  * which builds the suite and its one test case, sets the case's timeout
  * (seconds; 0 keeps Check's default, CK_DEFAULT_TIMEOUT), runs every test
- * and exits non-zero if any failed. Timeouts are hang guards, not
+ * and exits non-zero if any failed. TCHECK_MAIN_FIXTURE adds a checked
+ * setup/teardown pair. A program that needs more (several cases, loop
+ * tests, a child mode in main) builds its Suite and ends main with
+ * "return tcheck_run_suite(s);". Timeouts are hang guards, not
  * deadlines: a test waits for the event it needs and the timeout only
  * turns a hang into a failure.
  *
@@ -25,17 +28,24 @@
 
 #include "sutra/errors.h"
 
-/* Runs the tests (n of them) as suite/tcase; returns the exit status. */
-int tcheck_run(const char *suite, const char *tcase, int timeout_s, const TTest *const *tests,
-	       size_t n);
+/* Runs every test of s, frees it; returns the exit status for main. */
+int tcheck_run_suite(Suite *s);
 
-#define TCHECK_MAIN(suite, tcase, timeout_s, ...)                                          \
+/* Runs the tests (n of them) as suite/tcase, with an optional checked
+ * fixture; returns the exit status. */
+int tcheck_run(const char *suite, const char *tcase, int timeout_s, void (*setup)(void),
+	       void (*teardown)(void), const TTest *const *tests, size_t n);
+
+#define TCHECK_MAIN_FIXTURE(suite, tcase, timeout_s, setup, teardown, ...)                 \
 	int main(void)                                                                      \
 	{                                                                                   \
 		const TTest *const tcheck_tests_[] = { __VA_ARGS__ };                       \
-		return tcheck_run(suite, tcase, timeout_s, tcheck_tests_,                   \
+		return tcheck_run(suite, tcase, timeout_s, setup, teardown, tcheck_tests_,  \
 				  sizeof tcheck_tests_ / sizeof tcheck_tests_[0]);          \
 	}
+
+#define TCHECK_MAIN(suite, tcase, timeout_s, ...) \
+	TCHECK_MAIN_FIXTURE(suite, tcase, timeout_s, NULL, NULL, __VA_ARGS__)
 
 #define ck_assert_err(expr, want)                                                          \
 	do {                                                                                \
