@@ -1,13 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Vector and text search for the extension module _sutra . */
-#include "python/_sutra.h"
+/* Vector and text search for the extension module _sutra, over libsutra-reader's search of one snapshot. */
+#include "_sutra.h"
 
 #include <string.h>
-
-#define NO_IMPORT_ARRAY
-#define PY_ARRAY_UNIQUE_SYMBOL sutra_py_ARRAY_API
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#include <numpy/arrayobject.h>
 
 static int parse_mode(PyObject *o, enum sutra_text_mode *out)
 {
