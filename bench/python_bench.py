@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Python-level latency and throughput of the sutra package, against the
 same reads done in C (sutra-bench-pyanchor) on the same store in the same
-run. docs/PERFORMANCE-python.md has the figures and how to read them.
+run. docs/PERFORMANCE.md (section "Python") has the figures and how to read them.
 
 Usage (from the source root, after meson compile -C BUILD):
     PYTHONPATH=BUILD/python /usr/bin/python3 bench/python_bench.py --build BUILD
