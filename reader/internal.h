@@ -26,7 +26,8 @@
  *    the epoch it became true at and a lookup at epoch E takes the newest
  *    at or before E, so a snapshot sees exactly its epoch however far the
  *    refreshing thread has moved on. What a version refers to (the list
- *    node it heads) is written before the release-store that publishes it.
+ *    node it heads, the norm of its record's embedding) is written before
+ *    the release-store that publishes it.
  *  - When the segment list changes, a new view indexes the new, short tail
  *    from scratch; the old view lives on while snapshots hold it.
  *
@@ -70,6 +71,14 @@ struct nodechunk {
 	struct enode n[RDR_CHUNK];
 };
 
+/* Per version of the id index (ix), by its version index: the norm of the
+ * record's embedding (0 without one), computed once when the record is
+ * indexed, so that a vector search does not compute it again for every
+ * query. Written before the version's put publishes it. */
+struct normchunk {
+	float n[RDR_CHUNK];
+};
+
 /* A segment opened once and shared by the views that list it. */
 struct rdr_seg {
 	int refs; /* atomic */
@@ -98,6 +107,7 @@ struct rdr_view {
 	uint32_t nids;         /* atomic */
 	struct nodechunk **nodes;
 	uint32_t nnodes;
+	struct normchunk **norms; /* by ix version index */
 	/* refreshing thread (under the reader's mu) */
 	uint64_t indexed_end;
 	uint64_t epoch;
@@ -144,6 +154,7 @@ struct found {
 	uint32_t ordinal;
 	uint64_t record;           /* file offset */
 	struct rdr_seg *seg;       /* NULL: in the tail */
+	uint32_t ver;              /* in the tail: the ix version (rdr_tail_norm) */
 	struct layout_seg_concept c;
 };
 
@@ -204,6 +215,16 @@ static inline const struct enode *rdr_tail_node(const struct rdr_view *v, uint32
 	const struct nodechunk *nc =
 		__atomic_load_n(&v->nodes[(k - 1) >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
 	return &nc->n[(k - 1) & (RDR_CHUNK - 1)];
+}
+
+/* The norm of the embedding of the record that ix version ver names (a
+ * version found through the snapshot): sqrtf(util_norm2()) of it, to the
+ * bit, or 0 without one. */
+static inline float rdr_tail_norm(const struct rdr_view *v, uint32_t ver)
+{
+	const struct normchunk *nc =
+		__atomic_load_n(&v->norms[ver >> RDR_CHUNK_BITS], __ATOMIC_ACQUIRE);
+	return nc->n[ver & (RDR_CHUNK - 1)];
 }
 
 /* ---- concepts.c ------------------------------------------------------------------- */

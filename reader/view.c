@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* A reader's view of the store: the segments a meta lists, the private index of the tail after them, and lookups through those layers. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "util/endian.h"
 #include "util/idmap.h"
 #include "util/tokenize.h"
+#include "util/vecdist.h"
 
 void rdr_okey(uint8_t key[16], uint32_t ordinal, uint8_t tag)
 {
@@ -44,8 +46,11 @@ void rdr_view_release(struct rdr_view *v)
 		free(v->ids[c]);
 	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && v->nodes && v->nodes[c]; c++)
 		free(v->nodes[c]);
+	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && v->norms && v->norms[c]; c++)
+		free(v->norms[c]);
 	free(v->ids);
 	free(v->nodes);
+	free(v->norms);
 	free(v);
 }
 
@@ -62,7 +67,8 @@ int rdr_view_create(const sutra_reader *r, const struct layout_meta *m,
 	util_idmap_init(&v->eseen);
 	if ((rc = rdr_tindex_init(&v->ix)) || (rc = rdr_tindex_init(&v->eix)) ||
 	    (rc = rdr_tindex_init(&v->oix)) || !(v->ids = calloc(RDR_MAX_CHUNKS, sizeof *v->ids)) ||
-	    !(v->nodes = calloc(RDR_MAX_CHUNKS, sizeof *v->nodes))) {
+	    !(v->nodes = calloc(RDR_MAX_CHUNKS, sizeof *v->nodes)) ||
+	    !(v->norms = calloc(RDR_MAX_CHUNKS, sizeof *v->norms))) {
 		rdr_view_release(v);
 		return -ENOMEM;
 	}
@@ -194,6 +200,23 @@ void rdr_tkey(uint8_t key[16], uint64_t hash)
 	key[15] = TKEY_MARK;
 }
 
+/* Puts the version of id that a concept record (c, at offset) or, with c
+ * NULL, its delete makes at epoch, and first the norm of the record's
+ * embedding at that version's index: the put publishes both. */
+static int put_concept(struct rdr_view *v, const uint8_t id[16], uint64_t epoch,
+		       const struct layout_concept *c, uint64_t offset, uint32_t ordinal)
+{
+	uint32_t ver = rdr_tindex_next(&v->ix);
+	int rc = chunk_at((void **)v->norms, ver, sizeof(struct normchunk));
+	if (rc)
+		return rc;
+	float norm = 0.0f;
+	if (c && c->embedding)
+		norm = sqrtf(util_norm2(c->embedding, c->vector_dim));
+	v->norms[ver >> RDR_CHUNK_BITS]->n[ver & (RDR_CHUNK - 1)] = norm;
+	return rdr_tindex_put(&v->ix, id, epoch, offset, ordinal);
+}
+
 /* Token hashes of one content (growable). */
 struct toks {
 	uint64_t *h;
@@ -308,11 +331,11 @@ int rdr_view_index(const sutra_reader *r, struct rdr_view *v, const struct layou
 				}
 				if ((rc = add_id(v, c->id)) ||
 				    (rc = index_text(v, c->id, c->content, c->content_len, epoch)) ||
-				    (rc = rdr_tindex_put(&v->ix, c->id, epoch, rec.offset, c->ordinal)))
+				    (rc = put_concept(v, c->id, epoch, c, rec.offset, c->ordinal)))
 					return rc;
 			} else if (rec.type == LAYOUT_REC_CONCEPT_DELETE) {
 				if ((rc = add_id(v, c->id)) ||
-				    (rc = rdr_tindex_put(&v->ix, c->id, epoch, 0, c->ordinal)))
+				    (rc = put_concept(v, c->id, epoch, NULL, 0, c->ordinal)))
 					return rc;
 			} else if (rec.type == LAYOUT_REC_ASSOCIATION ||
 				   rec.type == LAYOUT_REC_ASSOCIATION_DELETE) {
@@ -339,14 +362,16 @@ int rdr_lookup(const sutra_snapshot *s, const uint8_t id[16], struct found *f)
 	const struct rdr_view *v = s->v;
 	struct sutra_detail pb;
 	uint64_t off;
-	uint32_t ordinal;
+	uint32_t ordinal, ver;
 	/* An empty tail (an idle store) has nothing to ask. */
-	switch (s->nids ? rdr_tindex_find(&v->ix, s->gen, id, s->epoch, &off, &ordinal)
+	switch (s->nids ? rdr_tindex_find_version(&v->ix, s->gen, id, s->epoch, &off, &ordinal,
+						  &ver)
 			: RDR_ABSENT) {
 	case RDR_LIVE:
 		f->ordinal = ordinal;
 		f->record = off;
 		f->seg = NULL;
+		f->ver = ver;
 		return 1;
 	case RDR_DELETED:
 		return 0;
