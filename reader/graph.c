@@ -11,6 +11,7 @@
 #include "reader/internal.h"
 #include "reader/tindex.h"
 #include "util/endian.h"
+#include "util/grow.h"
 #include "util/idmap.h"
 
 /* The id of a concept the snapshot reached by ordinal (through an edge). */
@@ -173,14 +174,9 @@ struct collect {
 static int collect_edge(void *arg, const struct edge_end *e)
 {
 	struct collect *c = arg;
-	if (c->len == c->cap) {
-		size_t nc = c->cap ? 2 * c->cap : 16;
-		struct sutra_neighbor *p = realloc(c->all, nc * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		c->all = p;
-		c->cap = nc;
-	}
+	int rc = UTIL_GROW(c->all, c->cap, c->len + 1, 16);
+	if (rc)
+		return rc;
 	struct sutra_neighbor *nb = &c->all[c->len++];
 	memcpy(nb->id, e->id, 16);
 	nb->ordinal = e->other;
@@ -320,16 +316,10 @@ struct list {
 
 static int list_push(struct list *l, uint32_t o)
 {
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? 2 * l->cap : 64;
-		uint32_t *p = realloc(l->o, nc * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		l->o = p;
-		l->cap = nc;
-	}
-	l->o[l->n++] = o;
-	return 0;
+	int rc = UTIL_GROW(l->o, l->cap, l->n + 1, 64);
+	if (rc == 0)
+		l->o[l->n++] = o;
+	return rc;
 }
 
 /* One side of the bidirectional search. */
@@ -554,16 +544,8 @@ int sutra_snapshot_paths(const sutra_snapshot *s, const uint8_t from[16], const 
 				dup = same_path(&acc[j], &p);
 			if (dup)
 				continue;
-			if (ncand == capcand) {
-				size_t nc = capcand ? 2 * capcand : 16;
-				struct kpath *q = realloc(cand, nc * sizeof *q);
-				if (!q) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				cand = q;
-				capcand = nc;
-			}
+			if ((rc = UTIL_GROW(cand, capcand, ncand + 1, 16)))
+				goto out;
 			cand[ncand++] = p;
 		}
 		rc = 0;

@@ -15,6 +15,7 @@
 #include "layout/lockfile.h"
 #include "reader/internal.h"
 #include "reader/tindex.h"
+#include "util/grow.h"
 
 /* The mapping reserves this much address space once, so that the file can
  * grow under it without a remap; only bytes below a validated published
@@ -192,16 +193,8 @@ int sutra_snapshot_acquire(sutra_reader *r, uint64_t min_epoch, sutra_snapshot *
 	int rc = refresh_locked(r);
 	if (rc == 0 && r->epoch < min_epoch)
 		rc = -EAGAIN;
-	if (rc == 0 && r->nheld == r->capheld) {
-		size_t nc = r->capheld ? 2 * r->capheld : 8;
-		uint64_t *p = realloc(r->held, nc * sizeof *p);
-		if (!p)
-			rc = -ENOMEM;
-		else {
-			r->held = p;
-			r->capheld = nc;
-		}
-	}
+	if (rc == 0)
+		rc = UTIL_GROW(r->held, r->capheld, r->nheld + 1, 8);
 	if (rc) {
 		pthread_mutex_unlock(&r->mu);
 		free(s);

@@ -10,6 +10,7 @@
 #include "reader/internal.h"
 #include "reader/tindex.h"
 #include "util/endian.h"
+#include "util/grow.h"
 #include "util/idmap.h"
 #include "util/tokenize.h"
 #include "util/vecdist.h"
@@ -227,15 +228,9 @@ struct toks {
 static int collect_token(void *arg, const char *tok, size_t len)
 {
 	struct toks *t = arg;
-	if (t->n == t->cap) {
-		size_t nc = t->cap ? 2 * t->cap : 64;
-		uint64_t *p = realloc(t->h, nc * sizeof *p);
-		if (!p) {
-			t->nomem = 1;
-			return 1;
-		}
-		t->h = p;
-		t->cap = nc;
+	if (UTIL_GROW(t->h, t->cap, t->n + 1, 64)) {
+		t->nomem = 1;
+		return 1;
 	}
 	t->h[t->n++] = util_token_hash(tok, len);
 	return 0;
