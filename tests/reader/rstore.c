@@ -38,7 +38,9 @@ void rstore_init(struct rstore *s, uint32_t dim)
 	layout_builder_init(&s->b, dim);
 	s->dim = dim;
 	util_idmap_init(&s->edges);
-	snprintf(s->dir, sizeof s->dir, "/tmp/sutra-rdr-XXXXXX");
+	const char *tmp = getenv("TMPDIR");
+	int w = snprintf(s->dir, sizeof s->dir, "%s/sutra-rdr-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	ck_assert_int_lt(w, (int)sizeof s->dir);
 	ck_assert_ptr_nonnull(mkdtemp(s->dir));
 	snprintf(s->path, sizeof s->path, "%s/storage.dat", s->dir);
 	sync_file(s);
@@ -46,7 +48,7 @@ void rstore_init(struct rstore *s, uint32_t dim)
 
 void rstore_finish(struct rstore *s)
 {
-	char lock[128];
+	char lock[sizeof s->path + 8];
 	snprintf(lock, sizeof lock, "%s.lock", s->path);
 	unlink(lock);
 	unlink(s->path);

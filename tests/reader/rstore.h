@@ -37,8 +37,8 @@ struct rstore {
 	uint32_t next_ordinal;
 	uint8_t live[RSTORE_MAX_N];   /* by concept number, for the meta's count */
 	struct util_idmap edges;      /* live association keys, likewise */
-	char dir[64];
-	char path[96];
+	char dir[256];
+	char path[256 + 16];
 };
 
 /* Starts an empty store of dimension dim in a new temporary directory and
