@@ -20,7 +20,8 @@
  *    association key, decides it: a live entry is the answer, a deleted one
  *    (or a delete in the tail) means absent. rdr_lookup, rdr_find_id and
  *    rdr_shadowed apply it to concepts, graph.c's each_edge to association
- *    keys; nothing else reads the layers on its own.
+ *    keys; foreach and the searches walk each layer's own entries and ask
+ *    rdr_shadowed whether a newer layer decides them.
  *  - The tail index only grows while its view lives: versions, ids and
  *    list nodes are appended, never moved or rewritten. A version carries
  *    the epoch it became true at and a lookup at epoch E takes the newest
