@@ -126,11 +126,11 @@ struct vsearch {
 	int32_t seg;      /* the segment being searched */
 };
 
-/* The cosine similarity of the unit query and a stored vector. */
-static float cosine(const float *q, const float *e, uint32_t dim)
+/* The cosine similarity of the unit query and a stored vector of that
+ * norm. */
+static float cosine(const float *q, const float *e, uint32_t dim, float norm)
 {
-	float n2 = util_norm2(e, dim);
-	return n2 > 0.0f ? util_dot(q, e, dim) / sqrtf(n2) : 0.0f;
+	return norm > 0.0f ? util_dot(q, e, dim) / norm : 0.0f;
 }
 
 /* A concept of the tail (or found through the filter) as a candidate. */
@@ -142,11 +142,14 @@ static int consider(struct vsearch *vs, const struct found *f)
 		return rc;
 	if (!cv.embedding)
 		return 0;
+	/* A tail record's norm was computed once, when it was indexed. */
+	float norm = f->seg ? sqrtf(util_norm2(cv.embedding, cv.vector_dim))
+			    : rdr_tail_norm(vs->s->v, f->ver);
 	struct cand c = {
 		.ordinal = f->ordinal,
 		.seg = -1,
 		.record = f->record,
-		.score = cosine(vs->q, cv.embedding, cv.vector_dim),
+		.score = cosine(vs->q, cv.embedding, cv.vector_dim, norm),
 	};
 	if (f->seg) {
 		for (uint32_t j = 0; j < vs->s->v->nseg; j++)
@@ -163,14 +166,15 @@ static int scan_tail(struct vsearch *vs)
 	for (uint32_t i = 0; i < s->nids; i++) {
 		struct found f = { .seg = NULL };
 		uint64_t off;
-		uint32_t ordinal;
-		if (rdr_tindex_find(&s->v->ix, s->gen, rdr_tail_id(s->v, i), s->epoch, &off,
-				    &ordinal) != RDR_LIVE)
+		uint32_t ordinal, ver;
+		if (rdr_tindex_find_version(&s->v->ix, s->gen, rdr_tail_id(s->v, i), s->epoch,
+					    &off, &ordinal, &ver) != RDR_LIVE)
 			continue;
 		if (vs->filter && !roaring_bitmap_contains(vs->filter, ordinal))
 			continue;
 		f.ordinal = ordinal;
 		f.record = off;
+		f.ver = ver;
 		int rc = consider(vs, &f);
 		if (rc)
 			return rc;

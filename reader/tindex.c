@@ -178,6 +178,14 @@ int rdr_tindex_get(const struct rdr_tindex *t, const struct rdr_gen *g, const ui
 int rdr_tindex_find(const struct rdr_tindex *t, const struct rdr_gen *g, const uint8_t id[16],
 		    uint64_t epoch, uint64_t *offset, uint32_t *ordinal)
 {
+	uint32_t ver;
+	return rdr_tindex_find_version(t, g, id, epoch, offset, ordinal, &ver);
+}
+
+int rdr_tindex_find_version(const struct rdr_tindex *t, const struct rdr_gen *g,
+			    const uint8_t id[16], uint64_t epoch, uint64_t *offset,
+			    uint32_t *ordinal, uint32_t *ver)
+{
 	uint64_t mask = g->cap - 1;
 	for (uint64_t i = hash_id(id) & mask;; i = (i + 1) & mask) {
 		const struct slot *s = &g->slots[i];
@@ -191,6 +199,7 @@ int rdr_tindex_find(const struct rdr_tindex *t, const struct rdr_gen *g, const u
 			if (v->epoch <= epoch) {
 				*offset = v->offset;
 				*ordinal = v->ordinal;
+				*ver = k - 1;
 				return v->offset ? RDR_LIVE : RDR_DELETED;
 			}
 			k = v->prev;

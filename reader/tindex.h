@@ -82,4 +82,19 @@ enum rdr_find { RDR_ABSENT = 0, RDR_LIVE = 1, RDR_DELETED = 2 };
 int rdr_tindex_find(const struct rdr_tindex *t, const struct rdr_gen *g, const uint8_t id[16],
 		    uint64_t epoch, uint64_t *offset, uint32_t *ordinal);
 
+/* As rdr_tindex_find, also giving, for RDR_LIVE and RDR_DELETED, the
+ * index of the version found (*ver). A version keeps its index for the
+ * life of the index, so a caller can keep more about each version in a
+ * table of its own, indexed by it: filled for index rdr_tindex_next(t)
+ * before the put that creates that version, it is published with it. */
+int rdr_tindex_find_version(const struct rdr_tindex *t, const struct rdr_gen *g,
+			    const uint8_t id[16], uint64_t epoch, uint64_t *offset,
+			    uint32_t *ordinal, uint32_t *ver);
+
+/* Writer: the index the next rdr_tindex_put gives its version. */
+static inline uint32_t rdr_tindex_next(const struct rdr_tindex *t)
+{
+	return t->nversions;
+}
+
 #endif /* READER_TINDEX_H */
