@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Starting and stopping the coordinator server. */
+/* Starting and stopping the coordinator server, and the public embedding API over it. */
 #include "coordinator/server_internal.h"
 
 #include <errno.h>
@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sutra/coordinator.h"
 #include "sutra/errors.h"
 #include "util/detail.h"
 
 _Static_assert(COORD_DEDUP_RING == COORD_MARKER_RING,
 	       "the resend cache remembers what the log's request markers do");
+_Static_assert(SUTRA_PROTOCOL_VERSION == PROTO_VERSION, "the public protocol version");
 
 /* Seeds the resend cache from the request markers of the log, so that a
  * request applied before a crash is answered, not applied again, when its
@@ -211,4 +213,95 @@ const char *coord_server_listen_url(const struct coord_server *s)
 const char *coord_server_events_url(const struct coord_server *s)
 {
 	return s->events_url;
+}
+
+/* ---- The public API (sutra/coordinator.h) -------------------------------- */
+
+struct sutra_coordinator {
+	struct coord_server *srv;
+};
+
+int sutra_coordinator_start(const sutra_coordinator_config *cfg, sutra_coordinator **out,
+			    struct sutra_detail *why)
+{
+	struct coord_config c;
+	char *data = NULL;
+	int rc;
+
+	if (!cfg || !out)
+		return util_fail(-EINVAL, why, "no configuration");
+	sutra_coordinator *co = calloc(1, sizeof *co);
+	if (!co)
+		return util_fail(-ENOMEM, why, "out of memory");
+	rc = coord_config_resolve(cfg, &c, &data, why);
+	if (rc == 0)
+		rc = coord_server_start(&c, &co->srv, why);
+	free(data);
+	if (rc) {
+		free(co);
+		return rc;
+	}
+	*out = co;
+	return 0;
+}
+
+void sutra_coordinator_stop(sutra_coordinator *co)
+{
+	if (co)
+		coord_server_stop(co->srv);
+}
+
+int sutra_coordinator_wait(sutra_coordinator *co, int timeout_ms)
+{
+	return co ? coord_server_wait(co->srv, timeout_ms) : 1;
+}
+
+int sutra_coordinator_failed(const sutra_coordinator *co)
+{
+	return co ? coord_server_failed(co->srv) : 0;
+}
+
+int sutra_coordinator_destroy(sutra_coordinator *co)
+{
+	if (!co)
+		return 0;
+	int rc = coord_server_destroy(co->srv);
+	free(co);
+	return rc;
+}
+
+const char *sutra_coordinator_listen_url(const sutra_coordinator *co)
+{
+	return coord_server_listen_url(co->srv);
+}
+
+const char *sutra_coordinator_events_url(const sutra_coordinator *co)
+{
+	return coord_server_events_url(co->srv);
+}
+
+int sutra_coordinator_stats(sutra_coordinator *co, struct sutra_coord_stats *st)
+{
+	struct proto_stats ps;
+
+	if (!co || !st)
+		return -EINVAL;
+	coord_server_stats(co->srv, &ps);
+	*st = (struct sutra_coord_stats){ .epoch = ps.epoch,
+					  .durable_epoch = ps.durable_epoch,
+					  .published_end = ps.published_end,
+					  .file_size = ps.file_size,
+					  .concept_count = ps.concept_count,
+					  .association_count = ps.association_count,
+					  .next_ordinal = ps.next_ordinal,
+					  .commits = ps.commits,
+					  .requests = ps.requests,
+					  .rejected = ps.rejected,
+					  .duplicates = ps.duplicates,
+					  .syncs = ps.syncs,
+					  .vector_dim = ps.vector_dim,
+					  .relaxed = ps.durability == COORD_DURABILITY_RELAXED,
+					  .io_uring = ps.io_backend == 0,
+					  .relistens = ps.relistens };
+	return 0;
 }

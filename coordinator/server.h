@@ -8,7 +8,8 @@
  * requests, one writer thread applies them and commits each group of
  * queued requests as one epoch, a check thread keeps the listeners
  * honest. coordinator/server_internal.h describes the threads and who
- * owns what; this header is what a program needs to run one.
+ * owns what; this header is what a program needs to run one. The public
+ * form of the same is include/sutra/coordinator.h (libsutra-coordinator).
  *
  * coord_server_stop() stops taking requests (new ones are answered
  * SUTRA_EUNAVAIL), lets the writer finish what was queued, commit, sync and
@@ -79,5 +80,10 @@ int coord_server_destroy(struct coord_server *s);
 /* The URLs actually bound. Borrowed until destroy. */
 const char *coord_server_listen_url(const struct coord_server *s);
 const char *coord_server_events_url(const struct coord_server *s);
+
+/* The figures of a STATS reply, from any thread but the writer's (the log
+ * callback's): the writer fills them between two groups; once it has
+ * stopped they are read here. Not during destroy. Returns 0. */
+int coord_server_stats(struct coord_server *s, struct proto_stats *st);
 
 #endif /* COORDINATOR_SERVER_H */

@@ -19,7 +19,8 @@
  *    whole queue, applies each request atomically, commits the group as
  *    one epoch, syncs (sync mode: in the same submission), publishes the
  *    notice, then replies to every request of the group. Between groups it
- *    does the index segment work (maintain).
+ *    does the index segment work (maintain) and answers the stats
+ *    requests queued by coord_server_stats().
  *  - The check thread (selfcheck.c) makes a REQ round trip to the
  *    server's own URL and listens to its own notices every check interval;
  *    when either goes silent twice in a row it closes and re-opens that
@@ -68,6 +69,13 @@ struct work {
 	struct work *next; /* queue, group or waiter list */
 };
 
+/* A stats request of coord_server_stats(), answered by the writer. */
+struct stats_req {
+	struct proto_stats st;
+	int done;
+	struct stats_req *next;
+};
+
 struct coord_server {
 	struct coord_config cfg; /* its strings: only the two URLs below */
 	char listen_url[256];
@@ -86,10 +94,11 @@ struct coord_server {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;         /* wakes the writer */
 	struct work *qhead, *qtail;
+	struct stats_req *stats;   /* under mu: waiting for the writer */
 	int stopping;
 	int writer_done;
 	int segment_ready;         /* under mu: the builder finished */
-	pthread_cond_t done_cv;    /* writer_done */
+	pthread_cond_t done_cv;    /* writer_done, and answered stats */
 	atomic_int fatal;
 	atomic_int sending;        /* replies nng has not sent yet */
 
@@ -126,6 +135,17 @@ static inline void coord_deadline_us(struct timespec *ts, uint64_t us)
 	ts->tv_sec += (time_t)(ns / 1000000000u);
 	ts->tv_nsec = (long)(ns % 1000000000u);
 }
+
+/* ---- config.c: the public configuration -------------------------------- */
+
+struct sutra_coordinator_config;
+
+/* The coord_config that a public configuration describes, its data path
+ * resolved (a directory means DIR/storage.dat) into *data, which the
+ * caller frees once coord_server_start() returned; the other strings are
+ * borrowed from cfg. Returns 0, -EINVAL (no data path) or -ENOMEM. */
+int coord_config_resolve(const struct sutra_coordinator_config *cfg, struct coord_config *c,
+			 char **data, struct sutra_detail *why);
 
 /* ---- sockets.c: REP contexts, replies, PUB notices ------------------------ */
 

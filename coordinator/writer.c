@@ -117,6 +117,23 @@ static void handle_stats(struct coord_server *s, struct work *w)
 	coord_send_reply(w, coord_reply_msg(&w->h, 0, st.epoch, body, sizeof body));
 }
 
+/* Answers the stats requests of coord_server_stats() taken from the list. */
+static void answer_stats(struct coord_server *s, struct stats_req *list)
+{
+	if (!list)
+		return;
+	for (struct stats_req *r = list; r; r = r->next)
+		fill_stats(s, &r->st);
+	pthread_mutex_lock(&s->mu);
+	while (list) {
+		struct stats_req *next = list->next;
+		list->done = 1; /* from here its caller may return and free it */
+		list = next;
+	}
+	pthread_cond_broadcast(&s->done_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Refuses w with a reason; counted as rejected. */
 static void refuse(struct coord_server *s, struct work *w, int32_t status, uint64_t epoch,
 		   const char *text)
@@ -273,12 +290,12 @@ static void maintain(struct coord_server *s)
 	}
 }
 
-/* Under mu: sleeps until there is something to do (requests, a finished
- * segment, a stop) or a relaxed-mode sync or the store's own
+/* Under mu: sleeps until there is something to do (requests, stats, a
+ * finished segment, a stop) or a relaxed-mode sync or the store's own
  * maintenance falls due. */
 static void wait_for_work(struct coord_server *s, uint64_t last_sync_ms)
 {
-	while (!s->qhead && !s->stopping && !atomic_load(&s->fatal) &&
+	while (!s->qhead && !s->stats && !s->stopping && !atomic_load(&s->fatal) &&
 	       !s->segment_ready) {
 		if (s->cfg.durability == COORD_DURABILITY_RELAXED &&
 		    coord_store_has_unsynced(s->store)) {
@@ -324,6 +341,8 @@ void *coord_writer_main(void *arg)
 		}
 		struct work *list = s->qhead;
 		s->qhead = s->qtail = NULL;
+		struct stats_req *stats = s->stats;
+		s->stats = NULL;
 		s->segment_ready = 0;
 		pthread_mutex_unlock(&s->mu);
 
@@ -362,6 +381,7 @@ void *coord_writer_main(void *arg)
 			finish_group(s, &g, &last_sync_ms);
 		if (!atomic_load(&s->fatal))
 			maintain(s);
+		answer_stats(s, stats);
 	}
 	/* Make relaxed-mode epochs durable before saying we are done. */
 	if (!atomic_load(&s->fatal) && coord_store_has_unsynced(s->store)) {
@@ -372,9 +392,38 @@ void *coord_writer_main(void *arg)
 			coord_note_epoch(s);
 	}
 	free(g.p);
+	/* The last stats requests are answered under the same lock that
+	 * says the writer is done: later ones read the store themselves. */
 	pthread_mutex_lock(&s->mu);
+	for (struct stats_req *r = s->stats; r; r = r->next) {
+		fill_stats(s, &r->st);
+		r->done = 1;
+	}
+	s->stats = NULL;
 	s->writer_done = 1;
 	pthread_cond_broadcast(&s->done_cv);
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
+}
+
+int coord_server_stats(struct coord_server *s, struct proto_stats *st)
+{
+	struct stats_req req = { .done = 0 };
+
+	pthread_mutex_lock(&s->mu);
+	if (s->writer_done) {
+		/* The writer has ended (its last act was under mu): the
+		 * store is this thread's to read until destroy closes it. */
+		fill_stats(s, st);
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	req.next = s->stats;
+	s->stats = &req;
+	pthread_cond_signal(&s->cv);
+	while (!req.done)
+		pthread_cond_wait(&s->done_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	*st = req.st;
+	return 0;
 }
