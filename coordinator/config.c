@@ -307,24 +307,32 @@ int sutra_coordinator_config_get(const sutra_coordinator_config *cfg, const char
 	const struct coord_config *c = &cfg->c;
 	char **str = str_field(m, o->id);
 	uint32_t *num = u32_field(m, o->id);
-	int n;
+	char digits[16];
+	const char *val;
 
-	if (o->id == O_DIM)
-		n = snprintf(out, len, "%u", c->vector_dim_explicit ? c->vector_dim : cfg->default_dim);
-	else if (str && !*str)
-		return -ENOENT;
-	else if (str)
-		n = snprintf(out, len, "%s", *str);
-	else if (num)
-		n = snprintf(out, len, "%u", *num);
-	else if (o->id == O_DURABILITY)
-		n = snprintf(out, len, "%s",
-			     durability_words[c->durability == COORD_DURABILITY_SYNC ? 0 : 1]);
-	else if (o->id == O_IO)
-		n = snprintf(out, len, "%s", io_words[c->io == COORD_IO_SYNC ? 1 : 0]);
-	else
-		n = snprintf(out, len, "%s", level_words[c->log.max_level - COORD_LOG_ERR]);
-	return n >= 0 && (size_t)n < len ? 0 : -ERANGE;
+	if (o->id == O_DIM) {
+		snprintf(digits, sizeof digits, "%u",
+			 c->vector_dim_explicit ? c->vector_dim : cfg->default_dim);
+		val = digits;
+	} else if (str) {
+		if (!*str)
+			return -ENOENT;
+		val = *str;
+	} else if (num) {
+		snprintf(digits, sizeof digits, "%u", *num);
+		val = digits;
+	} else if (o->id == O_DURABILITY) {
+		val = durability_words[c->durability == COORD_DURABILITY_SYNC ? 0 : 1];
+	} else if (o->id == O_IO) {
+		val = io_words[c->io == COORD_IO_SYNC ? 1 : 0];
+	} else {
+		val = level_words[c->log.max_level - COORD_LOG_ERR];
+	}
+	size_t n = strlen(val);
+	if (n >= len)
+		return -ERANGE; /* out is left alone */
+	memcpy(out, val, n + 1);
+	return 0;
 }
 
 void sutra_coordinator_config_set_log(sutra_coordinator_config *cfg, sutra_log_fn fn, void *arg)

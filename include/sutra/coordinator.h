@@ -51,7 +51,8 @@ extern "C" {
  */
 typedef struct sutra_coordinator sutra_coordinator;
 
-/** The options of a coordinator, set by name before it starts. */
+/** The options of a coordinator, set by name before it starts. Used by one
+ *  thread at a time (no locking); a started coordinator has its own copy. */
 typedef struct sutra_coordinator_config sutra_coordinator_config;
 
 /** Severity of a log message: the syslog values, named as --log-level names them. */
@@ -137,7 +138,7 @@ SUTRA_API int sutra_coordinator_config_set(sutra_coordinator_config *cfg, const 
  * the dimension a new store would get.
  * @param cfg the configuration
  * @param name an option name, as for sutra_coordinator_config_set()
- * @param out where the NUL-terminated value goes
+ * @param out where the NUL-terminated value goes (only on success)
  * @param len bytes at out
  * @return 0, -EINVAL (cfg, name or out NULL, an unknown name), -ENOENT (a
  *   path or URL that was never set: listen and events then default next
@@ -157,9 +158,9 @@ SUTRA_API int sutra_coordinator_config_get(const sutra_coordinator_config *cfg, 
  * @param why if not NULL, filled on failure with a sentence that names the
  *   file and line ("FILE:3: unknown option 'x'", "FILE:4: option 'io'
  *   needs a value", "FILE:5: invalid value ...", "cannot read config FILE: ...")
- * @return 0, -errno (the file cannot be read), -EINVAL (cfg or path NULL,
- *   an unknown option, or one the program takes only on its command line),
- *   SUTRA_EVALUE (a missing or bad value), -ENOMEM
+ * @return 0, -errno (the file cannot be read), -EINVAL (cfg or path NULL;
+ *   an unknown option, "config", or one of the two that are not options of
+ *   the program), SUTRA_EVALUE (a missing or bad value), -ENOMEM
  */
 SUTRA_API int sutra_coordinator_config_load(sutra_coordinator_config *cfg, const char *path,
 					    struct sutra_detail *why);
@@ -189,7 +190,8 @@ SUTRA_API void sutra_coordinator_config_set_log(sutra_coordinator_config *cfg, s
  *   holds the store), SUTRA_ECORRUPT (the file does not verify),
  *   SUTRA_EVERSION, SUTRA_EDIM (vector-dimension differs from the
  *   store's), -EADDRINUSE, SUTRA_EUNAVAIL and other -errno (a URL cannot
- *   be bound; files cannot be opened, created or mapped), -ENOMEM
+ *   be bound; files cannot be opened, created or mapped), -EAGAIN (no
+ *   thread could be started), -ENOMEM
  */
 SUTRA_API int sutra_coordinator_start(const sutra_coordinator_config *cfg, sutra_coordinator **out,
 				      struct sutra_detail *why);
@@ -224,8 +226,8 @@ SUTRA_API int sutra_coordinator_failed(const sutra_coordinator *co);
  * durable, closes it (releasing the writer lock) and the sockets, and
  * frees co. Not concurrently with any other call on co. NULL is allowed.
  * If nng does not close its sockets within 3 s (a known nng 1.5.2
- * deadlock), they and co's memory are abandoned, the store being closed
- * first: the process should exit soon.
+ * deadlock), they and the memory nng's threads may still touch are
+ * abandoned, the store being closed first: the process should exit soon.
  * @return the fatal error if one stopped the writer, else the result of
  *   closing the store (0, or -errno from its last sync)
  */

@@ -89,7 +89,9 @@ START_TEST(test_config_defaults_are_documented_ones)
 	ck_assert_err(sutra_coordinator_config_get(cfg, "events", buf, sizeof buf), -ENOENT);
 	ck_assert_err(sutra_coordinator_config_get(cfg, "io-fault", buf, sizeof buf), -ENOENT);
 	ck_assert_err(sutra_coordinator_config_get(cfg, "bogus", buf, sizeof buf), -EINVAL);
+	strcpy(buf, "kept");
 	ck_assert_err(sutra_coordinator_config_get(cfg, "max-batch", buf, 6), -ERANGE);
+	ck_assert_str_eq(buf, "kept");
 	ck_assert_ok(sutra_coordinator_config_get(cfg, "max-batch", buf, 7));
 	ck_assert_str_eq(buf, "100000");
 	teardown();
