@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* sutra-coordinator: arguments and config file, signals, logging; the rest is the coordinator library. */
+/* sutra-coordinator: arguments, signals and logging to stderr over the public coordinator API. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "coordinator/server.h"
+#include "sutra/coordinator.h"
 #include "sutra/errors.h"
 
 #ifndef COORDINATOR_VERSION
@@ -76,13 +75,13 @@ static void usage(FILE *f)
 static const char *level_name(int level)
 {
 	switch (level) {
-	case COORD_LOG_ERR:
+	case SUTRA_LOG_ERROR:
 		return "error";
-	case COORD_LOG_WARN:
+	case SUTRA_LOG_WARNING:
 		return "warning";
-	case COORD_LOG_NOTICE:
+	case SUTRA_LOG_NOTICE:
 		return "notice";
-	case COORD_LOG_INFO:
+	case SUTRA_LOG_INFO:
 		return "info";
 	default:
 		return "debug";
@@ -98,225 +97,32 @@ static void log_stderr(void *arg, int level, const char *msg)
 		fprintf(stderr, "sutra-coordinator: %s: %s\n", level_name(level), msg);
 }
 
-enum {
-	OPT_DIM = 256,
-	OPT_DURABILITY,
-	OPT_SYNC_INTERVAL,
-	OPT_WINDOW,
-	OPT_IO,
-	OPT_MAX_REQUEST,
-	OPT_MAX_CONTENT,
-	OPT_MAX_METADATA,
-	OPT_MAX_BATCH,
-	OPT_CONTEXTS,
-	OPT_CHECK,
-	OPT_LOG_LEVEL,
-	OPT_SEGMENT,
-	OPT_RETENTION,
-};
-
+/* Each option goes to the library under its long name, and
+ * sutra_coordinator_config_set() checks its value; the numbers from 256
+ * only tell apart the options without a short form. */
 static const struct option long_opts[] = {
 	{ "data", required_argument, NULL, 'd' },
-	{ "vector-dimension", required_argument, NULL, OPT_DIM },
+	{ "vector-dimension", required_argument, NULL, 256 },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "events", required_argument, NULL, 'e' },
-	{ "durability", required_argument, NULL, OPT_DURABILITY },
-	{ "sync-interval-ms", required_argument, NULL, OPT_SYNC_INTERVAL },
-	{ "commit-window-us", required_argument, NULL, OPT_WINDOW },
-	{ "io", required_argument, NULL, OPT_IO },
-	{ "max-request-size", required_argument, NULL, OPT_MAX_REQUEST },
-	{ "max-content-size", required_argument, NULL, OPT_MAX_CONTENT },
-	{ "max-metadata-size", required_argument, NULL, OPT_MAX_METADATA },
-	{ "max-batch", required_argument, NULL, OPT_MAX_BATCH },
-	{ "contexts", required_argument, NULL, OPT_CONTEXTS },
-	{ "check-interval-ms", required_argument, NULL, OPT_CHECK },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "segment-threshold-kib", required_argument, NULL, OPT_SEGMENT },
-	{ "log-retention-mib", required_argument, NULL, OPT_RETENTION },
+	{ "durability", required_argument, NULL, 257 },
+	{ "sync-interval-ms", required_argument, NULL, 258 },
+	{ "commit-window-us", required_argument, NULL, 259 },
+	{ "io", required_argument, NULL, 260 },
+	{ "max-request-size", required_argument, NULL, 261 },
+	{ "max-content-size", required_argument, NULL, 262 },
+	{ "max-metadata-size", required_argument, NULL, 263 },
+	{ "max-batch", required_argument, NULL, 264 },
+	{ "contexts", required_argument, NULL, 265 },
+	{ "check-interval-ms", required_argument, NULL, 266 },
+	{ "log-level", required_argument, NULL, 267 },
+	{ "segment-threshold-kib", required_argument, NULL, 268 },
+	{ "log-retention-mib", required_argument, NULL, 269 },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
-
-/* Strings given by options live as long as the program. */
-struct settings {
-	struct coord_config cfg;
-	char *data;
-	char *listen;
-	char *events;
-};
-
-static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
-		return -1;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/* Applies one option; where says where it came from for the error. */
-static int apply(struct settings *st, int opt, const char *name, const char *val,
-		 const char *where)
-{
-	struct coord_config *c = &st->cfg;
-	uint32_t v = 0;
-	int bad = 0;
-
-	switch (opt) {
-	case 'd':
-		free(st->data);
-		st->data = strdup(val);
-		break;
-	case 'l':
-		free(st->listen);
-		st->listen = strdup(val);
-		break;
-	case 'e':
-		free(st->events);
-		st->events = strdup(val);
-		break;
-	case OPT_DIM:
-		bad = parse_u32(val, 1, 65536, &c->vector_dim);
-		c->vector_dim_explicit = 1;
-		break;
-	case OPT_DURABILITY:
-		if (strcmp(val, "sync") == 0)
-			c->durability = COORD_DURABILITY_SYNC;
-		else if (strcmp(val, "relaxed") == 0)
-			c->durability = COORD_DURABILITY_RELAXED;
-		else
-			bad = 1;
-		break;
-	case OPT_SYNC_INTERVAL:
-		bad = parse_u32(val, 1, 3600000, &c->sync_interval_ms);
-		break;
-	case OPT_WINDOW:
-		bad = parse_u32(val, 0, 1000000, &c->commit_window_us);
-		break;
-	case OPT_IO:
-		if (strcmp(val, "uring") == 0)
-			c->io = COORD_IO_AUTO;
-		else if (strcmp(val, "sync") == 0)
-			c->io = COORD_IO_SYNC;
-		else
-			bad = 1;
-		break;
-	case OPT_MAX_REQUEST:
-		bad = parse_u32(val, 4096, 1u << 30, &c->max_request);
-		break;
-	case OPT_MAX_CONTENT:
-		bad = parse_u32(val, 1, 64u << 20, &c->max_content);
-		break;
-	case OPT_MAX_METADATA:
-		bad = parse_u32(val, 0, 64u << 20, &c->max_metadata);
-		break;
-	case OPT_MAX_BATCH:
-		bad = parse_u32(val, 1, 10000000, &c->max_batch);
-		break;
-	case OPT_CONTEXTS:
-		bad = parse_u32(val, 1, 1024, &c->contexts);
-		break;
-	case OPT_CHECK:
-		bad = parse_u32(val, 0, 3600000, &c->check_interval_ms);
-		break;
-	case OPT_SEGMENT:
-		bad = parse_u32(val, 0, 1u << 24, &c->segment_kib);
-		break;
-	case OPT_RETENTION:
-		bad = parse_u32(val, 0, 1u << 20, &c->log_retention_mib);
-		break;
-	case OPT_LOG_LEVEL:
-		if (strcmp(val, "error") == 0)
-			c->log.max_level = COORD_LOG_ERR;
-		else if (strcmp(val, "warning") == 0)
-			c->log.max_level = COORD_LOG_WARN;
-		else if (strcmp(val, "notice") == 0)
-			c->log.max_level = COORD_LOG_NOTICE;
-		else if (strcmp(val, "info") == 0)
-			c->log.max_level = COORD_LOG_INFO;
-		else if (strcmp(val, "debug") == 0)
-			c->log.max_level = COORD_LOG_DEBUG;
-		else
-			bad = 1;
-		break;
-	default:
-		bad = 1;
-		break;
-	}
-	(void)v;
-	if (bad) {
-		fprintf(stderr, "sutra-coordinator: %s: invalid value '%s' for --%s\n", where, val,
-			name);
-		return -1;
-	}
-	return 0;
-}
-
-static int load_config(struct settings *st, const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char line[4096];
-	int lineno = 0, rc = 0;
-
-	if (!f) {
-		fprintf(stderr, "sutra-coordinator: cannot read config %s: %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof line, f)) {
-		char where[512];
-		lineno++;
-		snprintf(where, sizeof where, "%s:%d", path, lineno);
-		char *hash = strchr(line, '#');
-		if (hash)
-			*hash = 0;
-		char *p = line + strspn(line, " \t\r\n");
-		if (!*p)
-			continue;
-		char *key = p;
-		p += strcspn(p, " \t=\r\n");
-		char *kend = p;
-		p += strspn(p, " \t");
-		if (*p == '=')
-			p++;
-		p += strspn(p, " \t");
-		*kend = 0;
-		char *val = p;
-		size_t vl = strlen(val);
-		while (vl && (val[vl - 1] == '\n' || val[vl - 1] == '\r' || val[vl - 1] == ' ' ||
-			      val[vl - 1] == '\t'))
-			val[--vl] = 0;
-		const struct option *o = long_opts;
-		while (o->name && strcmp(o->name, key) != 0)
-			o++;
-		if (!o->name || o->has_arg != required_argument || o->val == 'c') {
-			fprintf(stderr, "sutra-coordinator: %s: unknown option '%s'\n", where, key);
-			rc = -1;
-			break;
-		}
-		if (!*val) {
-			fprintf(stderr, "sutra-coordinator: %s: option '%s' needs a value\n", where,
-				key);
-			rc = -1;
-			break;
-		}
-		if ((rc = apply(st, o->val, o->name, val, where)))
-			break;
-	}
-	fclose(f);
-	return rc;
-}
-
-static void settings_free(struct settings *st)
-{
-	free(st->data);
-	free(st->listen);
-	free(st->events);
-}
 
 static const char *opt_name(int opt)
 {
@@ -328,12 +134,12 @@ static const char *opt_name(int opt)
 
 int main(int argc, char **argv)
 {
-	struct settings st;
+	sutra_coordinator_config *cfg;
+	sutra_coordinator *co;
 	struct sutra_detail why = { .what = "" };
-	int opt;
+	char probe[2];
+	int opt, rc;
 
-	memset(&st, 0, sizeof st);
-	coord_config_defaults(&st.cfg);
 	journald = getenv("JOURNAL_STREAM") != NULL;
 
 	/* First pass: --help, --version, --config (the file comes first, the
@@ -346,62 +152,48 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (opt == 'V') {
-			printf("sutra-coordinator %s (storage.dat format %d, protocol %u)\n",
-			       COORDINATOR_VERSION, SUTRA_FORMAT_VERSION, PROTO_VERSION);
+			printf("sutra-coordinator %s (storage.dat format %d, protocol %d)\n",
+			       COORDINATOR_VERSION, SUTRA_FORMAT_VERSION, SUTRA_PROTOCOL_VERSION);
 			return 0;
 		}
 		if (opt == 'c')
 			config = optarg;
 	}
-	if (config && load_config(&st, config)) {
-		settings_free(&st);
-		return 2;
+	if ((rc = sutra_coordinator_config_create(&cfg))) {
+		fprintf(stderr, "sutra-coordinator: %s\n", sutra_strerror(rc));
+		return 1;
+	}
+	if (config && sutra_coordinator_config_load(cfg, config, &why)) {
+		fprintf(stderr, "sutra-coordinator: %s\n", why.what);
+		goto usage;
 	}
 	optind = 1;
 	opterr = 1;
 	while ((opt = getopt_long(argc, argv, "d:l:e:c:hV", long_opts, NULL)) != -1) {
-		if (opt == '?') {
-			fprintf(stderr, "Try 'sutra-coordinator --help'.\n");
-			settings_free(&st);
-			return 2;
-		}
+		if (opt == '?')
+			goto try_help;
 		if (opt == 'c')
 			continue;
-		if (apply(&st, opt, opt_name(opt), optarg, "command line")) {
-			settings_free(&st);
-			return 2;
+		if (sutra_coordinator_config_set(cfg, opt_name(opt), optarg, &why)) {
+			fprintf(stderr, "sutra-coordinator: command line: %s\n", why.what);
+			goto usage;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "sutra-coordinator: unexpected argument '%s'\n"
-				"Try 'sutra-coordinator --help'.\n",
-			argv[optind]);
-		settings_free(&st);
-		return 2;
+		fprintf(stderr, "sutra-coordinator: unexpected argument '%s'\n", argv[optind]);
+		goto try_help;
 	}
-	if (!st.data) {
-		fprintf(stderr, "sutra-coordinator: --data PATH is required\n"
-				"Try 'sutra-coordinator --help'.\n");
-		settings_free(&st);
-		return 2;
+	if (sutra_coordinator_config_get(cfg, "data", probe, sizeof probe) == -ENOENT) {
+		fprintf(stderr, "sutra-coordinator: --data PATH is required\n");
+		goto try_help;
 	}
-	struct stat sbuf;
-	if (stat(st.data, &sbuf) == 0 && S_ISDIR(sbuf.st_mode)) {
-		size_t n = strlen(st.data) + sizeof "/storage.dat";
-		char *p = malloc(n);
-		if (!p) {
-			settings_free(&st);
-			return 1;
-		}
-		snprintf(p, n, "%s/storage.dat", st.data);
-		free(st.data);
-		st.data = p;
+	const char *fault = getenv("SUTRA_COORD_FAULT");
+	if (fault && sutra_coordinator_config_set(cfg, "io-fault", fault, &why)) {
+		log_stderr(NULL, SUTRA_LOG_ERROR, why.what);
+		sutra_coordinator_config_destroy(cfg);
+		return 1;
 	}
-	st.cfg.data_path = st.data;
-	st.cfg.listen_url = st.listen;
-	st.cfg.events_url = st.events;
-	st.cfg.fault_spec = getenv("SUTRA_COORD_FAULT");
-	st.cfg.log.fn = log_stderr;
+	sutra_coordinator_config_set_log(cfg, log_stderr, NULL);
 
 	/* Every thread inherits this mask; the main thread takes the
 	 * signals synchronously. */
@@ -412,11 +204,10 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct coord_server *srv;
-	int rc = coord_server_start(&st.cfg, &srv, &why);
+	rc = sutra_coordinator_start(cfg, &co, &why);
+	sutra_coordinator_config_destroy(cfg);
 	if (rc) {
-		log_stderr(NULL, COORD_LOG_ERR, why.what[0] ? why.what : sutra_strerror(rc));
-		settings_free(&st);
+		log_stderr(NULL, SUTRA_LOG_ERROR, why.what[0] ? why.what : sutra_strerror(rc));
 		return 1;
 	}
 	for (;;) {
@@ -425,24 +216,29 @@ int main(int argc, char **argv)
 		if (sig == SIGTERM || sig == SIGINT) {
 			char msg[64];
 			snprintf(msg, sizeof msg, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-			log_stderr(NULL, COORD_LOG_NOTICE, msg);
-			coord_server_stop(srv);
+			log_stderr(NULL, SUTRA_LOG_NOTICE, msg);
+			sutra_coordinator_stop(co);
 			break;
 		}
-		if (coord_server_wait(srv, 0))
+		if (sutra_coordinator_wait(co, 0))
 			break;
 	}
-	rc = coord_server_destroy(srv);
+	rc = sutra_coordinator_destroy(co);
 	if (rc) {
 		snprintf(why.what, sizeof why.what, "stopped after an error: %s", sutra_strerror(rc));
-		log_stderr(NULL, COORD_LOG_ERR, why.what);
+		log_stderr(NULL, SUTRA_LOG_ERROR, why.what);
 	} else {
-		log_stderr(NULL, COORD_LOG_INFO, "stopped cleanly");
+		log_stderr(NULL, SUTRA_LOG_INFO, "stopped cleanly");
 	}
-	settings_free(&st);
-	/* nng may have left threads behind (see coord_server_destroy): exit
-	 * without running library destructors that could wait for them. */
+	/* nng may have left threads behind (see sutra_coordinator_destroy()):
+	 * exit without running library destructors that could wait for them. */
 	fflush(stderr);
 	fflush(stdout);
 	_exit(rc ? 1 : 0);
+
+try_help:
+	fprintf(stderr, "Try 'sutra-coordinator --help'.\n");
+usage:
+	sutra_coordinator_config_destroy(cfg);
+	return 2;
 }

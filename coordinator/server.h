@@ -4,22 +4,12 @@
 #define COORDINATOR_SERVER_H
 
 /*
- * Threads and ownership:
- *
- *  - nng's own threads run the callbacks of a fixed pool of REP contexts.
- *    A callback decodes the request header; PING is answered on the spot,
- *    malformed headers get their error reply on the spot, everything else
- *    is queued for the writer. The callbacks never touch the store.
- *  - The writer thread owns the coord_store and the table of client
- *    replies (resent requests). It takes everything queued (up to a byte
- *    budget), applies each request atomically, commits the group as one
- *    epoch, syncs (sync mode: in the same submission), publishes the
- *    notice, then replies to every request of the group.
- *  - The check thread makes a REQ round trip to the server's own URL and
- *    listens to its own notices every check interval; when either goes
- *    silent it closes and re-opens that listener (nng 1.5.2's listener bug,
- *    DESIGN.md "Known traps"). It also publishes a heartbeat notice with
- *    the current epoch each interval.
+ * A coord_server serves one store: a pool of nng REP contexts takes
+ * requests, one writer thread applies them and commits each group of
+ * queued requests as one epoch, a check thread keeps the listeners
+ * honest. coordinator/server_internal.h describes the threads and who
+ * owns what; this header is what a program needs to run one. The public
+ * form of the same is include/sutra/coordinator.h (libsutra-coordinator).
  *
  * coord_server_stop() stops taking requests (new ones are answered
  * SUTRA_EUNAVAIL), lets the writer finish what was queued, commit, sync and
@@ -67,9 +57,10 @@ int coord_default_url(const char *data_path, const char *suffix, char *out, size
 struct coord_server;
 
 /* Opens the store (creating or recovering it), binds both listeners and
- * starts the threads. Returns 0, or the store's errors (SUTRA_ELOCKED,
- * SUTRA_ECORRUPT, ...), SUTRA_EUNAVAIL (a listener could not be bound), or
- * -errno; why holds a sentence. */
+ * starts the threads. c and its strings are needed only during the call.
+ * Returns 0, or the store's errors (SUTRA_ELOCKED, SUTRA_ECORRUPT, ...),
+ * SUTRA_EUNAVAIL (a listener could not be bound), or -errno; why holds a
+ * sentence. */
 int coord_server_start(const struct coord_config *c, struct coord_server **out, struct sutra_detail *why);
 
 /* Graceful stop: see above. Safe to call more than once. */
@@ -89,5 +80,10 @@ int coord_server_destroy(struct coord_server *s);
 /* The URLs actually bound. Borrowed until destroy. */
 const char *coord_server_listen_url(const struct coord_server *s);
 const char *coord_server_events_url(const struct coord_server *s);
+
+/* The figures of a STATS reply, from any thread but the writer's (the log
+ * callback's): the writer fills them between two groups; once it has
+ * stopped they are read here. Not during destroy. Returns 0. */
+int coord_server_stats(struct coord_server *s, struct proto_stats *st);
 
 #endif /* COORDINATOR_SERVER_H */

@@ -63,26 +63,6 @@ enum sutra_assoc_type {
 	SUTRA_ASSOC_COMPOSITIONAL = 4,
 };
 
-/** What sutra_client_stats() reports. */
-struct sutra_coord_stats {
-	uint64_t epoch;             /**< newest published epoch */
-	uint64_t durable_epoch;     /**< newest epoch known durable */
-	uint64_t published_end;     /**< bytes of published log */
-	uint64_t file_size;
-	uint64_t concept_count;
-	uint64_t association_count;
-	uint64_t next_ordinal;
-	uint64_t commits;           /**< epochs committed since the coordinator started */
-	uint64_t requests;          /**< write requests applied since start */
-	uint64_t rejected;          /**< write requests answered with an error */
-	uint64_t duplicates;        /**< resent requests answered from the cache */
-	uint64_t syncs;             /**< fdatasync calls since start */
-	uint32_t vector_dim;
-	uint32_t relaxed;           /**< 1 in relaxed durability mode */
-	uint32_t io_uring;          /**< 1 when the io_uring backend is in use */
-	uint32_t relistens;         /**< listener restarts by the self check */
-};
-
 /** Fills o with the defaults. */
 SUTRA_API void sutra_client_options_init(struct sutra_client_options *o);
 
