@@ -65,7 +65,7 @@
 
 /* ---- Objects --------------------------------------------------------------- */
 
-struct coord_server;
+struct sutra_coordinator;
 
 typedef struct {
 	PyObject_HEAD
@@ -79,7 +79,7 @@ typedef struct {
 	uint32_t timeout_ms; /* client timeout per call */
 	uint32_t segment_kib;
 	unsigned long gen;   /* fork generation of the handles below */
-	struct coord_server *srv; /* the embedded coordinator; _sutra_store.c only */
+	struct sutra_coordinator *srv; /* the embedded coordinator; _sutra_store.c only */
 	sutra_client *cli;
 	sutra_reader *rdr;
 	int subscribed;      /* rdr subscribed (wait_for_epoch wakes on notices) */

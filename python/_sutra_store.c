@@ -7,10 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The only include outside include/sutra/: the coordinator library, run in
- * this process in embedded mode. Every use of it is in the few functions
- * under "Embedded coordinator" below. */
-#include "coordinator/server.h"
+#include "sutra/coordinator.h"
 
 /* ---- Embedded coordinator ------------------------------------------------- */
 
@@ -18,48 +15,67 @@ static void log_to_stderr(void *arg, int level, const char *msg)
 {
 	(void)arg;
 	fprintf(stderr, "sutra (embedded coordinator, pid %ld): %s: %s\n", (long)getpid(),
-		level <= COORD_LOG_ERR ? "error" : "warning", msg);
+		level <= SUTRA_LOG_ERROR ? "error" : "warning", msg);
 }
 
-/* Starts the coordinator of s's store in this process: 0, or its error
+/* Sets one option of cfg; the names and values are this file's own, so a
+ * failure is out of memory or a programming error, reported the same way. */
+static int set(sutra_coordinator_config *cfg, const char *name, const char *value,
+	       struct sutra_detail *why)
+{
+	return sutra_coordinator_config_set(cfg, name, value, why);
+}
+
+/* Starts the coordinator of s's store in this process (through the public
+ * embedding API, include/sutra/coordinator.h): 0, or its error
  * (SUTRA_ELOCKED: another live process holds the writer lock) with why
  * filled. */
-static int embedded_start(const StoreObject *s, struct coord_server **out,
+static int embedded_start(const StoreObject *s, sutra_coordinator **out,
 			  struct sutra_detail *why)
 {
-	struct coord_config cfg;
-	coord_config_defaults(&cfg);
-	cfg.data_path = s->path;
-	cfg.listen_url = s->listen_url;
-	cfg.events_url = s->events_url;
-	cfg.vector_dim = s->dim_request ? s->dim_request : 768;
-	cfg.vector_dim_explicit = 0;
-	cfg.durability = s->relaxed ? COORD_DURABILITY_RELAXED : COORD_DURABILITY_SYNC;
-	if (s->segment_kib)
-		cfg.segment_kib = s->segment_kib;
-	cfg.log.fn = log_to_stderr;
-	cfg.log.max_level = COORD_LOG_WARN;
-	return coord_server_start(&cfg, out, why);
+	sutra_coordinator_config *cfg;
+	char num[16];
+	int rc = sutra_coordinator_config_create(&cfg);
+	if (rc)
+		return rc;
+	snprintf(num, sizeof num, "%u", s->dim_request ? (unsigned)s->dim_request : 768u);
+	if ((rc = set(cfg, "data", s->path, why)) ||
+	    (s->listen_url && (rc = set(cfg, "listen", s->listen_url, why))) ||
+	    (s->events_url && (rc = set(cfg, "events", s->events_url, why))) ||
+	    (rc = set(cfg, "default-vector-dimension", num, why)) ||
+	    (rc = set(cfg, "durability", s->relaxed ? "relaxed" : "sync", why)) ||
+	    (rc = set(cfg, "log-level", "warning", why)))
+		goto out;
+	if (s->segment_kib) {
+		snprintf(num, sizeof num, "%u", (unsigned)s->segment_kib);
+		if ((rc = set(cfg, "segment-threshold-kib", num, why)))
+			goto out;
+	}
+	sutra_coordinator_config_set_log(cfg, log_to_stderr, NULL);
+	rc = sutra_coordinator_start(cfg, out, why);
+out:
+	sutra_coordinator_config_destroy(cfg);
+	return rc;
 }
 
 /* Finishes what was queued, syncs, releases the lock and frees. Blocks:
  * called without the GIL. */
-static void embedded_stop(struct coord_server *srv)
+static void embedded_stop(sutra_coordinator *co)
 {
-	coord_server_stop(srv);
-	coord_server_destroy(srv);
+	sutra_coordinator_stop(co);
+	sutra_coordinator_destroy(co);
 }
 
 /* The URL the embedded coordinator bound: its notices' (events) or its
- * requests'. Borrowed from srv. */
-static const char *embedded_url(const struct coord_server *srv, int events)
+ * requests'. Borrowed from co. */
+static const char *embedded_url(const sutra_coordinator *co, int events)
 {
-	return events ? coord_server_events_url(srv) : coord_server_listen_url(srv);
+	return events ? sutra_coordinator_events_url(co) : sutra_coordinator_listen_url(co);
 }
 
 int sutra_py_default_url(const char *path, const char *suffix, char *out, size_t len)
 {
-	return coord_default_url(path, suffix, out, len);
+	return sutra_coordinator_default_url(path, suffix, out, len);
 }
 
 /* ---- Opening -------------------------------------------------------------- */
@@ -131,7 +147,7 @@ static int store_start_writer(StoreObject *s)
 	if (!sutra_py_nng_allowed("embedded coordinator"))
 		return -1;
 	struct sutra_detail why = { .what = "" };
-	struct coord_server *srv = NULL;
+	sutra_coordinator *srv = NULL;
 	sigset_t old;
 	int rc;
 	/* With the GIL held: another thread of this process must not start
@@ -264,7 +280,7 @@ static void store_close_handles(StoreObject *s)
 		return;
 	}
 	sutra_client *c = s->cli;
-	struct coord_server *srv = s->srv;
+	sutra_coordinator *srv = s->srv;
 	s->cli = NULL;
 	s->srv = NULL;
 	if (s->rdr && s->snapshots == 0) {
