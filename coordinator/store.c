@@ -223,10 +223,6 @@ static void held_del(int fd)
 	pthread_mutex_unlock(&held_mu);
 }
 
-/* Where the lock's holder writes its pid in the lock file (docs/LOCKFILE.md
- * section 6.1): F_OFD_GETLK cannot name it. */
-#define LOCK_PID_OFFSET 8
-
 /* An OFD write lock on byte 0 of "<path>.lock". Not a classic fcntl lock:
  * a process drops all its classic locks on a file when it closes any
  * descriptor of that file, and readers in this process (lock-file slots)
@@ -259,9 +255,9 @@ static int take_lock(struct coord_store *s, struct sutra_detail *why)
 	}
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
 	if (fcntl(s->lock_fd, F_OFD_SETLK, &fl) == 0) {
-		unsigned char pid[8];
-		util_put_le64(pid, (uint64_t)getpid());
-		if (pwrite(s->lock_fd, pid, sizeof pid, LOCK_PID_OFFSET) != (ssize_t)sizeof pid)
+		/* The pid names this writer to a refused one (F_OFD_GETLK
+		 * cannot); without it the lock still holds. */
+		if (layout_lockfile_write_writer_pid(s->lock_fd, (int64_t)getpid()))
 			coord_logf(&s->log, COORD_LOG_WARN, "cannot write the pid into %s", lp);
 		s->lock_held = 1;
 		free(lp);
@@ -270,10 +266,7 @@ static int take_lock(struct coord_store *s, struct sutra_detail *why)
 	held_del(s->lock_fd);
 	int err = errno;
 	if (err == EACCES || err == EAGAIN) {
-		unsigned char pid[8];
-		long holder = pread(s->lock_fd, pid, sizeof pid, LOCK_PID_OFFSET) == (ssize_t)sizeof pid
-				      ? (long)util_get_le64(pid)
-				      : 0;
+		long holder = (long)layout_lockfile_read_writer_pid(s->lock_fd);
 		if (holder > 0)
 			util_fail(SUTRA_ELOCKED, why,
 			     "store %s is locked by another writer, pid %ld (lock file %s)", s->path,
