@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Index segments on the writer's side: planning flushes and merges, and the hand-off with the builder thread. */
+#include "coordinator/compact.h"
+
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -9,66 +12,81 @@
 
 /* ---- Planning ------------------------------------------------------------ */
 
-/* Size tiers of FANOUT: a run of FANOUT segments of one tier is merged;
- * a store idle for IDLE_FLUSH_MS gets its tail flushed (if it holds
- * IDLE_FLUSH_BYTES) and then all its segments merged into one. */
-#define FANOUT 4u
-#define MAX_LIVE_SEGMENTS 32u
-/* A store idle this long gets its tail flushed once it holds this much, so
- * that readers opening an idle store index next to nothing. */
-#define IDLE_FLUSH_MS 1000u
-#define IDLE_FLUSH_BYTES (64u * 1024u)
-
-static unsigned tier(const struct coord_store *s, uint64_t len)
+unsigned coord_compact_tier(uint64_t len, uint64_t segment_bytes)
 {
 	unsigned t = 0;
-	for (uint64_t x = len / s->seg.segment_bytes; x >= FANOUT; x /= FANOUT)
+	for (uint64_t x = len / segment_bytes; x >= COORD_COMPACT_FANOUT; x /= COORD_COMPACT_FANOUT)
 		t++;
 	return t;
 }
 
-static int idle_flush_wanted(const struct coord_store *s)
+int coord_compact_idle_flush_wanted(uint64_t tail_items, uint64_t tail_bytes)
 {
-	return s->seg.tail_items && s->seg.tail_commit_bytes >= IDLE_FLUSH_BYTES;
+	return tail_items && tail_bytes >= COORD_COMPACT_IDLE_BYTES;
 }
 
-/* The next job, if one is due: a merge of the newest run of FANOUT
- * segments of one tier (or of the newest FANOUT when there are too many),
- * else a flush of the tail once its commits pass segment_bytes. */
+enum coord_plan_kind coord_compact_plan(const struct coord_plan_input *in, uint32_t *first)
+{
+	uint32_t n = in->nsegs;
+	uint64_t unit = in->segment_bytes;
+	int wanted = coord_compact_idle_flush_wanted(in->tail_items, in->tail_bytes);
+
+	assert(unit > 0 && n <= LAYOUT_MAX_SEGMENTS);
+	if (n >= 2) {
+		uint32_t i = n - 1;
+		unsigned t = coord_compact_tier(in->seg_len[n - 1], unit);
+		while (i > 0 && coord_compact_tier(in->seg_len[i - 1], unit) == t)
+			i--;
+		if (n - i < COORD_COMPACT_FANOUT && n >= COORD_COMPACT_MAX_LIVE)
+			i = n - COORD_COMPACT_FANOUT;
+		/* An idle store with nothing to flush is merged into one base
+		 * segment: a get then probes one table. */
+		int full = in->idle && !wanted;
+		if (full)
+			i = 0;
+		if (n - i >= COORD_COMPACT_FANOUT || full) {
+			*first = i;
+			return COORD_PLAN_MERGE;
+		}
+	}
+	if (n < LAYOUT_MAX_SEGMENTS && (in->tail_bytes >= unit || (in->idle && wanted)) &&
+	    in->epoch > in->newest_last_epoch)
+		return COORD_PLAN_FLUSH;
+	return COORD_PLAN_NONE;
+}
+
+/* The store's next job, if one is due (coord_compact_plan() on its meta). */
 static int plan(struct coord_store *s, struct coord_segjob *job)
 {
 	const struct layout_meta *m = &s->meta;
-	uint32_t n = m->segment_count;
+	uint32_t n = m->segment_count, first = 0;
+	uint64_t lens[LAYOUT_MAX_SEGMENTS];
+	for (uint32_t i = 0; i < n; i++)
+		lens[i] = m->segments[i].length;
+	struct coord_plan_input in = {
+		.seg_len = lens,
+		.nsegs = n,
+		.segment_bytes = s->seg.segment_bytes,
+		.newest_last_epoch = n ? s->seg.info[n - 1].last_epoch : 0,
+		.epoch = m->epoch,
+		.tail_bytes = s->seg.tail_commit_bytes,
+		.tail_items = s->seg.tail_items,
+		.idle = coord_mono_ms() - s->seg.last_commit_ms >= COORD_COMPACT_IDLE_MS,
+	};
 	memset(job, 0, sizeof *job);
 	job->end = m->published_end;
-	int idle = coord_mono_ms() - s->seg.last_commit_ms >= IDLE_FLUSH_MS;
-	if (n >= 2) {
-		uint32_t i = n - 1;
-		unsigned t = tier(s, m->segments[n - 1].length);
-		while (i > 0 && tier(s, m->segments[i - 1].length) == t)
-			i--;
-		if (n - i < FANOUT && n >= MAX_LIVE_SEGMENTS)
-			i = n - FANOUT;
-		/* An idle store with nothing to flush is merged into one base
-		 * segment: a get then probes one table. */
-		int full = idle && !idle_flush_wanted(s);
-		if (full)
-			i = 0;
-		if (n - i >= FANOUT || full) {
-			job->merge = 1;
-			job->first_index = i;
-			job->nsegs = n - i;
-			memcpy(job->segs, &m->segments[i], job->nsegs * sizeof job->segs[0]);
-			job->first_epoch = s->seg.info[i].first_epoch;
-			job->last_epoch = s->seg.info[n - 1].last_epoch;
-			job->next_ordinal = s->seg.info[n - 1].next_ordinal;
-			job->base_segment = i == 0;
-			return 1;
-		}
-	}
-	if (n < LAYOUT_MAX_SEGMENTS &&
-	    (s->seg.tail_commit_bytes >= s->seg.segment_bytes || (idle && idle_flush_wanted(s))) &&
-	    m->epoch > (n ? s->seg.info[n - 1].last_epoch : 0)) {
+	switch (coord_compact_plan(&in, &first)) {
+	case COORD_PLAN_MERGE:
+		job->merge = 1;
+		job->first_index = first;
+		job->nsegs = n - first;
+		memcpy(job->segs, &m->segments[first], job->nsegs * sizeof job->segs[0]);
+		job->first_epoch = s->seg.info[first].first_epoch;
+		job->last_epoch = s->seg.info[n - 1].last_epoch;
+		job->next_ordinal = s->seg.info[n - 1].next_ordinal;
+		job->base_segment = first == 0;
+		return 1;
+	case COORD_PLAN_FLUSH:
 		job->from = m->tail_start;
 		job->to = m->published_end;
 		job->first_epoch = n ? s->seg.info[n - 1].last_epoch + 1 : 1;
@@ -78,6 +96,8 @@ static int plan(struct coord_store *s, struct coord_segjob *job)
 		s->seg.job_tail_bytes = s->seg.tail_commit_bytes;
 		s->seg.job_tail_items = s->seg.tail_items;
 		return 1;
+	case COORD_PLAN_NONE:
+		break;
 	}
 	return 0;
 }
@@ -190,10 +210,11 @@ int coord_store_maintenance_due_ms(const struct coord_store *s)
 	uint64_t now = coord_mono_ms(), due = coord_reclaim_due(s);
 	/* Only commits with records move last_commit_ms, so an idle flush
 	 * (itself an empty commit) does not ask for another. */
-	if ((idle_flush_wanted(s) || s->meta.segment_count >= 2) &&
-	    s->seg.last_commit_ms + IDLE_FLUSH_MS < due &&
+	if ((coord_compact_idle_flush_wanted(s->seg.tail_items, s->seg.tail_commit_bytes) ||
+	     s->meta.segment_count >= 2) &&
+	    s->seg.last_commit_ms + COORD_COMPACT_IDLE_MS < due &&
 	    !coord_segmenter_busy(s->seg.segmenter))
-		due = s->seg.last_commit_ms + IDLE_FLUSH_MS;
+		due = s->seg.last_commit_ms + COORD_COMPACT_IDLE_MS;
 	if (due == UINT64_MAX)
 		return -1;
 	return due <= now ? 0 : (int)(due - now);

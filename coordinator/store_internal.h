@@ -17,7 +17,7 @@
  *   apply.c       turning operations into records of the epoch being built,
  *                 with an undo log so that a request rolls back exactly;
  *   commit.c      sealing that epoch, writing it and a meta slot, fdatasync;
- *   compact.c     planning segment flushes and merges and the
+ *   compact.c     planning segment flushes and merges (compact.h) and the
  *                 hand-off with the builder thread (segmenter.h);
  *   reclaim.c     freeing merged-away segments and flushed commit blocks
  *                 below the oldest epoch a reader pins (docs/LOCKFILE.md).
