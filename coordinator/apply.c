@@ -1,26 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* Applying operations to the epoch being built: checks against the state, records, and an undo log per request. */
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "coordinator/store_internal.h"
 #include "sutra/errors.h"
 #include "util/detail.h"
 #include "util/endian.h"
+#include "util/grow.h"
 #include "util/hex.h"
 
 static int push_undo(struct coord_next *n, uint8_t kind, uint32_t a, uint32_t b, uint8_t type,
 		     uint64_t created_us)
 {
-	if (n->undo_len == n->undo_cap) {
-		size_t cap = n->undo_cap ? 2 * n->undo_cap : 256;
-		struct coord_undo *u = realloc(n->undo, cap * sizeof *u);
-		if (!u)
-			return -ENOMEM;
-		n->undo = u;
-		n->undo_cap = cap;
-	}
+	int rc = UTIL_GROW(n->undo, n->undo_cap, n->undo_len + 1, 256);
+	if (rc)
+		return rc;
 	n->undo[n->undo_len++] = (struct coord_undo){ .kind = kind, .type = type, .a = a, .b = b,
 						      .created_us = created_us };
 	return 0;
@@ -28,14 +22,9 @@ static int push_undo(struct coord_next *n, uint8_t kind, uint32_t a, uint32_t b,
 
 static int touch(struct coord_next *n, uint32_t ordinal)
 {
-	if (n->req_touched_len == n->req_touched_cap) {
-		size_t cap = n->req_touched_cap ? 2 * n->req_touched_cap : 64;
-		uint32_t *t = realloc(n->req_touched, cap * sizeof *t);
-		if (!t)
-			return -ENOMEM;
-		n->req_touched = t;
-		n->req_touched_cap = cap;
-	}
+	int rc = UTIL_GROW(n->req_touched, n->req_touched_cap, n->req_touched_len + 1, 64);
+	if (rc)
+		return rc;
 	n->req_touched[n->req_touched_len++] = ordinal;
 	return 0;
 }

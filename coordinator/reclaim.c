@@ -8,6 +8,7 @@
 #include "coordinator/store_internal.h"
 #include "layout/lockfile.h"
 #include "layout/segindex.h"
+#include "util/grow.h"
 
 /* The reader-slot table of the lock file (docs/LOCKFILE.md). An OFD lock
  * holds the writer lock, so this second descriptor of the file is safe. */
@@ -34,25 +35,15 @@ void coord_reclaim_finish(struct coord_store *s)
 int coord_reclaim_reserve(struct coord_store *s, size_t n)
 {
 	struct coord_reclaim *r = &s->rec;
-	struct coord_retired *p = realloc(r->retired, (r->nretired + n + 16) * sizeof *p);
-	if (!p)
-		return -ENOMEM;
-	r->retired = p;
-	r->capretired = r->nretired + n + 16;
-	return 0;
+	return UTIL_GROW(r->retired, r->capretired, r->nretired + n, 16);
 }
 
 int coord_reclaim_retire(struct coord_store *s, uint64_t offset, uint64_t length, uint64_t epoch)
 {
 	struct coord_reclaim *r = &s->rec;
-	if (r->nretired == r->capretired) {
-		size_t nc = r->capretired ? 2 * r->capretired : 16;
-		struct coord_retired *p = realloc(r->retired, nc * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		r->retired = p;
-		r->capretired = nc;
-	}
+	int rc = UTIL_GROW(r->retired, r->capretired, r->nretired + 1, 16);
+	if (rc)
+		return rc;
 	r->retired[r->nretired++] = (struct coord_retired){ offset, length, epoch };
 	return 0;
 }
@@ -60,14 +51,9 @@ int coord_reclaim_retire(struct coord_store *s, uint64_t offset, uint64_t length
 int coord_reclaim_add_tail(struct coord_store *s, uint64_t from, uint64_t to, uint64_t epoch)
 {
 	struct coord_reclaim *r = &s->rec;
-	if (r->ntails == r->captails) {
-		size_t nc = r->captails ? 2 * r->captails : 16;
-		struct coord_tail_range *p = realloc(r->tails, nc * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		r->tails = p;
-		r->captails = nc;
-	}
+	int rc = UTIL_GROW(r->tails, r->captails, r->ntails + 1, 16);
+	if (rc)
+		return rc;
 	r->tails[r->ntails++] = (struct coord_tail_range){ from, to, epoch };
 	return 0;
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The writer's logical state: id -> ordinal, per ordinal its id, creation time and adjacency, the association set. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coordinator/store_internal.h"
+#include "util/grow.h"
 
 void coord_state_init(struct coord_state *st)
 {
@@ -15,7 +15,7 @@ void coord_state_init(struct coord_state *st)
 
 void coord_state_finish(struct coord_state *st)
 {
-	for (uint32_t i = 0; i < st->cs_cap; i++)
+	for (size_t i = 0; i < st->cs_cap; i++)
 		free(st->cs[i].edges);
 	free(st->cs);
 	st->cs = NULL;
@@ -26,33 +26,20 @@ void coord_state_finish(struct coord_state *st)
 
 int coord_state_reserve(struct coord_state *st, uint32_t ordinal)
 {
-	if (ordinal < st->cs_cap)
-		return 0;
-	uint32_t cap = st->cs_cap ? st->cs_cap : 1024;
-	while (cap <= ordinal) {
-		if (cap > UINT32_MAX / 2)
-			return -ENOMEM;
-		cap *= 2;
-	}
-	struct coord_concept *n = realloc(st->cs, (size_t)cap * sizeof *n);
-	if (!n)
-		return -ENOMEM;
-	memset(n + st->cs_cap, 0, (size_t)(cap - st->cs_cap) * sizeof *n);
-	st->cs = n;
-	st->cs_cap = cap;
+	size_t old = st->cs_cap;
+	int rc = UTIL_GROW(st->cs, st->cs_cap, (size_t)ordinal + 1, 1024);
+	if (rc)
+		return rc;
+	/* Ordinals beyond next_ordinal are never live: new entries start zero. */
+	memset(st->cs + old, 0, (st->cs_cap - old) * sizeof *st->cs);
 	return 0;
 }
 
 static int adj_add(struct coord_concept *c, uint32_t other, uint8_t type, uint8_t out)
 {
-	if (c->nedges == c->capedges) {
-		uint32_t cap = c->capedges ? 2 * c->capedges : 4;
-		struct coord_edge *e = realloc(c->edges, (size_t)cap * sizeof *e);
-		if (!e)
-			return -ENOMEM;
-		c->edges = e;
-		c->capedges = cap;
-	}
+	int rc = UTIL_GROW(c->edges, c->capedges, (size_t)c->nedges + 1, 4);
+	if (rc)
+		return rc;
 	c->edges[c->nedges++] = (struct coord_edge){ .other = other, .type = type, .out = out };
 	return 0;
 }

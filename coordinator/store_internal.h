@@ -62,12 +62,14 @@ struct coord_edge {
 };
 
 /* What the writer keeps of one ordinal: enough to write a concept's records
- * and to delete its associations before it. */
+ * and to delete its associations before it. 48 bytes in this order; there
+ * is one per concept ever learnt. */
 struct coord_concept {
 	uint8_t id[16];
 	uint64_t created_us;
 	struct coord_edge *edges;
-	uint32_t nedges, capedges;
+	size_t capedges;
+	uint32_t nedges;
 	uint8_t live;
 };
 
@@ -75,7 +77,7 @@ struct coord_state {
 	struct util_idmap ids;     /* id -> ordinal of a live concept */
 	struct util_idmap edges;   /* layout_edge_key(src, dst, type) -> creation time */
 	struct coord_concept *cs;  /* by ordinal; zeroed beyond what was used */
-	uint32_t cs_cap;
+	size_t cs_cap;
 	uint32_t next_ordinal;
 	uint64_t concept_count;
 	uint64_t association_count;
