@@ -113,8 +113,9 @@ int coord_lock_take(struct coord_store *s, struct sutra_detail *why)
 		free(lp);
 		return 0;
 	}
-	held_del(s->lock.fd);
+	/* errno first: held_del() makes calls of its own. */
 	int err = errno;
+	held_del(s->lock.fd);
 	if (err == EACCES || err == EAGAIN) {
 		long holder = (long)layout_lockfile_read_writer_pid(s->lock.fd);
 		if (holder > 0)
