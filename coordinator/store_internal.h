@@ -36,8 +36,9 @@
  *  - failed, once set by an I/O error in commit.c or compact.c, is never
  *    cleared: every later call returns it, and the next start recovers.
  *  - A byte range of the file is freed only when no meta slot and no pinned
- *    reader can reach an epoch that lists it (reclaim.c); everything listed
- *    by the current meta, or waiting in rec.retired, is never freed.
+ *    reader can reach an epoch that lists it (reclaim.c). Freeing flushed
+ *    commit blocks skips the segment blocks among them that the current
+ *    meta lists or that wait in rec.retired for their own turn.
  */
 
 #include <roaring/roaring.h>
