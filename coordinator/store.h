@@ -34,6 +34,9 @@
  * holding the newest durable epoch) and, in sync mode, fdatasyncs both in
  * one go. Any I/O error there is fatal: the store refuses every further
  * call with the same error, and the next start recovers from the disk.
+ *
+ * The implementation is split by concern over several files;
+ * coordinator/store_internal.h says which holds what.
  */
 
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The reader-slot table of the lock file: creation, claiming with OFD locks, pins and sweeping. */
+/* The reader-slot table of the lock file: creation, claiming with OFD locks, pins and sweeping; the writer's pid. */
 #include "layout/lockfile.h"
 
 #include <assert.h>
@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "util/endian.h"
 
 /* Slots are read and written as native 64-bit words with __atomic
  * operations, which is the on-disk encoding only on a little-endian host. */
@@ -386,6 +388,24 @@ int layout_lockfile_oldest_pinned(struct layout_lockfile *lf, uint64_t *oldest, 
 	if (swept)
 		*swept = n;
 	return 0;
+}
+
+int layout_lockfile_write_writer_pid(int fd, int64_t pid)
+{
+	unsigned char b[8];
+	util_put_le64(b, (uint64_t)pid);
+	ssize_t n = pwrite(fd, b, sizeof b, LAYOUT_LOCK_WRITER_PID_OFFSET);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)sizeof b ? 0 : -EIO;
+}
+
+int64_t layout_lockfile_read_writer_pid(int fd)
+{
+	unsigned char b[8];
+	if (pread(fd, b, sizeof b, LAYOUT_LOCK_WRITER_PID_OFFSET) != (ssize_t)sizeof b)
+		return 0;
+	return (int64_t)util_get_le64(b);
 }
 
 /* ---- Tools ------------------------------------------------------------------------ */

@@ -69,6 +69,8 @@
 
 /* ---- Constants --------------------------------------------------------- */
 
+/* The writer lock's holder writes its pid here as a u64 (section 6.1). */
+#define LAYOUT_LOCK_WRITER_PID_OFFSET 8u
 #define LAYOUT_LOCK_HEADER_OFFSET 64u
 #define LAYOUT_LOCK_HEADER_SIZE 64u
 #define LAYOUT_LOCK_MAGIC 0x4B434C53u /* bytes 53 4C 43 4B, ASCII "SLCK" */
@@ -83,7 +85,8 @@
 
 /* ---- Byte layouts (documentation and offsets only) --------------------- */
 
-/* At file offset 64; file bytes 0..63 are left to the writer lock. */
+/* At file offset 64; file bytes 0..63 are left to the writer lock (its
+ * holder's pid at LAYOUT_LOCK_WRITER_PID_OFFSET). */
 struct layout_lock_header_disk {
 	uint32_t magic;              /*   0 "SLCK" */
 	uint32_t version;            /*   4 = 1 */
@@ -179,6 +182,25 @@ void layout_lockfile_pin(struct layout_lockfile *lf, uint64_t epoch);
  * Returns 0; -EBADF for a read-only handle; another -errno of fcntl.
  */
 int layout_lockfile_oldest_pinned(struct layout_lockfile *lf, uint64_t *oldest, uint32_t *swept);
+
+/*
+ * The writer lock itself (an OFD lock on byte 0) is taken by the writer on
+ * its own descriptor of the lock file, not through a handle: these two
+ * functions only keep the holder's pid where a refused writer can name it
+ * (F_OFD_GETLK cannot).
+ *
+ * layout_lockfile_write_writer_pid() stores pid as a little-endian u64 at
+ * LAYOUT_LOCK_WRITER_PID_OFFSET of the file open on fd; call it while
+ * holding the writer lock. Returns 0, -EIO on a short write, or -errno of
+ * pwrite.
+ *
+ * layout_lockfile_read_writer_pid() returns the pid stored there, or 0 when
+ * none can be read (a file too short, an I/O error, or nobody wrote one).
+ * The value is for messages only: the lock, not the pid, says whether a
+ * writer is alive.
+ */
+int layout_lockfile_write_writer_pid(int fd, int64_t pid);
+int64_t layout_lockfile_read_writer_pid(int fd);
 
 /* ---- Tools ---------------------------------------------------------------- */
 

@@ -621,6 +621,36 @@ START_TEST(test_lockfile_corrupt_header)
 }
 END_TEST
 
+START_TEST(test_lockfile_writer_pid_at_offset_8)
+{
+	unsigned char raw[16];
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	/* An empty file (a writer that has not written yet) names nobody. */
+	ck_assert_int_eq(layout_lockfile_read_writer_pid(fd), 0);
+	/* The writer writes before the table exists; creating the table then
+	 * keeps the pid, and the pid does not upset the header checks. */
+	ck_assert_int_eq(layout_lockfile_write_writer_pid(fd, 4242), 0);
+	layout_lockfile_close(open_ok(LAYOUT_LOCKFILE_CREATE));
+	layout_lockfile_close(open_ok(0));
+	ck_assert_int_eq(layout_lockfile_read_writer_pid(fd), 4242);
+	/* Little-endian u64 at bytes 8..15 (docs/LOCKFILE.md 6.1), the rest
+	 * of the writer lock area untouched. */
+	read_file(raw, sizeof raw);
+	ck_assert_uint_eq(LAYOUT_LOCK_WRITER_PID_OFFSET, 8);
+	ck_assert_uint_eq(util_get_le64(raw + 8), 4242);
+	ck_assert_uint_eq(util_get_le64(raw), 0);
+	/* A later writer overwrites it. */
+	ck_assert_int_eq(layout_lockfile_write_writer_pid(fd, 77), 0);
+	ck_assert_int_eq(layout_lockfile_read_writer_pid(fd), 77);
+	close(fd);
+	/* A descriptor that cannot be read names nobody either. */
+	ck_assert_int_eq(layout_lockfile_read_writer_pid(-1), 0);
+	ck_assert_int_eq(layout_lockfile_write_writer_pid(-1, 1), -EBADF);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("layout");
@@ -636,6 +666,7 @@ int main(void)
 	tcase_add_test(tc, test_lockfile_concurrent_create);
 	tcase_add_test(tc, test_lockfile_full);
 	tcase_add_test(tc, test_lockfile_corrupt_header);
+	tcase_add_test(tc, test_lockfile_writer_pid_at_offset_8);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
