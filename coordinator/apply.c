@@ -125,12 +125,13 @@ static int learn_concept(struct coord_store *s, const struct proto_op_body *op, 
 	c.metadata = op->u.concept.metadata;
 	c.metadata_len = op->u.concept.metadata_len;
 	if (op->u.concept.vector_dim) {
-		for (uint32_t i = 0; i < s->sb.vector_dim; i++)
-			n->scratch[i] = util_get_lef32(op->u.concept.embedding + 4 * (size_t)i);
-		c.embedding = n->scratch;
+		/* The request's little-endian bytes, which proto_op_decode
+		 * checked (finite values, like the content's UTF-8): copied
+		 * once, into the block. */
+		c.embedding = op->u.concept.embedding;
 		c.vector_dim = s->sb.vector_dim;
 	}
-	if ((rc = layout_builder_add_concept(&n->b, &c)))
+	if ((rc = layout_builder_add_concept_checked(&n->b, &c)))
 		return util_fail(rc, why, "learn_concept: %s", sutra_strerror(rc));
 	if (!existed) {
 		if ((rc = util_idmap_put(&st->ids, c.id, ordinal)) ||

@@ -70,10 +70,6 @@ int coord_store_open(const struct coord_store_options *o, struct coord_store **o
 		coord_logf(&s->log, COORD_LOG_WARN,
 			   "reader slots unavailable (%s): merged-away segments are kept",
 			   sutra_strerror(rc));
-	if (!(s->next.scratch = malloc((size_t)s->sb.vector_dim * sizeof(float)))) {
-		rc = -ENOMEM;
-		goto fail;
-	}
 	if (need_commit) {
 		/* The other slot was cleared: an empty epoch fills it again, so
 		 * that both slots hold epochs of this log (FORMAT.md 11.4). */
@@ -120,7 +116,6 @@ int coord_store_close(struct coord_store *s)
 	layout_builder_finish(&s->next.b);
 	free(s->next.undo);
 	free(s->next.req_touched);
-	free(s->next.scratch);
 	if (s->next.touched)
 		roaring_bitmap_free(s->next.touched);
 	if (s->last_touched)

@@ -128,7 +128,6 @@ struct coord_next {
 	uint32_t *req_touched;        /* ordinals the current request touched */
 	size_t req_touched_len, req_touched_cap;
 	roaring_bitmap_t *touched;    /* ordinals its kept requests touched */
-	float *scratch;               /* host floats of one embedding */
 };
 
 /* ---- Request markers found in the log at open (recovery.c) -------------- */

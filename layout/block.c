@@ -460,19 +460,32 @@ static void commit_record(struct layout_builder *b, unsigned char *r, uint8_t ty
 	b->items++;
 }
 
-int layout_builder_add_concept(struct layout_builder *b, const struct layout_concept *c)
+/* The checks every concept gets, however it was validated before. */
+static int concept_shape(const struct layout_builder *b, const struct layout_concept *c)
 {
-	uint32_t dim = c->embedding ? b->vector_dim : 0;
-
 	if (c->embedding && c->vector_dim != b->vector_dim)
 		return SUTRA_EDIM;
 	if (c->content_len > LAYOUT_MAX_CONTENT || c->metadata_len > LAYOUT_MAX_METADATA)
 		return SUTRA_ETOOBIG;
 	if ((c->content_len && !c->content) || (c->metadata_len && !c->metadata))
 		return SUTRA_EVALUE;
-	if (!finite_f(c->strength) || !finite_f(c->confidence))
-		return SUTRA_EVALUE;
 	if (c->flags & ~LAYOUT_CONCEPT_FLAGS_KNOWN)
+		return SUTRA_EVALUE;
+	return 0;
+}
+
+/* Appends the record; embedding_le says whether c->embedding holds
+ * little-endian bytes (copied as they are) or host floats (encoded). */
+static int put_concept(struct layout_builder *b, const struct layout_concept *c, int embedding_le);
+
+int layout_builder_add_concept(struct layout_builder *b, const struct layout_concept *c)
+{
+	uint32_t dim = c->embedding ? b->vector_dim : 0;
+	int rc = concept_shape(b, c);
+
+	if (rc)
+		return rc;
+	if (!finite_f(c->strength) || !finite_f(c->confidence))
 		return SUTRA_EVALUE;
 	if (!util_utf8_valid(c->content, c->content_len, NULL))
 		return SUTRA_EVALUE;
@@ -480,7 +493,18 @@ int layout_builder_add_concept(struct layout_builder *b, const struct layout_con
 	for (uint32_t i = 0; i < dim; i++)
 		if (!finite_f(e[i]))
 			return SUTRA_EVALUE;
+	return put_concept(b, c, 0);
+}
 
+int layout_builder_add_concept_checked(struct layout_builder *b, const struct layout_concept *c)
+{
+	int rc = concept_shape(b, c);
+	return rc ? rc : put_concept(b, c, 1);
+}
+
+static int put_concept(struct layout_builder *b, const struct layout_concept *c, int embedding_le)
+{
+	uint32_t dim = c->embedding ? b->vector_dim : 0;
 	uint64_t len = sizeof(struct layout_concept_disk) + 4ull * dim + c->content_len +
 		       c->metadata_len;
 	if (len > UINT32_MAX)
@@ -499,8 +523,14 @@ int layout_builder_add_concept(struct layout_builder *b, const struct layout_con
 	util_put_le32(r + CD(metadata_len), c->metadata_len);
 	util_put_le32(r + CD(vector_dim), dim);
 	unsigned char *p = r + sizeof(struct layout_concept_disk);
-	for (uint32_t i = 0; i < dim; i++)
-		util_put_lef32(p + 4 * i, e[i]);
+	if (embedding_le) {
+		if (dim)
+			memcpy(p, c->embedding, 4ull * dim);
+	} else {
+		const float *e = c->embedding;
+		for (uint32_t i = 0; i < dim; i++)
+			util_put_lef32(p + 4 * i, e[i]);
+	}
 	p += 4ull * dim;
 	if (c->content_len)
 		memcpy(p, c->content, c->content_len);

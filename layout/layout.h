@@ -481,6 +481,14 @@ void layout_builder_reset(struct layout_builder *b);
  * business (the coordinator assigns them). embedding, when not NULL, points
  * at vector_dim host floats. */
 int layout_builder_add_concept(struct layout_builder *b, const struct layout_concept *c);
+/* The same for a concept whose values were already checked exactly as
+ * above by the caller (the protocol decoder checks finite floats and UTF-8
+ * as it decodes a request): only the dimension and the sizes are checked
+ * again, and c->embedding, when not NULL, points at vector_dim
+ * little-endian floats (the request's bytes), copied into the record as
+ * they are. The coordinator's learn path uses it so that an embedding is
+ * validated once and copied once, from the request into the block. */
+int layout_builder_add_concept_checked(struct layout_builder *b, const struct layout_concept *c);
 int layout_builder_add_association(struct layout_builder *b, const struct layout_association *a);
 int layout_builder_add_concept_delete(struct layout_builder *b, const uint8_t id[16],
 				      uint32_t ordinal);

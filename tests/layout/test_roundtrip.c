@@ -263,6 +263,48 @@ START_TEST(test_roundtrip_builder_rejects_bad_values)
 }
 END_TEST
 
+/* The checked entry (the coordinator's learn path) takes the request's
+ * little-endian bytes and must produce exactly the record the host-float
+ * entry produces; it still refuses a wrong dimension and oversize fields. */
+START_TEST(test_roundtrip_builder_checked_concept_same_bytes)
+{
+	const float emb[3] = { 1.5f, -0.0f, 3.25e-7f };
+	unsigned char le[12];
+	struct layout_builder a, b;
+	struct layout_concept c;
+
+	for (int i = 0; i < 3; i++)
+		util_put_lef32(le + 4 * i, emb[i]);
+	memset(&c, 0, sizeof c);
+	id_of(c.id, 3);
+	c.ordinal = 4;
+	c.strength = 0.5f;
+	c.confidence = 0.75f;
+	c.created_us = 1;
+	c.updated_us = 2;
+	c.content = "Grüße";
+	c.content_len = (uint32_t)strlen(c.content);
+	c.vector_dim = 3;
+	layout_builder_init(&a, 3);
+	layout_builder_init(&b, 3);
+	c.embedding = emb;
+	ck_assert_int_eq(layout_builder_add_concept(&a, &c), 0);
+	c.embedding = le;
+	ck_assert_int_eq(layout_builder_add_concept_checked(&b, &c), 0);
+	ck_assert_uint_eq(a.len, b.len);
+	ck_assert_mem_eq(a.buf, b.buf, a.len);
+
+	c.vector_dim = 2;
+	ck_assert_int_eq(layout_builder_add_concept_checked(&b, &c), SUTRA_EDIM);
+	c.vector_dim = 3;
+	c.content_len = LAYOUT_MAX_CONTENT + 1;
+	ck_assert_int_eq(layout_builder_add_concept_checked(&b, &c), SUTRA_ETOOBIG);
+	ck_assert_uint_eq(a.len, b.len);
+	layout_builder_finish(&a);
+	layout_builder_finish(&b);
+}
+END_TEST
+
 START_TEST(test_roundtrip_segment_block)
 {
 	enum { LEN = 1024 };
@@ -323,6 +365,7 @@ int main(void)
 	tcase_add_test(tc, test_roundtrip_commit_block);
 	tcase_add_test(tc, test_roundtrip_empty_commit_block);
 	tcase_add_test(tc, test_roundtrip_builder_rejects_bad_values);
+	tcase_add_test(tc, test_roundtrip_builder_checked_concept_same_bytes);
 	tcase_add_test(tc, test_roundtrip_segment_block);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
