@@ -167,11 +167,16 @@ static enum layout_slot_state decode_live(const unsigned char *b, const struct l
 static int open_impl(const void *buf, uint64_t size, int live_fd, struct layout_view *out,
 		     struct sutra_detail *pb)
 {
-	struct layout_view *v = calloc(1, sizeof *v);
+	struct layout_view *v;
 	uint64_t cap = size;
 	int rc;
 
-	if (!v)
+	if ((uintptr_t)buf % LAYOUT_IMAGE_ALIGN)
+		return util_fail(-EINVAL, pb,
+				 "the image of the file is not %d-byte aligned in memory (at %p): "
+				 "map the file, or copy it into aligned_alloc() memory",
+				 LAYOUT_IMAGE_ALIGN, buf);
+	if (!(v = calloc(1, sizeof *v)))
 		return -ENOMEM;
 	if (live_fd >= 0 && (rc = live_size(live_fd, cap, &size))) {
 		free(v);

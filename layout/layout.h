@@ -547,12 +547,22 @@ struct layout_view {
 	struct layout_meta meta; /* copy of slots[current] */
 };
 
-/* Opens the store held in [buf, buf+size): checks the superblock, decodes
+/* The alignment in memory an image of the file must have. Sections are
+ * read where they lie: CRoaring's frozen bitmap views and the HNSW view
+ * need their sections 32-byte aligned in memory, as they are in the file,
+ * and records are 64-byte aligned in the file. A mapping is page-aligned;
+ * an image in a buffer must come from aligned_alloc(LAYOUT_IMAGE_ALIGN, ...)
+ * or the like (malloc gives only 16). */
+#define LAYOUT_IMAGE_ALIGN 64
+
+/* Opens the store held in [buf, buf+size), which must be
+ * LAYOUT_IMAGE_ALIGN-aligned (else -EINVAL, with a sentence in *pb: the
+ * caller's mistake, not the file's): checks the superblock, decodes
  * both meta slots, and picks the newest slot whose published_end lies in
  * the file and whose blocks from durable_end to published_end check out
  * (headers, payload CRCs, contiguous commit epochs, the last one being the
  * slot's epoch with the payload CRC it names). Cost is the bytes written
- * since the last sync, not the store's size. Returns 0,
+ * since the last sync, not the store's size. Returns 0, -EINVAL,
  * SUTRA_ECORRUPT or SUTRA_EVERSION with the reason in *pb. */
 int layout_open(const void *buf, uint64_t size, struct layout_view *v, struct sutra_detail *pb);
 

@@ -18,9 +18,13 @@ int tstore_append(struct tstore *t, const void *data, size_t len)
 		size_t cap = t->cap * 2;
 		while (cap < t->len + len)
 			cap *= 2;
-		unsigned char *nb = realloc(t->buf, cap);
-		if (!nb)
+		/* Not realloc: the image must stay LAYOUT_IMAGE_ALIGN-aligned
+		 * for layout_open. */
+		void *nb;
+		if (posix_memalign(&nb, LAYOUT_IMAGE_ALIGN, cap))
 			return -ENOMEM;
+		memcpy(nb, t->buf, t->len);
+		free(t->buf);
 		t->buf = nb;
 		t->cap = cap;
 	}
@@ -29,15 +33,29 @@ int tstore_append(struct tstore *t, const void *data, size_t len)
 	return 0;
 }
 
+unsigned char *tstore_aligned_copy(const void *src, size_t len)
+{
+	void *p;
+	if (posix_memalign(&p, LAYOUT_IMAGE_ALIGN, len ? len : 1))
+		abort();
+	if (src)
+		memcpy(p, src, len);
+	else
+		memset(p, 0, len);
+	return p;
+}
+
 int tstore_init_empty(struct tstore *t, uint32_t dim)
 {
 	struct layout_superblock sb;
 
 	memset(t, 0, sizeof *t);
 	t->cap = 4 * LAYOUT_DATA_OFFSET;
-	t->buf = calloc(1, t->cap);
-	if (!t->buf)
+	void *buf;
+	if (posix_memalign(&buf, LAYOUT_IMAGE_ALIGN, t->cap))
 		return -ENOMEM;
+	t->buf = buf;
+	memset(t->buf, 0, t->cap);
 	layout_superblock_defaults(&sb, dim);
 	for (int i = 0; i < 16; i++)
 		sb.uuid[i] = (uint8_t)(0xA0 + i);

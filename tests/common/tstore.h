@@ -55,6 +55,12 @@ int tstore_commit(struct tstore *t, struct layout_builder *b, uint64_t concepts,
  * without publishing them. Returns 0 or -ENOMEM. */
 int tstore_append(struct tstore *t, const void *data, size_t len);
 
+/* A buffer of exactly len bytes (so that AddressSanitizer sees a read past
+ * it) aligned as layout_open requires (LAYOUT_IMAGE_ALIGN), holding a copy
+ * of src (len bytes) or zeros when src is NULL; free() it. Aborts the test
+ * when out of memory. */
+unsigned char *tstore_aligned_copy(const void *src, size_t len);
+
 /* Returns 0 or a negative error; free with tstore_finish(). */
 int tstore_build(struct tstore *t);
 void tstore_finish(struct tstore *t);

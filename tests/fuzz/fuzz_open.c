@@ -92,11 +92,15 @@ static void exercise(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	exercise(data, size);
-	uint8_t *copy = malloc(size ? size : 1);
-	if (!copy)
+	/* layout_open wants the image LAYOUT_IMAGE_ALIGN-aligned, as a mapping
+	 * is; the fuzzer's buffer is not. Exactly size bytes, so that a read
+	 * past the end is still caught. */
+	void *p;
+	if (posix_memalign(&p, LAYOUT_IMAGE_ALIGN, size ? size : 1))
 		return 0;
+	uint8_t *copy = p;
 	memcpy(copy, data, size);
+	exercise(copy, size);
 	fix_checksums(copy, size);
 	exercise(copy, size);
 	free(copy);
