@@ -7,8 +7,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+const char *tdata_missing(const char *name)
+{
+	static char why[1400];
+	char path[1200];
+	if (strcmp(name, "fashion") == 0) {
+		if (access(FASHION_DIR "/train-images-idx3-ubyte.gz", R_OK) != 0 ||
+		    access(FASHION_DIR "/t10k-images-idx3-ubyte.gz", R_OK) != 0)
+			return "fashion-mnist is not in " FASHION_DIR
+			       " (install Debian's dataset-fashion-mnist: scripts/deps)";
+		return NULL;
+	}
+	const char *dir = getenv("SUTRA_FIORI_DIR");
+	if (!dir)
+		return "SUTRA_FIORI_DIR is not set (meson test sets it; scripts/fetch-data "
+		       "fetches the npm package)";
+	snprintf(path, sizeof path, "%s/package/data/embeddings/embeddings.bin", dir);
+	if (access(path, R_OK) != 0) {
+		snprintf(why, sizeof why, "the fiori embeddings are not at %s (run scripts/fetch-data)",
+			 path);
+		return why;
+	}
+	return NULL;
+}
 
 static uint32_t be32(const unsigned char *p)
 {

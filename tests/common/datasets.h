@@ -26,6 +26,12 @@ int tdata_fashion(int test, size_t n, float **out);
 /* The 778 fiori embeddings, malloc'ed into *out. 0 or -1. */
 int tdata_fiori(float **out);
 
+/* NULL when the data set name ("fashion" or "fiori") is on this machine,
+ * else a sentence saying what is missing and how to get it, for a test
+ * that must then be reported as skipped (never failed: missing data is
+ * not a defect of the code). */
+const char *tdata_missing(const char *name);
+
 /* The ids of the k nearest of base[0..n) to q by cosine, best first
  * (exact; ties by index). */
 void tdata_exact_knn(const float *base, size_t n, unsigned dim, const float *q, size_t k,
