@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "util/hash.h"
 #include "util/unicode_tables.h"
 
 enum { SEP = 0, ALNUM = 1, MARK = 2 };
@@ -178,10 +179,5 @@ unsigned long long util_token_hash(const char *tok, size_t len)
 		h ^= (unsigned char)tok[i];
 		h *= 0x100000001B3ull;
 	}
-	h ^= h >> 30;
-	h *= 0xBF58476D1CE4E5B9ull;
-	h ^= h >> 27;
-	h *= 0x94D049BB133111EBull;
-	h ^= h >> 31;
-	return h;
+	return util_mix64(h);
 }
