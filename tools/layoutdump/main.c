@@ -17,6 +17,7 @@
 #include "layout/lockfile.h"
 #include "sutra/errors.h"
 #include "util/endian.h"
+#include "util/utf8.h"
 
 #ifndef LAYOUTDUMP_VERSION
 #define LAYOUTDUMP_VERSION "unknown"
@@ -148,40 +149,6 @@ static const char *slot_state_name(enum layout_slot_state st)
 	}
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: shortest form,
- * no surrogates, at most U+10FFFF), storing its code point; 0 if the bytes
- * there are not one. The content was checked by the library already, but
- * paths and problem strings were not, and the escaper must not trust them. */
-static size_t utf8_seq(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	uint32_t c = s[0], min;
-	size_t n;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if (c >= 0xC2 && c <= 0xDF) {
-		n = 2, c &= 0x1F, min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3, c &= 0x0F, min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4, c &= 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3F);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	*cp = c;
-	return n;
-}
-
 /*
  * Writes [s, s+len) between double quotes, escaped as in JSON: quote and
  * backslash, C0 and C1 control characters and DEL; other valid UTF-8 is
@@ -199,19 +166,23 @@ static size_t put_quoted(const void *data, size_t len, size_t limit, bool json)
 		limit = len;
 	putchar('"');
 	while (i < limit) {
+		/* The content was checked by the library already, but paths
+		 * and problem strings were not: the escaper trusts nothing. */
 		uint32_t cp;
-		size_t n = utf8_seq(s + i, len - i, &cp);
+		size_t at = i;
 
-		if (n == 0) {
+		if (util_utf8_next(s, len, &i, &cp) != UTIL_UTF8_OK) {
 			if (json)
 				fputs("\\ufffd", stdout);
 			else
-				printf("\\x%02x", s[i]);
-			i++;
+				printf("\\x%02x", s[at]);
 			continue;
 		}
-		if (i + n > limit)
+		size_t n = i - at;
+		if (i > limit) {
+			i = at;
 			break;
+		}
 		switch (cp) {
 		case '"':
 			fputs("\\\"", stdout);
@@ -238,10 +209,9 @@ static size_t put_quoted(const void *data, size_t len, size_t limit, bool json)
 			if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
 				printf("\\u%04" PRIx32, cp);
 			else
-				fwrite(s + i, 1, n, stdout);
+				fwrite(s + at, 1, n, stdout);
 			break;
 		}
-		i += n;
 	}
 	putchar('"');
 	return i;
