@@ -8,6 +8,7 @@
 
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/grow.h"
 #include "util/hash.h"
 #include "util/idmap.h"
 
@@ -569,14 +570,8 @@ static int put_concept(struct builder *b, const uint8_t id[16], uint32_t ordinal
 {
 	uint64_t i;
 	if (!util_idmap_get(&b->cmap, id, &i)) {
-		if (b->ncs == b->capcs) {
-			size_t nc = b->capcs ? 2 * b->capcs : 1024;
-			struct bconcept *p = realloc(b->cs, nc * sizeof *p);
-			if (!p)
-				return -ENOMEM;
-			b->cs = p;
-			b->capcs = nc;
-		}
+		if (UTIL_GROW(b->cs, b->capcs, b->ncs + 1, 1024))
+			return -ENOMEM;
 		i = b->ncs;
 		if (util_idmap_put(&b->cmap, id, i))
 			return -ENOMEM;
@@ -599,14 +594,8 @@ static int put_edge(struct builder *b, const struct layout_seg_edge *e)
 	uint64_t i;
 	layout_edge_key(key, e->src_ordinal, e->dst_ordinal, e->type);
 	if (!util_idmap_get(&b->emap, key, &i)) {
-		if (b->nes == b->capes) {
-			size_t nc = b->capes ? 2 * b->capes : 1024;
-			struct layout_seg_edge *p = realloc(b->es, nc * sizeof *p);
-			if (!p)
-				return -ENOMEM;
-			b->es = p;
-			b->capes = nc;
-		}
+		if (UTIL_GROW(b->es, b->capes, b->nes + 1, 1024))
+			return -ENOMEM;
 		i = b->nes++;
 		if (util_idmap_put(&b->emap, key, i))
 			return -ENOMEM;
