@@ -10,6 +10,7 @@
 #include "sutra/errors.h"
 #include "tools/layoutdump/layoutdump.h"
 #include "util/endian.h"
+#include "util/hex.h"
 #include "util/utf8.h"
 
 /* ---- Strings ------------------------------------------------------------- */
@@ -147,11 +148,12 @@ static void jstr(struct ld_dump *d, const char *key, const char *s)
 		fputs("null", stdout);
 }
 
-static void jhex(struct ld_dump *d, const char *key, const uint8_t *p, size_t n)
+/* A 16-byte id (or uuid) as 32 hex digits. */
+static void jid(struct ld_dump *d, const char *key, const uint8_t id[16])
 {
-	char buf[2 * 16 + 1];
+	char buf[33];
 
-	ld_hex(p, n, buf);
+	util_hex_id(buf, id);
 	jstr(d, key, buf);
 }
 
@@ -226,7 +228,7 @@ static void json_superblock(struct ld_dump *d)
 	jstr(d, "metric_name", ld_metric_name(sb->metric));
 	ju64(d, "hnsw_m", sb->hnsw_m);
 	ju64(d, "hnsw_ef_construction", sb->hnsw_ef_construction);
-	jhex(d, "uuid", sb->uuid, 16);
+	jid(d, "uuid", sb->uuid);
 	ju64(d, "created_us", sb->created_us);
 	jtime(d, "created", sb->created_us);
 	ju64(d, "meta_offset", sb->meta_offset);
@@ -312,7 +314,7 @@ static void json_concept(struct ld_dump *d, const struct layout_concept *c)
 	if (!d->opt->full && shown > LD_EMBEDDING_PREVIEW)
 		shown = LD_EMBEDDING_PREVIEW;
 	ju64(d, "ordinal", c->ordinal);
-	jhex(d, "id", c->id, 16);
+	jid(d, "id", c->id);
 	ju64(d, "flags", c->flags);
 	jfloat(d, "strength", (double)c->strength);
 	jfloat(d, "confidence", (double)c->confidence);
@@ -341,9 +343,9 @@ static void json_concept(struct ld_dump *d, const struct layout_concept *c)
 /* Shared by associations and their deletes: the key of an edge. */
 static void json_edge(struct ld_dump *d, const struct layout_association *a)
 {
-	jhex(d, "src", a->src, 16);
+	jid(d, "src", a->src);
 	ju64(d, "src_ordinal", a->src_ordinal);
-	jhex(d, "dst", a->dst, 16);
+	jid(d, "dst", a->dst);
 	ju64(d, "dst_ordinal", a->dst_ordinal);
 	ju64(d, "type", a->type);
 	jstr(d, "type_name", ld_assoc_type_name(a->type));
@@ -370,7 +372,7 @@ static void json_record(struct ld_dump *d, const struct layout_record *rec)
 		break;
 	case LAYOUT_REC_CONCEPT_DELETE:
 		ju64(d, "ordinal", rec->u.concept.ordinal);
-		jhex(d, "id", rec->u.concept.id, 16);
+		jid(d, "id", rec->u.concept.id);
 		break;
 	case LAYOUT_REC_ASSOCIATION_DELETE:
 		json_edge(d, a);

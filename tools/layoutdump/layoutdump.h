@@ -120,7 +120,6 @@ void ld_scan_tail(const struct ld_dump *d, struct ld_tail *t);
 
 /* ---- show.c: names and formats both printers use ------------------------- */
 
-void ld_hex(const uint8_t *p, size_t n, char *out);            /* out: 2n + 1 bytes */
 const char *ld_iso_time(uint64_t us, char *buf, size_t cap);  /* UTC, never local */
 const char *ld_metric_name(uint32_t metric);                  /* NULL if unknown */
 const char *ld_block_type_name(uint16_t type);                /* NULL if unknown */

@@ -10,19 +10,9 @@
 #include "sutra/errors.h"
 #include "tools/layoutdump/layoutdump.h"
 #include "util/endian.h"
+#include "util/hex.h"
 
 /* ---- Names and formats (both printers) ------------------------------------ */
-
-void ld_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 /* 9999-12-31T23:59:59Z: beyond it the year no longer has four digits. */
 #define MAX_ISO_SECONDS UINT64_C(253402300799)
@@ -155,7 +145,7 @@ static void show_superblock(const struct ld_dump *d)
 		field(2, "metric", "unknown %" PRIu32, sb->metric);
 	field(2, "hnsw_m", "%u", (unsigned)sb->hnsw_m);
 	field(2, "hnsw_ef_construction", "%u", (unsigned)sb->hnsw_ef_construction);
-	ld_hex(sb->uuid, 16, buf);
+	util_hex_id(buf, sb->uuid);
 	field(2, "uuid", "%s", buf);
 	field(2, "created_us", "%" PRIu64 " (%s)", sb->created_us,
 	      ld_iso_time(sb->created_us, buf, sizeof buf));
@@ -228,7 +218,7 @@ static void show_concept(const struct ld_options *opt, const struct layout_conce
 {
 	char id[33];
 
-	ld_hex(c->id, 16, id);
+	util_hex_id(id, c->id);
 	printf("ordinal %" PRIu32 ", id %s, flags 0x%" PRIx32 "\n", c->ordinal, id, c->flags);
 	printf("      strength %g, confidence %g, created_us %" PRIu64 ", updated_us %" PRIu64 "\n",
 	       (double)c->strength, (double)c->confidence, c->created_us, c->updated_us);
@@ -258,8 +248,8 @@ static void show_edge(const struct layout_association *a)
 	char src[33], dst[33];
 	const char *tname = ld_assoc_type_name(a->type);
 
-	ld_hex(a->src, 16, src);
-	ld_hex(a->dst, 16, dst);
+	util_hex_id(src, a->src);
+	util_hex_id(dst, a->dst);
 	if (tname)
 		printf("type %s", tname);
 	else
@@ -292,7 +282,7 @@ static void show_record(const struct ld_dump *d, const struct layout_record *rec
 	case LAYOUT_REC_CONCEPT_DELETE: {
 		char id[33];
 
-		ld_hex(rec->u.concept.id, 16, id);
+		util_hex_id(id, rec->u.concept.id);
 		printf("ordinal %" PRIu32 ", id %s\n", rec->u.concept.ordinal, id);
 		break;
 	}
