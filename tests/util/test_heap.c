@@ -31,7 +31,7 @@ static void pops_in_order(bool max)
 	static float ref[MAXN];
 	static bool seen[MAXN];
 	uint64_t rng = max ? 42 : 7;
-	for (unsigned trial = 0; trial < 300; trial++) {
+	for (unsigned trial = 0; trial < 80; trial++) {
 		size_t n = util_splitmix64(&rng) % MAXN, len = 0;
 		unsigned values = trial % 2 ? 5 : 100000;
 		for (size_t i = 0; i < n; i++) {
@@ -79,7 +79,7 @@ START_TEST(test_heap_interleaved_pushes_and_pops)
 	uint64_t rng = 2024;
 	for (int max = 0; max <= 1; max++) {
 		size_t len = 0, nref = 0;
-		for (unsigned op = 0; op < 20000; op++) {
+		for (unsigned op = 0; op < 6000; op++) {
 			uint64_t r = util_splitmix64(&rng);
 			if (nref && (r % 5 < 2 || nref == MAXN)) {
 				size_t best = 0;
@@ -150,7 +150,7 @@ START_TEST(test_heap_offer_keeps_the_best_at_capacity)
 	static struct util_hent h[64];
 	static float ref[2000];
 	uint64_t rng = 99;
-	for (unsigned trial = 0; trial < 400; trial++) {
+	for (unsigned trial = 0; trial < 120; trial++) {
 		bool max = trial % 2;
 		size_t cap = util_splitmix64(&rng) % 65, n = util_splitmix64(&rng) % 2000, len = 0;
 		unsigned values = trial % 4 < 2 ? 7 : 100000;
