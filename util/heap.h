@@ -11,12 +11,14 @@
  * onto a full one is a programmer error. A min-heap has its smallest d at
  * [0], a max-heap its largest.
  *
- * The functions are inline and the min and max forms share one body, so
- * each compiles to the plain loop. Comparisons are strict: an entry moves
- * past another only when its d is smaller (min) or larger (max), so equal
- * distances keep the order the pushes gave them, and the arrangement after
- * a given sequence of calls is fixed. That matters: the HNSW builder's
- * choices, and with them the graph it writes to disk, follow from it.
+ * The functions are inline and the min and max forms share one body; with
+ * max a constant each compiles to the plain loop, and HNSW's beam search
+ * runs no more instructions than with the hand-written heaps these
+ * replaced. Comparisons are strict: an entry moves past another only when
+ * its d is smaller (min) or larger (max), so equal distances keep the
+ * order the pushes gave them, and the arrangement after a given sequence
+ * of calls is fixed. That matters: the HNSW builder's choices, and with
+ * them the graph it writes to disk, follow from it.
  */
 
 #include <stdbool.h>
@@ -28,16 +30,14 @@ struct util_hent {
 	uint32_t id; /* the payload: a node, or an index into the caller's array */
 };
 
-#define UTIL_HEAP_INLINE static inline __attribute__((always_inline))
-
 /* Whether a goes above b: a smaller key in a min-heap, a larger in a max-heap. */
-UTIL_HEAP_INLINE bool util_heap_above_(float a, float b, bool max)
+static inline bool util_heap_above_(float a, float b, bool max)
 {
 	return max ? a > b : a < b;
 }
 
 /* Puts e in the hole at i, moving it up past the parents it goes above. */
-UTIL_HEAP_INLINE void util_heap_up_(struct util_hent *h, size_t i, struct util_hent e, bool max)
+static inline void util_heap_up_(struct util_hent *h, size_t i, struct util_hent e, bool max)
 {
 	while (i) {
 		size_t p = (i - 1) / 2;
@@ -52,7 +52,7 @@ UTIL_HEAP_INLINE void util_heap_up_(struct util_hent *h, size_t i, struct util_h
 /* Puts e in the hole at the top of a heap of n entries, moving it down past
  * the children that go above it (the right one only when it goes above the
  * left). */
-UTIL_HEAP_INLINE void util_heap_down_(struct util_hent *h, size_t n, struct util_hent e, bool max)
+static inline void util_heap_down_(struct util_hent *h, size_t n, struct util_hent e, bool max)
 {
 	size_t i = 0;
 	for (;;) {
@@ -69,7 +69,7 @@ UTIL_HEAP_INLINE void util_heap_down_(struct util_hent *h, size_t n, struct util
 	h[i] = e;
 }
 
-UTIL_HEAP_INLINE struct util_hent util_heap_pop_(struct util_hent *h, size_t *n, bool max)
+static inline struct util_hent util_heap_pop_(struct util_hent *h, size_t *n, bool max)
 {
 	struct util_hent top = h[0], last = h[--*n];
 	if (*n)
@@ -80,8 +80,8 @@ UTIL_HEAP_INLINE struct util_hent util_heap_pop_(struct util_hent *h, size_t *n,
 /* While there is room (*n < cap) e is pushed; once the heap is full, e
  * replaces the top only when the top goes above it, i.e. when e is better
  * to keep than the worst kept. Returns whether e was taken. */
-UTIL_HEAP_INLINE bool util_heap_offer_(struct util_hent *h, size_t *n, size_t cap,
-				       struct util_hent e, bool max)
+static inline bool util_heap_offer_(struct util_hent *h, size_t *n, size_t cap,
+				    struct util_hent e, bool max)
 {
 	if (*n < cap) {
 		util_heap_up_(h, (*n)++, e, max);
@@ -96,13 +96,13 @@ UTIL_HEAP_INLINE bool util_heap_offer_(struct util_hent *h, size_t *n, size_t ca
 /* ---- Min-heaps: the smallest d on top ----------------------------------------- */
 
 /* Adds e; h must have room for *n + 1 entries. */
-UTIL_HEAP_INLINE void util_minheap_push(struct util_hent *h, size_t *n, struct util_hent e)
+static inline void util_minheap_push(struct util_hent *h, size_t *n, struct util_hent e)
 {
 	util_heap_up_(h, (*n)++, e, false);
 }
 
 /* Removes and returns the top (the smallest d); *n must not be 0. */
-UTIL_HEAP_INLINE struct util_hent util_minheap_pop(struct util_hent *h, size_t *n)
+static inline struct util_hent util_minheap_pop(struct util_hent *h, size_t *n)
 {
 	return util_heap_pop_(h, n, false);
 }
@@ -110,31 +110,29 @@ UTIL_HEAP_INLINE struct util_hent util_minheap_pop(struct util_hent *h, size_t *
 /* Keeps the cap largest d offered: e is pushed while *n < cap, and once the
  * heap is full replaces the top only if its d is larger. Returns whether e
  * was taken (a top it replaced is gone: read h[0] before if it matters). */
-UTIL_HEAP_INLINE bool util_minheap_offer(struct util_hent *h, size_t *n, size_t cap,
-					 struct util_hent e)
+static inline bool util_minheap_offer(struct util_hent *h, size_t *n, size_t cap,
+				      struct util_hent e)
 {
 	return util_heap_offer_(h, n, cap, e, false);
 }
 
 /* ---- Max-heaps: the largest d on top ------------------------------------------ */
 
-UTIL_HEAP_INLINE void util_maxheap_push(struct util_hent *h, size_t *n, struct util_hent e)
+static inline void util_maxheap_push(struct util_hent *h, size_t *n, struct util_hent e)
 {
 	util_heap_up_(h, (*n)++, e, true);
 }
 
-UTIL_HEAP_INLINE struct util_hent util_maxheap_pop(struct util_hent *h, size_t *n)
+static inline struct util_hent util_maxheap_pop(struct util_hent *h, size_t *n)
 {
 	return util_heap_pop_(h, n, true);
 }
 
 /* Keeps the cap smallest d offered (the nearest, for distances). */
-UTIL_HEAP_INLINE bool util_maxheap_offer(struct util_hent *h, size_t *n, size_t cap,
-					 struct util_hent e)
+static inline bool util_maxheap_offer(struct util_hent *h, size_t *n, size_t cap,
+				      struct util_hent e)
 {
 	return util_heap_offer_(h, n, cap, e, true);
 }
-
-#undef UTIL_HEAP_INLINE
 
 #endif /* UTIL_HEAP_H */
