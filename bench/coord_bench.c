@@ -66,6 +66,7 @@
 #include "bench/benchutil.h"
 #include "sutra/client.h"
 #include "sutra/errors.h"
+#include "util/grow.h"
 
 const char *bench_name = "sutra-bench-coord";
 
@@ -99,14 +100,8 @@ struct lat {
 
 static void lat_add(struct lat *l, uint64_t ns)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 65536;
-		uint32_t *v = realloc(l->v, cap * sizeof *v);
-		if (!v)
-			die("out of memory");
-		l->v = v;
-		l->cap = cap;
-	}
+	if (UTIL_GROW(l->v, l->cap, l->n + 1, 65536))
+		die("out of memory");
 	l->v[l->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
 }
 

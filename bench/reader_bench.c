@@ -62,6 +62,7 @@
 #include "sutra/client.h"
 #include "sutra/errors.h"
 #include "sutra/reader.h"
+#include "util/hash.h"
 
 const char *bench_name = "sutra-bench-reader";
 
@@ -170,20 +171,9 @@ static volatile uint64_t sink;
 
 /* ---- Deterministic data ------------------------------------------------- */
 
-/* The splitmix64 finaliser: a bijection of 64-bit values that mixes well. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 static uint64_t hash2(uint64_t seed, uint64_t k)
 {
-	return mix64(seed ^ mix64(k + 0x9e3779b97f4a7c15ull));
+	return util_mix64(seed ^ util_mix64(k + 0x9e3779b97f4a7c15ull));
 }
 
 /* A sequence of pseudo-random numbers (splitmix64). */
@@ -193,7 +183,7 @@ struct rng {
 
 static uint64_t rng_next(struct rng *r)
 {
-	return mix64(r->s += 0x9e3779b97f4a7c15ull);
+	return util_mix64(r->s += 0x9e3779b97f4a7c15ull);
 }
 
 static uint64_t rng_below(struct rng *r, uint64_t n)
@@ -205,7 +195,7 @@ static uint64_t rng_below(struct rng *r, uint64_t n)
  * for a given seed, so the ids of one store are distinct. */
 static void make_id(uint8_t id[16], uint64_t seed, uint64_t k)
 {
-	uint64_t a = hash2(seed, k), b = mix64(a ^ seed ^ 0x5a5a5a5a5a5a5a5aull);
+	uint64_t a = hash2(seed, k), b = util_mix64(a ^ seed ^ 0x5a5a5a5a5a5a5a5aull);
 	for (int i = 0; i < 8; i++) {
 		id[i] = (uint8_t)(a >> (8 * i));
 		id[8 + i] = (uint8_t)(b >> (8 * i));
@@ -435,7 +425,7 @@ static int reader_child_main(char **argv)
 		die("reader %u: %s: %s", index, path, sutra_strerror(rc));
 	res.open_s = now_s() - t0;
 
-	struct rng g = { SEED_QUERY ^ mix64(index + 1) };
+	struct rng g = { SEED_QUERY ^ util_mix64(index + 1) };
 	uint8_t id[16];
 	uint64_t sum = 0;
 	for (uint64_t i = 0; i < ngets; i++) {

@@ -9,6 +9,7 @@
 
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/grow.h"
 #include "util/utf8.h"
 
 #define BH(f) offsetof(struct layout_block_header_disk, f)
@@ -437,16 +438,8 @@ static unsigned char *reserve(struct layout_builder *b, uint64_t len)
 
 	if (need > LAYOUT_MAX_BLOCK || need > SIZE_MAX / 2 || b->items == UINT32_MAX)
 		return NULL;
-	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < need)
-			cap *= 2;
-		unsigned char *nb = realloc(b->buf, cap);
-		if (!nb)
-			return NULL;
-		b->buf = nb;
-		b->cap = cap;
-	}
+	if (UTIL_GROW(b->buf, b->cap, (size_t)need, 4096))
+		return NULL;
 	unsigned char *r = b->buf + b->len;
 	memset(r, 0, (size_t)padded);
 	return r;

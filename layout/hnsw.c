@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "util/endian.h"
+#include "util/grow.h"
+#include "util/heap.h"
 #include "util/random.h"
 #include "util/vecdist.h"
 
@@ -77,11 +79,6 @@ struct graph {
 	uint64_t nodes_off, levels_off, upper_off, file_off;
 };
 
-struct hent {
-	float d;
-	uint32_t id;
-};
-
 /* Scratch memory of one search: visited tags (a node is visited in this
  * search when its tag equals epoch, so starting a search is one increment),
  * the candidate min-heap and the result max-heap. */
@@ -89,9 +86,9 @@ struct scratch {
 	uint16_t *tags;
 	size_t ntags;
 	uint16_t epoch;
-	struct hent *cand;
+	struct util_hent *cand;
 	size_t ccap;
-	struct hent *res;
+	struct util_hent *res;
 	size_t rcap;
 };
 
@@ -105,39 +102,16 @@ static void scratch_free(struct scratch *s)
 	memset(s, 0, sizeof *s);
 }
 
-static int grow(void *pp, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap : 64;
-	while (n < need)
-		n *= 2;
-	void *p = realloc(*(void **)pp, n * size);
-	if (!p)
-		return -ENOMEM;
-	*(void **)pp = p;
-	*cap = n;
-	return 0;
-}
-
 /* Makes s ready for a search of a graph of count nodes with beam ef. */
 static int scratch_ready(struct scratch *s, uint32_t count, uint32_t ef)
 {
 	if (s->ntags < count) {
-		size_t n = s->ntags ? s->ntags : 1024;
-		while (n < count)
-			n *= 2;
-		uint16_t *t = realloc(s->tags, n * sizeof *t);
-		if (!t)
+		if (UTIL_GROW(s->tags, s->ntags, count, 1024))
 			return -ENOMEM;
-		memset(t, 0, n * sizeof *t);
-		s->tags = t;
-		s->ntags = n;
+		memset(s->tags, 0, s->ntags * sizeof *s->tags);
 		s->epoch = 0;
 	}
-	if (grow(&s->res, &s->rcap, (size_t)ef + 1, sizeof *s->res))
-		return -ENOMEM;
-	if (grow(&s->cand, &s->ccap, 256, sizeof *s->cand))
+	if (UTIL_GROW(s->res, s->rcap, (size_t)ef + 1, 64) || UTIL_GROW(s->cand, s->ccap, 256, 64))
 		return -ENOMEM;
 	if (++s->epoch == 0) {
 		memset(s->tags, 0, s->ntags * sizeof *s->tags);
@@ -179,73 +153,6 @@ static struct scratch *thread_scratch(void)
 	}
 	tls_scratch = s;
 	return s;
-}
-
-/* ---- Heaps ------------------------------------------------------------------- */
-
-/* Candidates: a min-heap on d. Results: a max-heap on d. */
-static void min_push(struct hent *h, size_t *n, struct hent e)
-{
-	size_t i = (*n)++;
-	while (i) {
-		size_t p = (i - 1) / 2;
-		if (!(e.d < h[p].d))
-			break;
-		h[i] = h[p];
-		i = p;
-	}
-	h[i] = e;
-}
-
-static void min_pop(struct hent *h, size_t *n)
-{
-	struct hent e = h[--(*n)];
-	size_t i = 0, len = *n;
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= len)
-			break;
-		if (c + 1 < len && h[c + 1].d < h[c].d)
-			c++;
-		if (!(h[c].d < e.d))
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	if (len)
-		h[i] = e;
-}
-
-static void max_push(struct hent *h, size_t *n, struct hent e)
-{
-	size_t i = (*n)++;
-	while (i) {
-		size_t p = (i - 1) / 2;
-		if (!(e.d > h[p].d))
-			break;
-		h[i] = h[p];
-		i = p;
-	}
-	h[i] = e;
-}
-
-static void max_pop(struct hent *h, size_t *n)
-{
-	struct hent e = h[--(*n)];
-	size_t i = 0, len = *n;
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= len)
-			break;
-		if (c + 1 < len && h[c + 1].d > h[c].d)
-			c++;
-		if (!(h[c].d > e.d))
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	if (len)
-		h[i] = e;
 }
 
 /* ---- Reading the graph --------------------------------------------------------- */
@@ -405,19 +312,19 @@ static int beam(const struct graph *g, struct scratch *s, const float *q, uint32
 	int rc;
 
 	tags[ep] = epoch;
-	s->cand[nc++] = (struct hent){ epd, ep };
+	s->cand[nc++] = (struct util_hent){ epd, ep };
 	rc = accept ? accept(accept_arg, label_of(g, ep)) : 1;
 	if (rc < 0)
 		return rc;
 	if (rc) {
-		s->res[nr++] = (struct hent){ epd, ep };
+		s->res[nr++] = (struct util_hent){ epd, ep };
 		lower = epd;
 	}
 	while (nc) {
-		struct hent c = s->cand[0];
+		struct util_hent c = s->cand[0];
 		if (c.d > lower && nr == ef)
 			break;
-		min_pop(s->cand, &nc);
+		util_minheap_pop(s->cand, &nc);
 
 		const uint32_t *l;
 		uint32_t n, k = 0;
@@ -433,7 +340,7 @@ static int beam(const struct graph *g, struct scratch *s, const float *q, uint32
 			prefetch_node(g, id);
 			nb[k++] = id;
 		}
-		if (nc + k > s->ccap && grow(&s->cand, &s->ccap, nc + k, sizeof *s->cand))
+		if (nc + k > s->ccap && UTIL_GROW(s->cand, s->ccap, nc + k, 64))
 			return -ENOMEM;
 		for (uint32_t j = 0; j < k; j++) {
 			uint32_t id = nb[j];
@@ -443,14 +350,14 @@ static int beam(const struct graph *g, struct scratch *s, const float *q, uint32
 				return rc;
 			float d = dist(g, q, id);
 			if (nr < ef || d < lower) {
-				min_push(s->cand, &nc, (struct hent){ d, id });
+				util_minheap_push(s->cand, &nc, (struct util_hent){ d, id });
 				rc = accept ? accept(accept_arg, label_of(g, id)) : 1;
 				if (rc < 0)
 					return rc;
 				if (rc) {
-					max_push(s->res, &nr, (struct hent){ d, id });
+					util_maxheap_push(s->res, &nr, (struct util_hent){ d, id });
 					if (nr > ef)
-						max_pop(s->res, &nr);
+						util_maxheap_pop(s->res, &nr);
 					lower = s->res[0].d;
 				}
 			}
@@ -461,11 +368,11 @@ static int beam(const struct graph *g, struct scratch *s, const float *q, uint32
 }
 
 /* Empties the result max-heap into out[0..n) nearest first. */
-static void drain(struct scratch *s, size_t n, struct hent *out)
+static void drain(struct scratch *s, size_t n, struct util_hent *out)
 {
 	while (n) {
 		out[n - 1] = s->res[0];
-		max_pop(s->res, &n);
+		util_maxheap_pop(s->res, &n);
 	}
 }
 
@@ -483,7 +390,7 @@ struct layout_hnsw_builder {
 	double mult;
 	util_dot_fn dot;
 	struct scratch s;
-	struct hent *list, *sel; /* ef_construction or m0 + 1 entries */
+	struct util_hent *list, *sel; /* ef_construction or m0 + 1 entries */
 	size_t list_cap;
 };
 
@@ -600,8 +507,8 @@ static float node_dist(const struct graph *g, uint32_t a, uint32_t c)
  * one kept so far, until max are kept. Fewer than max candidates are all
  * kept. list is sorted nearest first; the kept ones go to sel.
  */
-static uint32_t select_neighbours(const struct graph *g, const struct hent *list, uint32_t n, uint32_t max,
-				  struct hent *sel)
+static uint32_t select_neighbours(const struct graph *g, const struct util_hent *list, uint32_t n,
+				  uint32_t max, struct util_hent *sel)
 {
 	if (n < max) {
 		memcpy(sel, list, n * sizeof *list);
@@ -624,7 +531,7 @@ static uint32_t select_neighbours(const struct graph *g, const struct hent *list
 
 static int cmp_hent(const void *a, const void *b)
 {
-	const struct hent *x = a, *y = b;
+	const struct util_hent *x = a, *y = b;
 	if (x->d != y->d)
 		return x->d < y->d ? -1 : 1;
 	return x->id < y->id ? -1 : x->id > y->id;
@@ -644,8 +551,8 @@ static void connect(struct layout_hnsw_builder *b, const struct graph *g, uint32
 	}
 	uint32_t n = 0;
 	for (uint32_t j = 0; j < l[0]; j++)
-		b->list[n++] = (struct hent){ node_dist(g, s, l[1 + j]), l[1 + j] };
-	b->list[n++] = (struct hent){ node_dist(g, s, i), i };
+		b->list[n++] = (struct util_hent){ node_dist(g, s, l[1 + j]), l[1 + j] };
+	b->list[n++] = (struct util_hent){ node_dist(g, s, i), i };
 	qsort(b->list, n, sizeof *b->list, cmp_hent);
 	uint32_t k = select_neighbours(g, b->list, n, cap, b->sel);
 	for (uint32_t j = 0; j < k; j++)
@@ -694,7 +601,7 @@ int layout_hnsw_add(struct layout_hnsw_builder *b, uint32_t label, const float *
 	/* A beam holds at most every node as a candidate: with this much room
 	 * it never grows, so the searches below cannot fail. */
 	if (scratch_ready(&b->s, i + 1, b->p.ef_construction) ||
-	    grow(&b->s.cand, &b->s.ccap, (size_t)i + 2, sizeof *b->s.cand))
+	    UTIL_GROW(b->s.cand, b->s.ccap, (size_t)i + 2, 64))
 		return -ENOMEM;
 
 	/* From here nothing fails. */
@@ -939,12 +846,12 @@ int layout_hnsw_search(const struct layout_hnsw_view *v, const float *q, uint32_
 	if ((rc = beam(&g, s, q, ep, epd, 0, ef, accept, accept_arg, &nr, pb)))
 		return rc;
 	while (nr > k)
-		max_pop(s->res, &nr);
+		util_maxheap_pop(s->res, &nr);
 	uint32_t found = (uint32_t)nr;
 	for (size_t i = nr; i > 0; i--) {
 		out[i - 1].label = label_of(&g, s->res[0].id);
 		out[i - 1].distance = s->res[0].d;
-		max_pop(s->res, &nr);
+		util_maxheap_pop(s->res, &nr);
 	}
 	*n = found;
 	return 0;

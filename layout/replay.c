@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/endian.h"
+#include "util/grow.h"
 #include "util/hex.h"
 
 int layout_replay_init(struct layout_replay *r, uint32_t vector_dim)
@@ -30,17 +31,12 @@ void layout_replay_finish(struct layout_replay *r)
 
 static int grow_degree(struct layout_replay *r, uint32_t ordinal)
 {
-	if (ordinal < r->degree_cap)
+	size_t old = r->degree_cap;
+	if (ordinal < old)
 		return 0;
-	size_t cap = r->degree_cap ? r->degree_cap : 64;
-	while (cap <= ordinal)
-		cap *= 2;
-	uint32_t *d = realloc(r->degree, cap * sizeof *d);
-	if (!d)
+	if (UTIL_GROW(r->degree, r->degree_cap, (size_t)ordinal + 1, 64))
 		return -ENOMEM;
-	memset(d + r->degree_cap, 0, (cap - r->degree_cap) * sizeof *d);
-	r->degree = d;
-	r->degree_cap = cap;
+	memset(r->degree + old, 0, (r->degree_cap - old) * sizeof *r->degree);
 	return 0;
 }
 

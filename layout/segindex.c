@@ -8,6 +8,8 @@
 
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/grow.h"
+#include "util/hash.h"
 #include "util/idmap.h"
 
 /* Entry layouts (docs/FORMAT.md section 10.2). */
@@ -34,24 +36,16 @@
 #define SL_COUNT 4
 #define SL_FIRST 8
 
-static uint64_t mix64(uint64_t h)
-{
-	h ^= h >> 30;
-	h *= 0xBF58476D1CE4E5B9ull;
-	h ^= h >> 27;
-	h *= 0x94D049BB133111EBull;
-	h ^= h >> 31;
-	return h;
-}
-
+/* The hashes of the ID_HASH, OUT_INDEX and IN_INDEX tables (FORMAT.md
+ * section 10.1): on disk, so pinned by tests/layout/test_segindex.c. */
 static uint64_t hash_id(const uint8_t id[16])
 {
-	return mix64(util_get_le64(id) ^ (util_get_le64(id + 8) * 0x9E3779B97F4A7C15ull));
+	return util_mix128(util_get_le64(id), util_get_le64(id + 8));
 }
 
 static uint64_t hash_ordinal(uint32_t o)
 {
-	return mix64((uint64_t)o + 0x9E3779B97F4A7C15ull);
+	return util_mix64((uint64_t)o + 0x9E3779B97F4A7C15ull);
 }
 
 static int is_pow2(uint64_t v)
@@ -576,14 +570,8 @@ static int put_concept(struct builder *b, const uint8_t id[16], uint32_t ordinal
 {
 	uint64_t i;
 	if (!util_idmap_get(&b->cmap, id, &i)) {
-		if (b->ncs == b->capcs) {
-			size_t nc = b->capcs ? 2 * b->capcs : 1024;
-			struct bconcept *p = realloc(b->cs, nc * sizeof *p);
-			if (!p)
-				return -ENOMEM;
-			b->cs = p;
-			b->capcs = nc;
-		}
+		if (UTIL_GROW(b->cs, b->capcs, b->ncs + 1, 1024))
+			return -ENOMEM;
 		i = b->ncs;
 		if (util_idmap_put(&b->cmap, id, i))
 			return -ENOMEM;
@@ -606,14 +594,8 @@ static int put_edge(struct builder *b, const struct layout_seg_edge *e)
 	uint64_t i;
 	layout_edge_key(key, e->src_ordinal, e->dst_ordinal, e->type);
 	if (!util_idmap_get(&b->emap, key, &i)) {
-		if (b->nes == b->capes) {
-			size_t nc = b->capes ? 2 * b->capes : 1024;
-			struct layout_seg_edge *p = realloc(b->es, nc * sizeof *p);
-			if (!p)
-				return -ENOMEM;
-			b->es = p;
-			b->capes = nc;
-		}
+		if (UTIL_GROW(b->es, b->capes, b->nes + 1, 1024))
+			return -ENOMEM;
 		i = b->nes++;
 		if (util_idmap_put(&b->emap, key, i))
 			return -ENOMEM;
@@ -772,7 +754,7 @@ static int build_search(struct builder *b, size_t nc, struct layout_hnsw_builder
 		.m = in->hnsw_m < 2 ? 2 : in->hnsw_m > LAYOUT_HNSW_MAX_M ? LAYOUT_HNSW_MAX_M
 									 : in->hnsw_m,
 		.ef_construction = in->hnsw_ef_construction ? in->hnsw_ef_construction : 1,
-		.seed = mix64(in->first_epoch * 0x9E3779B97F4A7C15ull ^ in->last_epoch),
+		.seed = util_mix64(in->first_epoch * 0x9E3779B97F4A7C15ull ^ in->last_epoch),
 	};
 	uint32_t nvec = 0;
 	int rc;

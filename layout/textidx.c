@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/endian.h"
+#include "util/grow.h"
 #include "util/tokenize.h"
 
 /* TERMS header (64 bytes) and slot (32 bytes) fields. */
@@ -207,22 +208,9 @@ static int add_token(void *arg, const char *tok, size_t len)
 	/* A new token. Term indices are stored + 1 in a u32. */
 	if (b->nterms >= UINT32_MAX - 1)
 		return SUTRA_ETOOBIG;
-	if (b->nterms == b->capterms) {
-		size_t nc = b->capterms ? 2 * b->capterms : 256;
-		struct term *p = realloc(b->terms, nc * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		b->terms = p;
-		b->capterms = nc;
-	}
-	if (b->acap - b->alen < len) {
-		size_t nc = b->acap ? 2 * b->acap : 4096;
-		char *p = realloc(b->arena, nc);
-		if (!p)
-			return -ENOMEM;
-		b->arena = p;
-		b->acap = nc;
-	}
+	if (UTIL_GROW(b->terms, b->capterms, b->nterms + 1, 256) ||
+	    UTIL_GROW(b->arena, b->acap, b->alen + len, 4096))
+		return -ENOMEM;
 	roaring_bitmap_t *r = roaring_bitmap_create();
 	if (!r)
 		return -ENOMEM;

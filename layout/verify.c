@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/grow.h"
+
 /* Offsets of the segment blocks met during the walk, to check the meta's
  * segment references against. */
 struct seglist {
@@ -16,14 +18,8 @@ struct seglist {
 
 static int seglist_add(struct seglist *l, uint64_t off, uint64_t len)
 {
-	if (l->len == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
-		struct layout_segment_ref *r = realloc(l->refs, cap * sizeof *r);
-		if (!r)
-			return -ENOMEM;
-		l->refs = r;
-		l->cap = cap;
-	}
+	if (UTIL_GROW(l->refs, l->cap, l->len + 1, 16))
+		return -ENOMEM;
 	l->refs[l->len].offset = off;
 	l->refs[l->len].length = len;
 	l->len++;

@@ -14,6 +14,7 @@
 #include "reader/internal.h"
 #include "sutra/reader.h"
 #include "util/endian.h"
+#include "util/heap.h"
 #include "util/idmap.h"
 #include "util/tokenize.h"
 #include "util/vecdist.h"
@@ -45,44 +46,20 @@ struct cand {
 	float strength;
 };
 
-/* The k best candidates by score: a min-heap on score. */
+/* The k best candidates by score: c holds them in no order, h is a
+ * min-heap on score of their indices in c, so the worst kept is on top
+ * and a better candidate takes its place in c. */
 struct topk {
 	struct cand *c;
+	struct util_hent *h;
 	size_t n, k;
 };
 
-static void heap_down(struct topk *t, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		if (l < t->n && t->c[l].score < t->c[m].score)
-			m = l;
-		if (l + 1 < t->n && t->c[l + 1].score < t->c[m].score)
-			m = l + 1;
-		if (m == i)
-			return;
-		struct cand x = t->c[i];
-		t->c[i] = t->c[m];
-		t->c[m] = x;
-		i = m;
-	}
-}
-
 static void topk_push(struct topk *t, const struct cand *c)
 {
-	if (t->n < t->k) {
-		size_t i = t->n++;
-		t->c[i] = *c;
-		while (i && t->c[(i - 1) / 2].score > t->c[i].score) {
-			struct cand x = t->c[i];
-			t->c[i] = t->c[(i - 1) / 2];
-			t->c[(i - 1) / 2] = x;
-			i = (i - 1) / 2;
-		}
-	} else if (c->score > t->c[0].score) {
-		t->c[0] = *c;
-		heap_down(t, 0);
-	}
+	uint32_t slot = t->n < t->k ? (uint32_t)t->n : t->h[0].id;
+	if (util_minheap_offer(t->h, &t->n, t->k, (struct util_hent){ c->score, slot }))
+		t->c[slot] = *c;
 }
 
 static int cmp_score(const void *a, const void *b)
@@ -259,9 +236,10 @@ int sutra_snapshot_vector_search(const sutra_snapshot *s, const float *query, ui
 	struct vsearch vs = { .s = s, .filter = filter, .top = { .k = k } };
 	float *q = malloc((size_t)dim * sizeof *q);
 	vs.top.c = malloc(k * sizeof *vs.top.c);
+	vs.top.h = malloc(k * sizeof *vs.top.h);
 	struct layout_hnsw_hit *hits = malloc(k * sizeof *hits);
 	int rc = 0;
-	if (!q || !vs.top.c || !hits) {
+	if (!q || !vs.top.c || !vs.top.h || !hits) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -297,6 +275,7 @@ int sutra_snapshot_vector_search(const sutra_snapshot *s, const float *query, ui
 out:
 	free(q);
 	free(vs.top.c);
+	free(vs.top.h);
 	free(hits);
 	return rc;
 }

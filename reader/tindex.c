@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/endian.h"
+#include "util/hash.h"
 
 struct slot {
 	uint8_t id[16];
@@ -24,12 +25,8 @@ struct rdr_gen {
 static uint64_t hash_id(const uint8_t id[16])
 {
 	/* Ids are usually random, but content-derived or crafted ones need
-	 * not be: mix both halves. */
-	uint64_t h = util_get_le64(id) ^ (util_get_le64(id + 8) * 0x9E3779B97F4A7C15ull);
-	h ^= h >> 31;
-	h *= 0xBF58476D1CE4E5B9ull;
-	h ^= h >> 29;
-	return h;
+	 * not be: mix both halves. In memory only, so free to change. */
+	return util_mix128(util_get_le64(id), util_get_le64(id + 8));
 }
 
 static struct rdr_gen *gen_create(uint64_t cap)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 enum { EMPTY = 0, FULL = 1, DELETED = 2 };
 
 static size_t hash_key(const unsigned char *k)
@@ -13,14 +15,7 @@ static size_t hash_key(const unsigned char *k)
 	uint64_t a, b;
 	memcpy(&a, k, 8);
 	memcpy(&b, k + 8, 8);
-	/* A 64-bit finaliser (from splitmix64) over both halves. */
-	uint64_t h = a ^ (b * 0x9E3779B97F4A7C15ull);
-	h ^= h >> 30;
-	h *= 0xBF58476D1CE4E5B9ull;
-	h ^= h >> 27;
-	h *= 0x94D049BB133111EBull;
-	h ^= h >> 31;
-	return (size_t)h;
+	return (size_t)util_mix128(a, b);
 }
 
 void util_idmap_init(struct util_idmap *m)

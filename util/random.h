@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/hash.h"
+
 /* Fills buf with len bytes from getrandom(2). Returns 0 or -errno. */
 int util_random_bytes(void *buf, size_t len);
 
@@ -17,10 +19,7 @@ int util_random_uuid(uint8_t uuid[16]);
  * seed gives the same sequence on every host. Not for secrets. */
 static inline uint64_t util_splitmix64(uint64_t *state)
 {
-	uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
+	return util_mix64(*state += 0x9E3779B97F4A7C15ull);
 }
 
 #endif /* UTIL_RANDOM_H */

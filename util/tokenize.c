@@ -4,59 +4,11 @@
 
 #include <stdint.h>
 
+#include "util/hash.h"
 #include "util/unicode_tables.h"
+#include "util/utf8.h"
 
 enum { SEP = 0, ALNUM = 1, MARK = 2 };
-
-/* Decodes one code point at s[0..n) (n > 0) under the rules of
- * util/utf8.c (shortest form, no surrogates, at most U+10FFFF). Returns
- * the bytes used; *cp is the code point, or UINT32_MAX for an ill-formed
- * sequence, of which only the first byte is used: the bytes after it are
- * looked at again, and a continuation byte alone is ill-formed too, so
- * every byte of a bad sequence ends up a separator. */
-static size_t decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t k;
-	uint32_t v;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if (c >= 0xC2 && c <= 0xDF) {
-		k = 1;
-		v = c & 0x1Fu;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		k = 2;
-		v = c & 0x0Fu;
-		if (c == 0xE0)
-			lo = 0xA0; /* overlong */
-		else if (c == 0xED)
-			hi = 0x9F; /* surrogates */
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		k = 3;
-		v = c & 0x07u;
-		if (c == 0xF0)
-			lo = 0x90; /* overlong */
-		else if (c == 0xF4)
-			hi = 0x8F; /* above U+10FFFF */
-	} else {
-		goto bad;
-	}
-	if (n <= k || s[1] < lo || s[1] > hi)
-		goto bad;
-	for (size_t i = 1; i <= k; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			goto bad;
-		v = v << 6 | (s[i] & 0x3Fu);
-	}
-	*cp = v;
-	return k + 1;
-bad:
-	*cp = UINT32_MAX;
-	return 1;
-}
 
 static unsigned classify(uint32_t cp)
 {
@@ -131,9 +83,10 @@ int util_tokenize(const char *s, size_t n, int (*fn)(void *arg, const char *tok,
 	int in_word = 0, full = 0, rc;
 
 	for (size_t i = 0; i < n;) {
+		/* A bad sequence costs one byte and separates like a symbol;
+		 * its other bytes are bad on their own and separate too. */
 		uint32_t cp;
-		i += decode(p + i, n - i, &cp);
-		unsigned cls = cp == UINT32_MAX ? SEP : classify(cp);
+		unsigned cls = util_utf8_next(p, n, &i, &cp) ? SEP : classify(cp);
 		/* A mark belongs to the word it follows; one with no word
 		 * before it is a separator like any other symbol. */
 		if (cls == ALNUM || (cls == MARK && in_word)) {
@@ -178,10 +131,5 @@ unsigned long long util_token_hash(const char *tok, size_t len)
 		h ^= (unsigned char)tok[i];
 		h *= 0x100000001B3ull;
 	}
-	h ^= h >> 30;
-	h *= 0xBF58476D1CE4E5B9ull;
-	h ^= h >> 27;
-	h *= 0x94D049BB133111EBull;
-	h ^= h >> 31;
-	return h;
+	return util_mix64(h);
 }

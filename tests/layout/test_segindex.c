@@ -2,11 +2,13 @@
 /* Index segments: built from commit blocks and from older segments, read in place, damage caught. */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "layout/segindex.h"
 #include "tests/common/tstore.h"
+#include "util/crc32c.h"
 #include "util/endian.h"
 #include "util/idmap.h"
 
@@ -374,6 +376,122 @@ START_TEST(test_damaged_chunk_fails_only_the_read_that_touches_it)
 }
 END_TEST
 
+/* The bytes a build writes for fixed input, pinned with the values the
+ * code gave when the test was written: the ID_HASH slots come from a hash
+ * of the id, OUT_INDEX and IN_INDEX from a hash of the ordinal, the HNSW
+ * graph from a seed hashed from the epochs and TERMS from the token
+ * hashes, and all of them are on disk, so none may ever change. */
+#define PIN_N 48u
+
+static void pin_id(uint8_t id[16], uint32_t i)
+{
+	for (uint32_t j = 0; j < 16; j++)
+		id[j] = (uint8_t)(i * 37u + j * 11u + 5u);
+}
+
+static uint32_t section_crc(const struct layout_segview *sv, unsigned kind)
+{
+	return util_crc32c(0, sv->base + sv->sec_off[kind], (size_t)sv->sec_len[kind]);
+}
+
+START_TEST(test_segindex_hashed_bytes_are_pinned)
+{
+	static const char *const words[] = { "alpha", "beta", "gamma", "delta", "epsilon",
+					     "zeta", "eta", "theta" };
+	struct tstore t;
+	struct layout_builder b;
+	struct sutra_detail pb;
+	char text[64];
+	float emb[PIN_N][TSTORE_DIM];
+
+	ck_assert_int_eq(tstore_init_empty(&t, TSTORE_DIM), 0);
+	layout_builder_init(&b, TSTORE_DIM);
+	for (uint32_t i = 0; i < PIN_N; i++) {
+		struct layout_concept c = { .ordinal = i, .strength = 1.0f, .confidence = 1.0f };
+		pin_id(c.id, i);
+		for (uint32_t k = 0; k < TSTORE_DIM; k++)
+			emb[i][k] = (float)((i * 7u + k * 3u) % 11u) - 5.0f + 0.25f * (float)k;
+		snprintf(text, sizeof text, "%s %s n%u", words[i % 8], words[(i / 8) % 8], i);
+		c.content = text;
+		c.content_len = (uint32_t)strlen(text);
+		c.embedding = emb[i];
+		c.vector_dim = TSTORE_DIM;
+		ck_assert_int_eq(layout_builder_add_concept(&b, &c), 0);
+	}
+	for (uint32_t i = 0; i + 1 < PIN_N; i += 2) {
+		struct layout_association a = { .src_ordinal = i, .dst_ordinal = (i * 5u + 3u) % PIN_N,
+						.type = (uint8_t)(i % 5u), .confidence = 0.5f,
+						.weight = 1.0f };
+		pin_id(a.src, a.src_ordinal);
+		pin_id(a.dst, a.dst_ordinal);
+		ck_assert_int_eq(layout_builder_add_association(&b, &a), 0);
+	}
+	ck_assert_int_eq(tstore_commit(&t, &b, PIN_N, PIN_N / 2, PIN_N), 0);
+	layout_builder_finish(&b);
+
+	struct layout_segbuild_in in = {
+		.base = t.buf, .end = t.len, .vector_dim = TSTORE_DIM,
+		.hnsw_m = 4, .hnsw_ef_construction = 16,
+		.from = LAYOUT_DATA_OFFSET, .to = t.counts[1].published_end,
+		.first_epoch = 1, .last_epoch = 1, .next_ordinal = PIN_N, .base_segment = 1,
+	};
+	unsigned char *blk = NULL;
+	uint64_t len;
+	ck_assert_int_eq(layout_segment_build(&in, &blk, &len, &pb), 0);
+	struct layout_segview sv;
+	ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0);
+	ck_assert_int_eq(layout_segview_check_all(&sv, &pb), 0);
+
+	/* Where a few ids sit in ID_HASH (16-byte slots: entry index + 1, the
+	 * high half of the id's hash, record) and a few ordinals in OUT_INDEX
+	 * (ordinal + 1, count, first edge). */
+	static const uint32_t probe[] = { 0, 2, 16, 30, 46 };
+	uint32_t id_slot[5], id_tag[5], out_slot[5];
+	const unsigned char *ih = sv.base + sv.sec_off[LAYOUT_SEC_ID_HASH];
+	const unsigned char *oi = sv.base + sv.sec_off[LAYOUT_SEC_OUT_INDEX];
+	for (size_t p = 0; p < 5; p++) {
+		uint8_t id[16];
+		struct layout_seg_concept c;
+		uint64_t index;
+		pin_id(id, probe[p]);
+		ck_assert_int_eq(layout_segview_find(&sv, id, &c, &index, &pb), 1);
+		id_slot[p] = out_slot[p] = id_tag[p] = UINT32_MAX;
+		for (uint32_t s = 0; s < sv.id_cap; s++) {
+			const unsigned char *q = ih + (size_t)s * LAYOUT_SEG_SLOT_SIZE;
+			if (util_get_le32(q) == index + 1) {
+				id_slot[p] = s;
+				id_tag[p] = util_get_le32(q + 4);
+			}
+		}
+		for (uint32_t s = 0; s < sv.out_cap; s++)
+			if (util_get_le32(oi + (size_t)s * LAYOUT_SEG_SLOT_SIZE) == probe[p] + 1)
+				out_slot[p] = s;
+	}
+	static const uint32_t want_slot[] = { 35, 100, 16, 110, 4 };
+	static const uint32_t want_tag[] = { 0xe656540d, 0x5e941bb2, 0x8995e812, 0x5c473b2f,
+					     0x0df3f7b8 };
+	static const uint32_t want_out[] = { 47, 14, 7, 15, 8 };
+	ck_assert_uint_eq(sv.id_cap, 128);
+	ck_assert_uint_eq(sv.out_cap, 64);
+	ck_assert_uint_eq(sv.in_cap, 64);
+	for (size_t p = 0; p < 5; p++) {
+		ck_assert_uint_eq(id_slot[p], want_slot[p]);
+		ck_assert_uint_eq(id_tag[p], want_tag[p]);
+		ck_assert_uint_eq(out_slot[p], want_out[p]);
+	}
+	ck_assert_uint_eq(section_crc(&sv, LAYOUT_SEC_ID_HASH), 0x00b6fac7);
+	ck_assert_uint_eq(section_crc(&sv, LAYOUT_SEC_OUT_INDEX), 0x51ba69ee);
+	ck_assert_uint_eq(section_crc(&sv, LAYOUT_SEC_IN_INDEX), 0xd3d8498d);
+	ck_assert_uint_eq(section_crc(&sv, LAYOUT_SEC_HNSW), 0x44cc8355);
+	ck_assert_uint_eq(section_crc(&sv, LAYOUT_SEC_TERMS), 0x30fb180d);
+	ck_assert_uint_eq(len, 26432);
+	ck_assert_uint_eq(util_crc32c(0, blk, (size_t)len), 0x1e0cfd31);
+	layout_segview_close(&sv);
+	free(blk);
+	tstore_finish(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("layout");
@@ -386,6 +504,7 @@ int main(void)
 	tcase_add_test(tc, test_build_can_be_cancelled);
 	tcase_add_test(tc, test_every_flipped_byte_is_caught_or_harmless);
 	tcase_add_test(tc, test_damaged_chunk_fails_only_the_read_that_touches_it);
+	tcase_add_test(tc, test_segindex_hashed_bytes_are_pinned);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

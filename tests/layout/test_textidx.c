@@ -10,6 +10,7 @@
 #include "layout/textidx.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/grow.h"
 #include "util/tokenize.h"
 
 /* ---- A corpus and its naive index ----------------------------------------- */
@@ -92,11 +93,7 @@ static int tokset_add(void *arg, const char *tok, size_t len)
 	for (size_t i = 0; i < s->n; i++)
 		if (strcmp(s->tok[i], tok) == 0)
 			return 0;
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 64;
-		s->tok = realloc(s->tok, s->cap * sizeof *s->tok);
-		ck_assert_ptr_nonnull(s->tok);
-	}
+	ck_assert_int_eq(UTIL_GROW(s->tok, s->cap, s->n + 1, 64), 0);
 	memcpy(s->tok[s->n], tok, len + 1);
 	s->n++;
 	return 0;

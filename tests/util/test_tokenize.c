@@ -291,6 +291,18 @@ START_TEST(test_tokenize_hash_values)
 	ck_assert_uint_eq(util_token_hash("a", 1), 0x02c0bdbf481420f8ull);
 	ck_assert_uint_eq(util_token_hash("hello", 5), 0x16fe05a1c75bcd0full);
 	ck_assert_uint_eq(util_token_hash("stra\xc3\x9f" "e", 7), 0x392b421b74e861baull);
+	/* More, pinned with the values the code gave when util_mix64 took
+	 * over the finaliser: the TERMS table on disk depends on them. */
+	ck_assert_uint_eq(util_token_hash("photosynthesis", 14), 0x1a3e5cae373fc0f6ull);
+	ck_assert_uint_eq(util_token_hash("42", 2), 0xa428ce5471163b02ull);
+	ck_assert_uint_eq(util_token_hash("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 9),
+			  0x77e327b1b6755706ull);
+	ck_assert_uint_eq(util_token_hash("\xcf\x83\xce\xaf\xcf\x83\xcf\x85\xcf\x86\xce\xbf"
+					  "\xcf\x83", 14),
+			  0x5d9f03c1bd986d13ull);
+	char longest[UTIL_TOKEN_MAX];
+	memset(longest, 'a', sizeof longest);
+	ck_assert_uint_eq(util_token_hash(longest, sizeof longest), 0xc0ec7c7004e81535ull);
 }
 END_TEST
 
