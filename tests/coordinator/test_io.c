@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The writer's I/O backends: both write what they are given, and the fault seam fails them as specified. */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "coordinator/io.h"
+#include "tests/common/tcheck.h"
 
 static char path[64];
 static int fd = -1;
@@ -50,16 +50,16 @@ static void write_and_read(enum coord_io_kind kind)
 	unsigned char a[8192], b[100];
 	memset(a, 0xA5, sizeof a);
 	memset(b, 0x5A, sizeof b);
-	ck_assert_int_eq(coord_io_open(fd, kind, NULL, &io, NULL), 0);
+	ck_assert_ok(coord_io_open(fd, kind, NULL, &io, NULL));
 	ck_assert_int_eq(coord_io_kind(io), kind);
 	struct coord_io_write w[2] = { { .offset = 4096, .buf = a, .len = sizeof a },
 				       { .offset = 0, .buf = b, .len = sizeof b } };
-	ck_assert_int_eq(coord_io_submit(io, w, 2, 1), 0);
+	ck_assert_ok(coord_io_submit(io, w, 2, 1));
 	check_bytes(4096, a, sizeof a);
 	check_bytes(0, b, sizeof b);
 	ck_assert_uint_eq(file_size(), 4096 + sizeof a);
-	ck_assert_int_eq(coord_io_submit(io, w + 1, 1, 0), 0);
-	ck_assert_int_eq(coord_io_sync(io), 0);
+	ck_assert_ok(coord_io_submit(io, w + 1, 1, 0));
+	ck_assert_ok(coord_io_sync(io));
 	coord_io_close(io);
 }
 
@@ -79,7 +79,7 @@ START_TEST(test_io_auto_picks_uring_here)
 {
 	struct coord_io *io;
 	int fell = 1;
-	ck_assert_int_eq(coord_io_open(fd, COORD_IO_AUTO, NULL, &io, &fell), 0);
+	ck_assert_ok(coord_io_open(fd, COORD_IO_AUTO, NULL, &io, &fell));
 	/* io_uring works on these machines (DESIGN.md): no fallback. */
 	ck_assert_int_eq(fell, 0);
 	ck_assert_int_eq(coord_io_kind(io), COORD_IO_URING);
@@ -96,7 +96,7 @@ START_TEST(test_io_rejects_bad_fault_spec)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		ck_assert_msg(coord_io_open(fd, COORD_IO_SYNC, bad[i], &io, NULL) == -EINVAL,
 			      "spec '%s' accepted", bad[i]);
-	ck_assert_int_eq(coord_io_open(fd, COORD_IO_SYNC, "write:3,sync:2", &io, NULL), 0);
+	ck_assert_ok(coord_io_open(fd, COORD_IO_SYNC, "write:3,sync:2", &io, NULL));
 	coord_io_close(io);
 }
 END_TEST
@@ -108,12 +108,12 @@ static void sync_fault(enum coord_io_kind kind)
 	unsigned char a[64];
 	memset(a, 7, sizeof a);
 	struct coord_io_write w = { .offset = 0, .buf = a, .len = sizeof a };
-	ck_assert_int_eq(coord_io_open(fd, kind, "sync:2", &io, NULL), 0);
-	ck_assert_int_eq(coord_io_submit(io, &w, 1, 1), 0);
+	ck_assert_ok(coord_io_open(fd, kind, "sync:2", &io, NULL));
+	ck_assert_ok(coord_io_submit(io, &w, 1, 1));
 	w.offset = 64;
-	ck_assert_int_eq(coord_io_submit(io, &w, 1, 1), -EIO);
+	ck_assert_err(coord_io_submit(io, &w, 1, 1), -EIO);
 	check_bytes(64, a, sizeof a);
-	ck_assert_int_eq(coord_io_sync(io), 0); /* only the 2nd one fails */
+	ck_assert_ok(coord_io_sync(io)); /* only the 2nd one fails */
 	coord_io_close(io);
 }
 
@@ -139,8 +139,8 @@ static void write_fault(enum coord_io_kind kind)
 	memset(b, 2, sizeof b);
 	struct coord_io_write w[2] = { { .offset = 0, .buf = a, .len = sizeof a },
 				       { .offset = 64, .buf = b, .len = sizeof b } };
-	ck_assert_int_eq(coord_io_open(fd, kind, "write:2", &io, NULL), 0);
-	ck_assert_int_eq(coord_io_submit(io, w, 2, 1), -EIO);
+	ck_assert_ok(coord_io_open(fd, kind, "write:2", &io, NULL));
+	ck_assert_err(coord_io_submit(io, w, 2, 1), -EIO);
 	check_bytes(0, a, sizeof a);
 	ck_assert_uint_eq(file_size(), 64);
 	coord_io_close(io);
@@ -168,16 +168,16 @@ static void long_write(enum coord_io_kind kind)
 	unsigned char a[10240];
 	for (size_t i = 0; i < sizeof a; i++)
 		a[i] = (unsigned char)(i * 7);
-	ck_assert_int_eq(coord_io_open(fd, kind, "write:3", &io, NULL), 0);
-	ck_assert_int_eq(coord_io_write_long(io, 0, a, sizeof a, 4096), -EIO);
+	ck_assert_ok(coord_io_open(fd, kind, "write:3", &io, NULL));
+	ck_assert_err(coord_io_write_long(io, 0, a, sizeof a, 4096), -EIO);
 	ck_assert_uint_eq(file_size(), 8192);
 	coord_io_close(io);
-	ck_assert_int_eq(coord_io_open(fd, kind, NULL, &io, NULL), 0);
-	ck_assert_int_eq(coord_io_write_long(io, 4096, a, sizeof a, 4096), 0);
+	ck_assert_ok(coord_io_open(fd, kind, NULL, &io, NULL));
+	ck_assert_ok(coord_io_write_long(io, 4096, a, sizeof a, 4096));
 	check_bytes(4096, a, sizeof a);
 	/* One write over the limit is refused, not cut. */
 	struct coord_io_write w = { .offset = 0, .buf = a, .len = (size_t)COORD_IO_MAX_WRITE + 1 };
-	ck_assert_int_eq(coord_io_submit(io, &w, 1, 0), -EINVAL);
+	ck_assert_err(coord_io_submit(io, &w, 1, 0), -EINVAL);
 	coord_io_close(io);
 }
 
@@ -200,10 +200,10 @@ static void short_fault(enum coord_io_kind kind)
 	unsigned char a[128];
 	memset(a, 3, sizeof a);
 	struct coord_io_write w = { .offset = 0, .buf = a, .len = sizeof a };
-	ck_assert_int_eq(coord_io_open(fd, kind, "short:1", &io, NULL), 0);
-	ck_assert_int_eq(coord_io_submit(io, &w, 1, 1), -EIO);
+	ck_assert_ok(coord_io_open(fd, kind, "short:1", &io, NULL));
+	ck_assert_err(coord_io_submit(io, &w, 1, 1), -EIO);
 	ck_assert_uint_eq(file_size(), 64);
-	ck_assert_int_eq(coord_io_submit(io, &w, 1, 1), 0);
+	ck_assert_ok(coord_io_submit(io, &w, 1, 1));
 	ck_assert_uint_eq(file_size(), 128);
 	coord_io_close(io);
 }
@@ -229,8 +229,8 @@ static void real_error(enum coord_io_kind kind)
 	int ro = open(path, O_RDONLY | O_CLOEXEC);
 	ck_assert_int_ge(ro, 0);
 	struct coord_io_write w = { .offset = 0, .buf = a, .len = sizeof a };
-	ck_assert_int_eq(coord_io_open(ro, kind, NULL, &io, NULL), 0);
-	ck_assert_int_eq(coord_io_submit(io, &w, 1, 1), -EBADF);
+	ck_assert_ok(coord_io_open(ro, kind, NULL, &io, NULL));
+	ck_assert_err(coord_io_submit(io, &w, 1, 1), -EBADF);
 	coord_io_close(io);
 	close(ro);
 }
@@ -247,29 +247,11 @@ START_TEST(test_io_real_error_pwrite)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("coordinator");
-	TCase *tc = tcase_create("io");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_io_uring_writes);
-	tcase_add_test(tc, test_io_pwrite_writes);
-	tcase_add_test(tc, test_io_auto_picks_uring_here);
-	tcase_add_test(tc, test_io_rejects_bad_fault_spec);
-	tcase_add_test(tc, test_io_sync_fault_uring);
-	tcase_add_test(tc, test_io_sync_fault_pwrite);
-	tcase_add_test(tc, test_io_write_fault_uring);
-	tcase_add_test(tc, test_io_write_fault_pwrite);
-	tcase_add_test(tc, test_io_short_fault_uring);
-	tcase_add_test(tc, test_io_long_write_uring);
-	tcase_add_test(tc, test_io_long_write_pwrite);
-	tcase_add_test(tc, test_io_short_fault_pwrite);
-	tcase_add_test(tc, test_io_real_error_uring);
-	tcase_add_test(tc, test_io_real_error_pwrite);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN_FIXTURE("coordinator", "io", 0, setup, teardown, test_io_uring_writes,
+		    test_io_pwrite_writes, test_io_auto_picks_uring_here,
+		    test_io_rejects_bad_fault_spec, test_io_sync_fault_uring,
+		    test_io_sync_fault_pwrite, test_io_write_fault_uring,
+		    test_io_write_fault_pwrite, test_io_short_fault_uring,
+		    test_io_long_write_uring, test_io_long_write_pwrite,
+		    test_io_short_fault_pwrite, test_io_real_error_uring,
+		    test_io_real_error_pwrite)

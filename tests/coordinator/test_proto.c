@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The wire protocol's encoders and checked decoders: round trips of every message and every rejection with its exact code. */
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/common/tcheck.h"
 #include "wire/proto.h"
 #include "sutra/errors.h"
 #include "util/endian.h"
@@ -191,7 +191,7 @@ START_TEST(test_proto_req_header_roundtrip)
 	ck_assert_uint_eq(util_get_le32(m + 24), 16);
 	ck_assert_uint_eq(util_get_le32(m + 28), 0);
 
-	ck_assert_int_eq(req_decode(m, len, &lim, &h), 0);
+	ck_assert_ok(req_decode(m, len, &lim, &h));
 	ck_assert_uint_eq(h.version, PROTO_VERSION);
 	ck_assert_uint_eq(h.op, PROTO_OP_DELETE_CONCEPT);
 	ck_assert_uint_eq(h.client_id, 0x0102030405060708ull);
@@ -200,7 +200,7 @@ START_TEST(test_proto_req_header_roundtrip)
 
 	/* A header alone (PING, STATS, SYNC) and a NULL reason buffer. */
 	len = request(m, PROTO_OP_PING, NULL, 0);
-	ck_assert_int_eq(proto_req_header_decode(m, len, &lim, &h, NULL), 0);
+	ck_assert_ok(proto_req_header_decode(m, len, &lim, &h, NULL));
 	ck_assert_uint_eq(h.op, PROTO_OP_PING);
 	ck_assert_uint_eq(h.body_len, 0);
 }
@@ -212,14 +212,14 @@ START_TEST(test_proto_req_header_rejects_short)
 	struct proto_req_header h;
 
 	request(m, PROTO_OP_PING, NULL, 0);
-	ck_assert_int_eq(req_decode(m, 0, &lim, &h), SUTRA_EPROTO);
-	ck_assert_int_eq(req_decode(m, 1, &lim, &h), SUTRA_EPROTO);
-	ck_assert_int_eq(req_decode(m, PROTO_REQ_HEADER - 1, &lim, &h), SUTRA_EPROTO);
+	ck_assert_err(req_decode(m, 0, &lim, &h), SUTRA_EPROTO);
+	ck_assert_err(req_decode(m, 1, &lim, &h), SUTRA_EPROTO);
+	ck_assert_err(req_decode(m, PROTO_REQ_HEADER - 1, &lim, &h), SUTRA_EPROTO);
 	/* Nothing could be read: the reply names no client. */
 	ck_assert_uint_eq(h.client_id, 0);
 	ck_assert_uint_eq(h.seq, 0);
 	ck_assert_uint_eq(h.op, 0);
-	ck_assert_int_eq(req_decode(m, PROTO_REQ_HEADER, &lim, &h), 0);
+	ck_assert_ok(req_decode(m, PROTO_REQ_HEADER, &lim, &h));
 }
 END_TEST
 
@@ -231,7 +231,7 @@ START_TEST(test_proto_req_header_rejects_bad_magic)
 	for (int i = 0; i < 4; i++) {
 		request(m, PROTO_OP_STATS, NULL, 0);
 		m[i] ^= 0x20;
-		ck_assert_int_eq(req_decode(m, sizeof m, &lim, &h), SUTRA_EPROTO);
+		ck_assert_err(req_decode(m, sizeof m, &lim, &h), SUTRA_EPROTO);
 		/* The fields are still read, so that the error reply can name
 		 * the client and sequence. */
 		ck_assert_uint_eq(h.client_id, 0x0102030405060708ull);
@@ -241,7 +241,7 @@ START_TEST(test_proto_req_header_rejects_bad_magic)
 	/* A reply is not a request. */
 	request(m, PROTO_OP_STATS, NULL, 0);
 	util_put_le32(m, PROTO_REP_MAGIC);
-	ck_assert_int_eq(req_decode(m, sizeof m, &lim, &h), SUTRA_EPROTO);
+	ck_assert_err(req_decode(m, sizeof m, &lim, &h), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -254,7 +254,7 @@ START_TEST(test_proto_req_header_rejects_bad_version)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		request(m, PROTO_OP_PING, NULL, 0);
 		util_put_le16(m + 4, bad[i]);
-		ck_assert_int_eq(req_decode(m, sizeof m, &lim, &h), SUTRA_EPROTO);
+		ck_assert_err(req_decode(m, sizeof m, &lim, &h), SUTRA_EPROTO);
 		ck_assert_uint_eq(h.version, bad[i]);
 		ck_assert_uint_eq(h.seq, 0x1112131415161718ull);
 	}
@@ -268,9 +268,9 @@ START_TEST(test_proto_req_header_rejects_flags)
 	for (int i = 28; i < 32; i++) {
 		request(m, PROTO_OP_PING, NULL, 0);
 		m[i] = 0x01;
-		ck_assert_int_eq(req_decode(m, sizeof m, &lim, NULL), SUTRA_EPROTO);
+		ck_assert_err(req_decode(m, sizeof m, &lim, NULL), SUTRA_EPROTO);
 		m[i] = 0x80;
-		ck_assert_int_eq(req_decode(m, sizeof m, &lim, NULL), SUTRA_EPROTO);
+		ck_assert_err(req_decode(m, sizeof m, &lim, NULL), SUTRA_EPROTO);
 	}
 }
 END_TEST
@@ -282,18 +282,18 @@ START_TEST(test_proto_req_header_rejects_body_len_mismatch)
 
 	/* body_len larger than the bytes that follow. */
 	util_put_le32(m + 24, 17);
-	ck_assert_int_eq(req_decode(m, len, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(req_decode(m, len, &lim, NULL), SUTRA_EPROTO);
 	util_put_le32(m + 24, UINT32_MAX);
-	ck_assert_int_eq(req_decode(m, len, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(req_decode(m, len, &lim, NULL), SUTRA_EPROTO);
 	/* body_len smaller than the bytes that follow. */
 	util_put_le32(m + 24, 15);
-	ck_assert_int_eq(req_decode(m, len, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(req_decode(m, len, &lim, NULL), SUTRA_EPROTO);
 	util_put_le32(m + 24, 0);
-	ck_assert_int_eq(req_decode(m, len, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(req_decode(m, len, &lim, NULL), SUTRA_EPROTO);
 	/* A header-only message that claims a body. */
 	util_put_le32(m + 24, 16);
-	ck_assert_int_eq(req_decode(m, PROTO_REQ_HEADER, &lim, NULL), SUTRA_EPROTO);
-	ck_assert_int_eq(req_decode(m, len, &lim, NULL), 0);
+	ck_assert_err(req_decode(m, PROTO_REQ_HEADER, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_ok(req_decode(m, len, &lim, NULL));
 }
 END_TEST
 
@@ -307,14 +307,14 @@ START_TEST(test_proto_req_header_rejects_too_big)
 	/* Exactly the limit (header included) is allowed. */
 	size_t len = request(m, PROTO_OP_BATCH, NULL, (uint32_t)(max - PROTO_REQ_HEADER));
 	ck_assert_uint_eq(len, max);
-	ck_assert_int_eq(req_decode(m, len, &l, NULL), 0);
+	ck_assert_ok(req_decode(m, len, &l, NULL));
 	/* One byte more is SUTRA_ETOOBIG, with an honest body_len. */
 	len = request(m, PROTO_OP_BATCH, NULL, (uint32_t)(max + 1 - PROTO_REQ_HEADER));
-	ck_assert_int_eq(req_decode(m, len, &l, NULL), SUTRA_ETOOBIG);
+	ck_assert_err(req_decode(m, len, &l, NULL), SUTRA_ETOOBIG);
 	/* And a smaller limit turns a small request away. */
 	l.max_request = PROTO_REQ_HEADER + 15;
 	len = request(m, PROTO_OP_DELETE_CONCEPT, id_a, 16);
-	ck_assert_int_eq(req_decode(m, len, &l, NULL), SUTRA_ETOOBIG);
+	ck_assert_err(req_decode(m, len, &l, NULL), SUTRA_ETOOBIG);
 	free(m);
 }
 END_TEST
@@ -341,7 +341,7 @@ START_TEST(test_proto_rep_header_roundtrip)
 	ck_assert_uint_eq(util_get_le32(m + 24), (uint32_t)-1003);
 	ck_assert_uint_eq(util_get_le32(m + 28), 8);
 	ck_assert_uint_eq(util_get_le64(m + 32), 0x0000000100000002ull);
-	ck_assert_int_eq(proto_rep_header_decode(m, sizeof m, &b), 0);
+	ck_assert_ok(proto_rep_header_decode(m, sizeof m, &b));
 	ck_assert_uint_eq(b.version, a.version);
 	ck_assert_uint_eq(b.op, a.op);
 	ck_assert_uint_eq(b.client_id, a.client_id);
@@ -354,7 +354,7 @@ START_TEST(test_proto_rep_header_roundtrip)
 	a.status = -5;
 	a.body_len = 0;
 	proto_rep_header_encode(&a, m);
-	ck_assert_int_eq(proto_rep_header_decode(m, PROTO_REP_HEADER, &b), 0);
+	ck_assert_ok(proto_rep_header_decode(m, PROTO_REP_HEADER, &b));
 	ck_assert_int_eq(b.status, -5);
 }
 END_TEST
@@ -366,26 +366,26 @@ START_TEST(test_proto_rep_header_rejects_malformed)
 	struct proto_rep_header b;
 
 	proto_rep_header_encode(&a, m);
-	ck_assert_int_eq(proto_rep_header_decode(m, sizeof m, &b), 0);
+	ck_assert_ok(proto_rep_header_decode(m, sizeof m, &b));
 	/* Shorter than the header. */
-	ck_assert_int_eq(proto_rep_header_decode(m, 0, &b), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_rep_header_decode(m, PROTO_REP_HEADER - 1, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_rep_header_decode(m, 0, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_rep_header_decode(m, PROTO_REP_HEADER - 1, &b), SUTRA_EPROTO);
 	/* body_len in both directions. */
-	ck_assert_int_eq(proto_rep_header_decode(m, sizeof m - 1, &b), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_rep_header_decode(m, PROTO_REP_HEADER, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_rep_header_decode(m, sizeof m - 1, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_rep_header_decode(m, PROTO_REP_HEADER, &b), SUTRA_EPROTO);
 	a.body_len = 7;
 	proto_rep_header_encode(&a, m);
-	ck_assert_int_eq(proto_rep_header_decode(m, sizeof m, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_rep_header_decode(m, sizeof m, &b), SUTRA_EPROTO);
 	/* Version. */
 	a.body_len = 8;
 	a.version = 2;
 	proto_rep_header_encode(&a, m);
-	ck_assert_int_eq(proto_rep_header_decode(m, sizeof m, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_rep_header_decode(m, sizeof m, &b), SUTRA_EPROTO);
 	/* Magic: a request header is not a reply. */
 	a.version = PROTO_VERSION;
 	proto_rep_header_encode(&a, m);
 	util_put_le32(m, PROTO_REQ_MAGIC);
-	ck_assert_int_eq(proto_rep_header_decode(m, sizeof m, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_rep_header_decode(m, sizeof m, &b), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -404,14 +404,14 @@ START_TEST(test_proto_error_body_roundtrip)
 	ck_assert_uint_eq(util_get_le32(b), 3);
 	ck_assert_uint_eq(util_get_le32(b + 4), strlen(text));
 	ck_assert_mem_eq(b + 8, text, strlen(text));
-	ck_assert_int_eq(proto_error_body_decode(b, n, &index, &msg, &ml), 0);
+	ck_assert_ok(proto_error_body_decode(b, n, &index, &msg, &ml));
 	ck_assert_uint_eq(index, 3);
 	ck_assert_uint_eq(ml, strlen(text));
 	ck_assert_ptr_eq(msg, (const char *)b + 8);
 
 	/* No entry, no message. */
 	proto_error_body_encode(UINT32_MAX, NULL, 0, b);
-	ck_assert_int_eq(proto_error_body_decode(b, 8, &index, &msg, &ml), 0);
+	ck_assert_ok(proto_error_body_decode(b, 8, &index, &msg, &ml));
 	ck_assert_uint_eq(index, UINT32_MAX);
 	ck_assert_uint_eq(ml, 0);
 }
@@ -424,12 +424,12 @@ START_TEST(test_proto_error_body_rejects_malformed)
 	const char *msg = NULL;
 
 	proto_error_body_encode(1, "abcd", 4, b);
-	ck_assert_int_eq(proto_error_body_decode(b, 7, &index, &msg, &ml), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_error_body_decode(b, 0, &index, &msg, &ml), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_error_body_decode(b, 11, &index, &msg, &ml), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_error_body_decode(b, 13, &index, &msg, &ml), SUTRA_EPROTO);
+	ck_assert_err(proto_error_body_decode(b, 7, &index, &msg, &ml), SUTRA_EPROTO);
+	ck_assert_err(proto_error_body_decode(b, 0, &index, &msg, &ml), SUTRA_EPROTO);
+	ck_assert_err(proto_error_body_decode(b, 11, &index, &msg, &ml), SUTRA_EPROTO);
+	ck_assert_err(proto_error_body_decode(b, 13, &index, &msg, &ml), SUTRA_EPROTO);
 	util_put_le32(b + 4, UINT32_MAX);
-	ck_assert_int_eq(proto_error_body_decode(b, 12, &index, &msg, &ml), SUTRA_EPROTO);
+	ck_assert_err(proto_error_body_decode(b, 12, &index, &msg, &ml), SUTRA_EPROTO);
 	/* Out-parameters are written only on success. */
 	ck_assert_uint_eq(index, 42);
 	ck_assert_uint_eq(ml, 42);
@@ -470,12 +470,12 @@ START_TEST(test_proto_stats_roundtrip)
 	ck_assert_uint_eq(util_get_le32(buf + 108), 16);
 	for (int i = 112; i < 128; i++)
 		ck_assert_uint_eq(buf[i], 0);
-	ck_assert_int_eq(proto_stats_decode(buf, PROTO_STATS_SIZE, &b), 0);
+	ck_assert_ok(proto_stats_decode(buf, PROTO_STATS_SIZE, &b));
 	ck_assert_mem_eq(&a, &b, sizeof a);
 
-	ck_assert_int_eq(proto_stats_decode(buf, PROTO_STATS_SIZE - 1, &b), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_stats_decode(buf, PROTO_STATS_SIZE + 1, &b), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_stats_decode(buf, 0, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_stats_decode(buf, PROTO_STATS_SIZE - 1, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_stats_decode(buf, PROTO_STATS_SIZE + 1, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_stats_decode(buf, 0, &b), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -492,14 +492,14 @@ START_TEST(test_proto_ping_roundtrip)
 	ck_assert_mem_eq(buf + 8, id_b, 16);
 	ck_assert_uint_eq(util_get_le32(buf + 24), 768);
 	ck_assert_uint_eq(util_get_le32(buf + 28), 0);
-	ck_assert_int_eq(proto_ping_decode(buf, PROTO_PING_SIZE, &end, uuid, &dim), 0);
+	ck_assert_ok(proto_ping_decode(buf, PROTO_PING_SIZE, &end, uuid, &dim));
 	ck_assert_uint_eq(end, 0x123456789ull);
 	ck_assert_mem_eq(uuid, id_b, 16);
 	ck_assert_uint_eq(dim, 768);
 
-	ck_assert_int_eq(proto_ping_decode(buf, PROTO_PING_SIZE - 1, &end, uuid, &dim), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_ping_decode(buf, PROTO_PING_SIZE + 1, &end, uuid, &dim), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_ping_decode(buf, 0, &end, uuid, &dim), SUTRA_EPROTO);
+	ck_assert_err(proto_ping_decode(buf, PROTO_PING_SIZE - 1, &end, uuid, &dim), SUTRA_EPROTO);
+	ck_assert_err(proto_ping_decode(buf, PROTO_PING_SIZE + 1, &end, uuid, &dim), SUTRA_EPROTO);
+	ck_assert_err(proto_ping_decode(buf, 0, &end, uuid, &dim), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -531,7 +531,7 @@ START_TEST(test_proto_notice_roundtrip)
 	for (int i = 52; i < 64; i++)
 		ck_assert_uint_eq(m[i], 0);
 
-	ck_assert_int_eq(proto_notice_decode(m, sizeof m, &b), 0);
+	ck_assert_ok(proto_notice_decode(m, sizeof m, &b));
 	ck_assert_uint_eq(b.kind, PROTO_NOTICE_EPOCH);
 	ck_assert_uint_eq(b.epoch, 41);
 	ck_assert_uint_eq(b.published_end, 0x10000);
@@ -544,7 +544,7 @@ START_TEST(test_proto_notice_roundtrip)
 	a.kind = PROTO_NOTICE_HEARTBEAT;
 	a.changed_len = 0;
 	proto_notice_header_encode(&a, m);
-	ck_assert_int_eq(proto_notice_decode(m, PROTO_NOTICE_HEADER, &b), 0);
+	ck_assert_ok(proto_notice_decode(m, PROTO_NOTICE_HEADER, &b));
 	ck_assert_uint_eq(b.kind, PROTO_NOTICE_HEARTBEAT);
 	ck_assert_uint_eq(b.changed_len, 0);
 	ck_assert_ptr_null(b.changed);
@@ -559,19 +559,19 @@ START_TEST(test_proto_notice_rejects_malformed)
 
 	proto_notice_header_encode(&a, m);
 	memset(m + PROTO_NOTICE_HEADER, 0, 4);
-	ck_assert_int_eq(proto_notice_decode(m, sizeof m, &b), 0);
-	ck_assert_int_eq(proto_notice_decode(m, PROTO_NOTICE_HEADER - 1, &b), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_notice_decode(m, 0, &b), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_notice_decode(m, sizeof m - 1, &b), SUTRA_EPROTO);
-	ck_assert_int_eq(proto_notice_decode(m, PROTO_NOTICE_HEADER, &b), SUTRA_EPROTO);
+	ck_assert_ok(proto_notice_decode(m, sizeof m, &b));
+	ck_assert_err(proto_notice_decode(m, PROTO_NOTICE_HEADER - 1, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_notice_decode(m, 0, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_notice_decode(m, sizeof m - 1, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_notice_decode(m, PROTO_NOTICE_HEADER, &b), SUTRA_EPROTO);
 	util_put_le32(m + 48, 3);
-	ck_assert_int_eq(proto_notice_decode(m, sizeof m, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_notice_decode(m, sizeof m, &b), SUTRA_EPROTO);
 	util_put_le32(m + 48, 4);
 	util_put_le16(m + 4, 2);
-	ck_assert_int_eq(proto_notice_decode(m, sizeof m, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_notice_decode(m, sizeof m, &b), SUTRA_EPROTO);
 	util_put_le16(m + 4, 1);
 	m[3] ^= 1;
-	ck_assert_int_eq(proto_notice_decode(m, sizeof m, &b), SUTRA_EPROTO);
+	ck_assert_err(proto_notice_decode(m, sizeof m, &b), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -612,7 +612,7 @@ START_TEST(test_proto_op_concept_roundtrip)
 	ck_assert_mem_eq(buf + 56, content, strlen(content));
 	ck_assert_mem_eq(buf + 56 + strlen(content), meta, sizeof meta);
 
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, buf, n, &lim, &b), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, buf, n, &lim, &b));
 	ck_assert_uint_eq(b.op, PROTO_OP_LEARN_CONCEPT);
 	ck_assert_mem_eq(b.u.concept.id, id_a, 16);
 	ck_assert(b.u.concept.strength == 0.75f);
@@ -643,7 +643,7 @@ START_TEST(test_proto_op_concept_minimal_roundtrip)
 	a.u.concept.content_len = 1;
 	ck_assert_uint_eq(proto_op_size(&a), sizeof buf);
 	proto_op_encode(&a, NULL, buf);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, buf, sizeof buf, &lim, &b), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, buf, sizeof buf, &lim, &b));
 	ck_assert_uint_eq(b.u.concept.vector_dim, 0);
 	ck_assert_ptr_null(b.u.concept.embedding);
 	ck_assert_uint_eq(b.u.concept.metadata_len, 0);
@@ -654,9 +654,9 @@ START_TEST(test_proto_op_concept_minimal_roundtrip)
 	/* Without a store dimension to check, any dimension decodes. */
 	unsigned char big[PROTO_CONCEPT_FIXED + 7 * 4 + 1];
 	size_t n = concept_raw(big, 7, "y", 1, NULL, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, big, n, &lim, NULL), SUTRA_EDIM);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, big, n, &lim, NULL), SUTRA_EDIM);
 	any_dim.vector_dim = 0;
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, big, n, &any_dim, &b), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, big, n, &any_dim, &b));
 	ck_assert_uint_eq(b.u.concept.vector_dim, 7);
 }
 END_TEST
@@ -679,7 +679,7 @@ START_TEST(test_proto_op_assoc_roundtrip)
 	assoc_raw(want, 255, 0.5f, -7.0f);
 	ck_assert_mem_eq(buf, want, PROTO_ASSOC_SIZE);
 	ck_assert_uint_eq(buf[PROTO_ASSOC_SIZE], 0xEE); /* writes exactly its size */
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_ASSOCIATION, buf, PROTO_ASSOC_SIZE, &lim, &b), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_ASSOCIATION, buf, PROTO_ASSOC_SIZE, &lim, &b));
 	ck_assert_uint_eq(b.op, PROTO_OP_LEARN_ASSOCIATION);
 	ck_assert_mem_eq(b.u.assoc.src, id_a, 16);
 	ck_assert_mem_eq(b.u.assoc.dst, id_b, 16);
@@ -702,7 +702,7 @@ START_TEST(test_proto_op_delete_concept_roundtrip)
 	proto_op_encode(&a, NULL, buf);
 	ck_assert_mem_eq(buf, id_b, 16);
 	ck_assert_uint_eq(buf[PROTO_DELCONCEPT_SIZE], 0xEE);
-	ck_assert_int_eq(dec(PROTO_OP_DELETE_CONCEPT, buf, PROTO_DELCONCEPT_SIZE, &lim, &b), 0);
+	ck_assert_ok(dec(PROTO_OP_DELETE_CONCEPT, buf, PROTO_DELCONCEPT_SIZE, &lim, &b));
 	ck_assert_uint_eq(b.op, PROTO_OP_DELETE_CONCEPT);
 	ck_assert_mem_eq(b.u.del.id, id_b, 16);
 }
@@ -725,7 +725,7 @@ START_TEST(test_proto_op_delete_assoc_roundtrip)
 	delassoc_raw(want, 3);
 	ck_assert_mem_eq(buf, want, PROTO_DELASSOC_SIZE);
 	ck_assert_uint_eq(buf[PROTO_DELASSOC_SIZE], 0xEE);
-	ck_assert_int_eq(dec(PROTO_OP_DELETE_ASSOCIATION, buf, PROTO_DELASSOC_SIZE, &lim, &b), 0);
+	ck_assert_ok(dec(PROTO_OP_DELETE_ASSOCIATION, buf, PROTO_DELASSOC_SIZE, &lim, &b));
 	ck_assert_uint_eq(b.op, PROTO_OP_DELETE_ASSOCIATION);
 	ck_assert_mem_eq(b.u.assoc.src, id_a, 16);
 	ck_assert_mem_eq(b.u.assoc.dst, id_b, 16);
@@ -740,10 +740,10 @@ START_TEST(test_proto_concept_rejects_short)
 	unsigned char b[PROTO_CONCEPT_FIXED + 1];
 	size_t n = concept_raw(b, 0, "a", 1, NULL, 0);
 
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, PROTO_CONCEPT_FIXED - 1, &lim, NULL),
-			 SUTRA_EPROTO);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, 0, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL));
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, PROTO_CONCEPT_FIXED - 1, &lim, NULL),
+	              SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, 0, &lim, NULL), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -752,23 +752,23 @@ START_TEST(test_proto_concept_rejects_length_mismatch)
 	unsigned char b[128];
 	size_t n = concept_raw(b, 4, "abc", 3, "m", 1);
 
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL));
 	/* The body is longer or shorter than the lengths say. */
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n + 1, &lim, NULL), SUTRA_EPROTO);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n - 1, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n + 1, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n - 1, &lim, NULL), SUTRA_EPROTO);
 	/* Each length off by one. */
 	util_put_le32(b + 28, 4);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
 	util_put_le32(b + 28, 2);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
 	util_put_le32(b + 28, 3);
 	util_put_le32(b + 32, 2);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
 	util_put_le32(b + 32, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
 	util_put_le32(b + 32, 1);
 	util_put_le32(b + 24, 3);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -783,21 +783,21 @@ START_TEST(test_proto_concept_rejects_length_overflow)
 	big.max_metadata = UINT32_MAX;
 	size_t n = concept_raw(b, 0, "a", 1, NULL, 0); /* 41 bytes */
 	util_put_le32(b + 24, 0x40000000u);             /* 4 * dim == 2^32 */
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &big, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &big, NULL), SUTRA_EPROTO);
 	util_put_le32(b + 24, 0);
 	util_put_le32(b + 28, UINT32_MAX); /* content 2^32-1 + metadata 2 == 1 */
 	util_put_le32(b + 32, 2);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &big, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &big, NULL), SUTRA_EPROTO);
 	util_put_le32(b + 28, 1);
 	util_put_le32(b + 32, 0);
 	util_put_le32(b + 24, 0xC0000000u); /* 4 * dim == 3 * 2^32 */
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &big, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &big, NULL), SUTRA_EPROTO);
 	/* Everything at its maximum. */
 	util_put_le32(b + 24, UINT32_MAX);
 	util_put_le32(b + 28, UINT32_MAX);
 	util_put_le32(b + 32, UINT32_MAX);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &big, NULL), SUTRA_EPROTO);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &big, NULL), SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -808,10 +808,10 @@ START_TEST(test_proto_concept_rejects_flags)
 
 	for (int i = 36; i < 40; i++) {
 		b[i] = 0x10;
-		ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
+		ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EPROTO);
 		b[i] = 0;
 	}
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL));
 }
 END_TEST
 
@@ -820,9 +820,9 @@ START_TEST(test_proto_concept_rejects_empty_content)
 	unsigned char b[64];
 	size_t n = concept_raw(b, 4, "", 0, NULL, 0);
 
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
 	n = concept_raw(b, 0, "", 0, "meta", 4);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
 }
 END_TEST
 
@@ -833,11 +833,11 @@ START_TEST(test_proto_concept_rejects_content_over_limit)
 
 	memset(content, 'c', sizeof content);
 	size_t n = concept_raw(b, 0, content, lim.max_content, NULL, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL));
 	n = concept_raw(b, 0, content, lim.max_content + 1, NULL, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_ETOOBIG);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_ETOOBIG);
 	n = concept_raw(b, 4, content, sizeof content, NULL, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_ETOOBIG);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_ETOOBIG);
 }
 END_TEST
 
@@ -847,11 +847,11 @@ START_TEST(test_proto_concept_rejects_metadata_over_limit)
 	unsigned char b[128];
 
 	size_t n = concept_raw(b, 0, "c", 1, meta, lim.max_metadata);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL));
 	n = concept_raw(b, 0, "c", 1, meta, lim.max_metadata + 1);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_ETOOBIG);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_ETOOBIG);
 	n = concept_raw(b, 4, "c", 1, meta, sizeof meta);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_ETOOBIG);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_ETOOBIG);
 }
 END_TEST
 
@@ -876,10 +876,10 @@ START_TEST(test_proto_concept_rejects_bad_utf8)
 	}
 	/* NUL bytes are valid UTF-8: content carries its length. */
 	size_t n = concept_raw(b, 4, "a\0b", 3, NULL, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL));
 	/* Metadata is opaque: no UTF-8 rule. */
 	n = concept_raw(b, 4, "a", 1, "\xFF\xC0", 2);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL));
 }
 END_TEST
 
@@ -891,28 +891,27 @@ START_TEST(test_proto_concept_rejects_non_finite)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		size_t n = concept_raw(b, 4, "abc", 3, "m", 1);
 		util_put_lef32(b + 16, bad[i]); /* strength */
-		ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
+		ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
 		n = concept_raw(b, 4, "abc", 3, "m", 1);
 		util_put_lef32(b + 20, bad[i]); /* confidence */
-		ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
+		ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
 		for (int k = 0; k < 4; k++) { /* each embedding value, the last one too */
 			n = concept_raw(b, 4, "abc", 3, "m", 1);
 			util_put_lef32(b + PROTO_CONCEPT_FIXED + 4 * k, bad[i]);
-			ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL),
-					 SUTRA_EVALUE);
+			ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
 		}
 	}
 	/* A signalling NaN pattern too. */
 	size_t n = concept_raw(b, 4, "abc", 3, NULL, 0);
 	util_put_le32(b + PROTO_CONCEPT_FIXED + 8, 0x7F800001u);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EVALUE);
 	/* Extremes that are finite are fine. */
 	n = concept_raw(b, 4, "abc", 3, NULL, 0);
 	util_put_le32(b + 16, 0x7F7FFFFFu); /* FLT_MAX */
 	util_put_le32(b + 20, 0x00000001u); /* smallest subnormal */
 	util_put_le32(b + PROTO_CONCEPT_FIXED, 0xFF7FFFFFu);
 	util_put_le32(b + PROTO_CONCEPT_FIXED + 4, 0x80000000u); /* -0 */
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL));
 }
 END_TEST
 
@@ -922,16 +921,16 @@ START_TEST(test_proto_concept_rejects_wrong_dimension)
 	size_t n;
 
 	n = concept_raw(b, 3, "abc", 3, NULL, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EDIM);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EDIM);
 	n = concept_raw(b, 5, "abc", 3, NULL, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EDIM);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EDIM);
 	n = concept_raw(b, 1, "abc", 3, NULL, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EDIM);
+	ck_assert_err(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), SUTRA_EDIM);
 	/* No embedding at all is allowed. */
 	n = concept_raw(b, 0, "abc", 3, NULL, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL));
 	n = concept_raw(b, 4, "abc", 3, NULL, 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL), 0);
+	ck_assert_ok(dec(PROTO_OP_LEARN_CONCEPT, b, n, &lim, NULL));
 }
 END_TEST
 
@@ -942,12 +941,12 @@ START_TEST(test_proto_assoc_rejects_wrong_size)
 	unsigned char b[PROTO_ASSOC_SIZE + 1] = { 0 };
 
 	assoc_raw(b, 1, 1.0f, 1.0f);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_ASSOCIATION, b, PROTO_ASSOC_SIZE, &lim, NULL), 0);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_ASSOCIATION, b, PROTO_ASSOC_SIZE - 1, &lim, NULL),
-			 SUTRA_EPROTO);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_ASSOCIATION, b, PROTO_ASSOC_SIZE + 1, &lim, NULL),
-			 SUTRA_EPROTO);
-	ck_assert_int_eq(dec(PROTO_OP_LEARN_ASSOCIATION, b, 0, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_ok(dec(PROTO_OP_LEARN_ASSOCIATION, b, PROTO_ASSOC_SIZE, &lim, NULL));
+	ck_assert_err(dec(PROTO_OP_LEARN_ASSOCIATION, b, PROTO_ASSOC_SIZE - 1, &lim, NULL),
+	              SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_ASSOCIATION, b, PROTO_ASSOC_SIZE + 1, &lim, NULL),
+	              SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_LEARN_ASSOCIATION, b, 0, &lim, NULL), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -972,11 +971,11 @@ START_TEST(test_proto_assoc_rejects_non_finite)
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assoc_raw(b, 1, bad[i], 1.0f);
-		ck_assert_int_eq(dec(PROTO_OP_LEARN_ASSOCIATION, b, sizeof b, &lim, NULL),
-				 SUTRA_EVALUE);
+		ck_assert_err(dec(PROTO_OP_LEARN_ASSOCIATION, b, sizeof b, &lim, NULL),
+		              SUTRA_EVALUE);
 		assoc_raw(b, 1, 1.0f, bad[i]);
-		ck_assert_int_eq(dec(PROTO_OP_LEARN_ASSOCIATION, b, sizeof b, &lim, NULL),
-				 SUTRA_EVALUE);
+		ck_assert_err(dec(PROTO_OP_LEARN_ASSOCIATION, b, sizeof b, &lim, NULL),
+		              SUTRA_EVALUE);
 	}
 }
 END_TEST
@@ -985,12 +984,12 @@ START_TEST(test_proto_delete_concept_rejects_wrong_size)
 {
 	unsigned char b[PROTO_DELCONCEPT_SIZE + 1] = { 0 };
 
-	ck_assert_int_eq(dec(PROTO_OP_DELETE_CONCEPT, b, PROTO_DELCONCEPT_SIZE, &lim, NULL), 0);
-	ck_assert_int_eq(dec(PROTO_OP_DELETE_CONCEPT, b, PROTO_DELCONCEPT_SIZE - 1, &lim, NULL),
-			 SUTRA_EPROTO);
-	ck_assert_int_eq(dec(PROTO_OP_DELETE_CONCEPT, b, PROTO_DELCONCEPT_SIZE + 1, &lim, NULL),
-			 SUTRA_EPROTO);
-	ck_assert_int_eq(dec(PROTO_OP_DELETE_CONCEPT, b, 0, &lim, NULL), SUTRA_EPROTO);
+	ck_assert_ok(dec(PROTO_OP_DELETE_CONCEPT, b, PROTO_DELCONCEPT_SIZE, &lim, NULL));
+	ck_assert_err(dec(PROTO_OP_DELETE_CONCEPT, b, PROTO_DELCONCEPT_SIZE - 1, &lim, NULL),
+	              SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_DELETE_CONCEPT, b, PROTO_DELCONCEPT_SIZE + 1, &lim, NULL),
+	              SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_DELETE_CONCEPT, b, 0, &lim, NULL), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -1000,14 +999,14 @@ START_TEST(test_proto_delete_assoc_rejects_wrong_size)
 
 	memset(b, 0, sizeof b);
 	delassoc_raw(b, 2);
-	ck_assert_int_eq(dec(PROTO_OP_DELETE_ASSOCIATION, b, PROTO_DELASSOC_SIZE, &lim, NULL), 0);
-	ck_assert_int_eq(dec(PROTO_OP_DELETE_ASSOCIATION, b, PROTO_DELASSOC_SIZE - 1, &lim, NULL),
-			 SUTRA_EPROTO);
-	ck_assert_int_eq(dec(PROTO_OP_DELETE_ASSOCIATION, b, PROTO_DELASSOC_SIZE + 1, &lim, NULL),
-			 SUTRA_EPROTO);
+	ck_assert_ok(dec(PROTO_OP_DELETE_ASSOCIATION, b, PROTO_DELASSOC_SIZE, &lim, NULL));
+	ck_assert_err(dec(PROTO_OP_DELETE_ASSOCIATION, b, PROTO_DELASSOC_SIZE - 1, &lim, NULL),
+	              SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_DELETE_ASSOCIATION, b, PROTO_DELASSOC_SIZE + 1, &lim, NULL),
+	              SUTRA_EPROTO);
 	/* A learn_association body is not a delete_association body. */
-	ck_assert_int_eq(dec(PROTO_OP_DELETE_ASSOCIATION, b, PROTO_ASSOC_SIZE, &lim, NULL),
-			 SUTRA_EPROTO);
+	ck_assert_err(dec(PROTO_OP_DELETE_ASSOCIATION, b, PROTO_ASSOC_SIZE, &lim, NULL),
+	              SUTRA_EPROTO);
 }
 END_TEST
 
@@ -1039,10 +1038,10 @@ START_TEST(test_proto_op_rejects_unknown)
 	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
 		ck_assert_msg(dec(ops[i], assoc, sizeof assoc, &lim, NULL) == SUTRA_EPROTO,
 			      "op %u accepted", ops[i]);
-		ck_assert_int_eq(dec(ops[i], delassoc, sizeof delassoc, &lim, NULL), SUTRA_EPROTO);
-		ck_assert_int_eq(dec(ops[i], id_a, 16, &lim, NULL), SUTRA_EPROTO);
-		ck_assert_int_eq(dec(ops[i], concept, cn, &lim, NULL), SUTRA_EPROTO);
-		ck_assert_int_eq(dec(ops[i], id_a, 0, &lim, NULL), SUTRA_EPROTO);
+		ck_assert_err(dec(ops[i], delassoc, sizeof delassoc, &lim, NULL), SUTRA_EPROTO);
+		ck_assert_err(dec(ops[i], id_a, 16, &lim, NULL), SUTRA_EPROTO);
+		ck_assert_err(dec(ops[i], concept, cn, &lim, NULL), SUTRA_EPROTO);
+		ck_assert_err(dec(ops[i], id_a, 0, &lim, NULL), SUTRA_EPROTO);
 	}
 }
 END_TEST
@@ -1062,7 +1061,7 @@ START_TEST(test_proto_batch_roundtrip)
 	struct proto_batch_iter it;
 	struct proto_op_body op;
 	struct sutra_detail why;
-	ck_assert_int_eq(proto_batch_begin(&it, b, pos, &lim, &why), 0);
+	ck_assert_ok(proto_batch_begin(&it, b, pos, &lim, &why));
 	ck_assert_uint_eq(it.count, 4);
 	ck_assert_int_eq(proto_batch_next(&it, &lim, &op, &why), 1);
 	ck_assert_uint_eq(op.op, PROTO_OP_LEARN_CONCEPT);
@@ -1096,7 +1095,7 @@ START_TEST(test_proto_batch_roundtrip)
 	proto_op_encode(&a, NULL, b + p2 + PROTO_BATCH_ENTRY);
 	p2 += PROTO_BATCH_ENTRY + proto_op_size(&a);
 	uint32_t done;
-	ck_assert_int_eq(batch_run(b, p2, &lim, &done, NULL), 0);
+	ck_assert_ok(batch_run(b, p2, &lim, &done, NULL));
 	ck_assert_uint_eq(done, 1);
 }
 END_TEST
@@ -1107,7 +1106,7 @@ START_TEST(test_proto_batch_empty)
 	uint32_t done = 99;
 
 	batch_start(b, 0);
-	ck_assert_int_eq(batch_run(b, sizeof b, &lim, &done, NULL), 0);
+	ck_assert_ok(batch_run(b, sizeof b, &lim, &done, NULL));
 	ck_assert_uint_eq(done, 0);
 }
 END_TEST
@@ -1117,11 +1116,11 @@ START_TEST(test_proto_batch_rejects_short_or_reserved)
 	unsigned char b[PROTO_BATCH_FIXED];
 
 	batch_start(b, 0);
-	ck_assert_int_eq(batch_run(b, 0, &lim, NULL, NULL), SUTRA_EPROTO);
-	ck_assert_int_eq(batch_run(b, PROTO_BATCH_FIXED - 1, &lim, NULL, NULL), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, 0, &lim, NULL, NULL), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, PROTO_BATCH_FIXED - 1, &lim, NULL, NULL), SUTRA_EPROTO);
 	for (int i = 4; i < 8; i++) {
 		b[i] = 1;
-		ck_assert_int_eq(batch_run(b, sizeof b, &lim, NULL, NULL), SUTRA_EPROTO);
+		ck_assert_err(batch_run(b, sizeof b, &lim, NULL, NULL), SUTRA_EPROTO);
 		b[i] = 0;
 	}
 }
@@ -1134,14 +1133,14 @@ START_TEST(test_proto_batch_rejects_count_over_limit)
 
 	for (uint32_t i = 0; i < lim.max_batch; i++)
 		pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
-	ck_assert_int_eq(batch_run(b, pos, &lim, NULL, NULL), 0);
+	ck_assert_ok(batch_run(b, pos, &lim, NULL, NULL));
 
 	pos = batch_start(b, lim.max_batch + 1);
 	for (uint32_t i = 0; i < lim.max_batch + 1; i++)
 		pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
-	ck_assert_int_eq(batch_run(b, pos, &lim, NULL, NULL), SUTRA_ETOOBIG);
+	ck_assert_err(batch_run(b, pos, &lim, NULL, NULL), SUTRA_ETOOBIG);
 	batch_start(b, UINT32_MAX);
-	ck_assert_int_eq(batch_run(b, pos, &lim, NULL, NULL), SUTRA_ETOOBIG);
+	ck_assert_err(batch_run(b, pos, &lim, NULL, NULL), SUTRA_ETOOBIG);
 }
 END_TEST
 
@@ -1158,20 +1157,20 @@ START_TEST(test_proto_batch_rejects_count_beyond_body)
 	size_t pos = batch_start(b, 3);
 	for (int i = 0; i < 3; i++)
 		pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
-	ck_assert_int_eq(batch_run(b, pos, &l, &done, NULL), 0);
+	ck_assert_ok(batch_run(b, pos, &l, &done, NULL));
 	ck_assert_uint_eq(done, 3);
 	batch_start(b, 10);
-	ck_assert_int_eq(batch_run(b, pos, &l, &done, NULL), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos, &l, &done, NULL), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 0);
 	batch_start(b, UINT32_MAX);
-	ck_assert_int_eq(batch_run(b, pos, &l, &done, NULL), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos, &l, &done, NULL), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 0);
 	/* Nine fit the check (the entries then disagree). */
 	batch_start(b, 9);
-	ck_assert_int_eq(batch_run(b, pos, &l, &done, NULL), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos, &l, &done, NULL), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 3);
 	batch_start(b, 1);
-	ck_assert_int_eq(batch_run(b, PROTO_BATCH_FIXED, &l, &done, NULL), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, PROTO_BATCH_FIXED, &l, &done, NULL), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 0);
 }
 END_TEST
@@ -1184,29 +1183,29 @@ START_TEST(test_proto_batch_rejects_entry_past_end)
 
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_b, 16);
-	ck_assert_int_eq(batch_run(b, pos, &lim, NULL, NULL), 0);
+	ck_assert_ok(batch_run(b, pos, &lim, NULL, NULL));
 	/* The second entry claims one byte more than there is. */
 	util_put_le32(b + PROTO_BATCH_FIXED + PROTO_BATCH_ENTRY + 16 + 4, 17);
-	ck_assert_int_eq(batch_run(b, pos, &lim, &done, &index), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos, &lim, &done, &index), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 1);
 	ck_assert_uint_eq(index, 1);
 	/* A well-formed entry cut short by the end of the message: the
 	 * entry is refused, not decoded from the bytes beyond. */
 	util_put_le32(b + PROTO_BATCH_FIXED + PROTO_BATCH_ENTRY + 16 + 4, 16);
-	ck_assert_int_eq(batch_run(b, pos - 4, &lim, &done, &index), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos - 4, &lim, &done, &index), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 1);
 	ck_assert_uint_eq(index, 1);
 	pos = batch_start(b, 1);
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
-	ck_assert_int_eq(batch_run(b, pos - 1, &lim, &done, &index), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos - 1, &lim, &done, &index), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 0);
 	ck_assert_uint_eq(index, 0);
 	/* A length near 2^32. */
 	util_put_le32(b + PROTO_BATCH_FIXED + 4, UINT32_MAX - 7);
-	ck_assert_int_eq(batch_run(b, pos, &lim, &done, &index), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos, &lim, &done, &index), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 0);
 	util_put_le32(b + PROTO_BATCH_FIXED + 4, UINT32_MAX);
-	ck_assert_int_eq(batch_run(b, pos, &lim, &done, &index), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos, &lim, &done, &index), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 0);
 }
 END_TEST
@@ -1220,7 +1219,7 @@ START_TEST(test_proto_batch_rejects_nested)
 	batch_start(inner, 0);
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
 	pos = batch_put(b, pos, PROTO_OP_BATCH, inner, sizeof inner);
-	ck_assert_int_eq(batch_run(b, pos, &lim, &done, &index), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos, &lim, &done, &index), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 1);
 	ck_assert_uint_eq(index, 1);
 }
@@ -1233,18 +1232,18 @@ START_TEST(test_proto_batch_rejects_trailing_bytes)
 	size_t pos = batch_start(b, 1);
 
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
-	ck_assert_int_eq(batch_run(b, pos, &lim, NULL, NULL), 0);
+	ck_assert_ok(batch_run(b, pos, &lim, NULL, NULL));
 	b[pos] = 0;
-	ck_assert_int_eq(batch_run(b, pos + 1, &lim, &done, &index), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos + 1, &lim, &done, &index), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 1);
 	ck_assert_uint_eq(index, 1); /* past the last entry */
 	/* A whole extra entry the count does not announce. */
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_b, 16);
-	ck_assert_int_eq(batch_run(b, pos, &lim, NULL, NULL), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos, &lim, NULL, NULL), SUTRA_EPROTO);
 	/* An empty batch with bytes after it. */
 	batch_start(b, 0);
-	ck_assert_int_eq(batch_run(b, PROTO_BATCH_FIXED + PROTO_BATCH_ENTRY, &lim, NULL, NULL),
-			 SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, PROTO_BATCH_FIXED + PROTO_BATCH_ENTRY, &lim, NULL, NULL),
+	              SUTRA_EPROTO);
 }
 END_TEST
 
@@ -1259,14 +1258,14 @@ START_TEST(test_proto_batch_rejects_truncated_entry_header)
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
 	memset(b + pos, 0, 4);
 	pos += 4;
-	ck_assert_int_eq(batch_run(b, pos, &lim, &done, &index), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos, &lim, &done, &index), SUTRA_EPROTO);
 	ck_assert_uint_eq(done, 1);
 	ck_assert_uint_eq(index, 1);
 	/* 7 of 8 header bytes. */
 	pos = batch_start(b, 2);
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
 	memset(b + pos, 0, 7);
-	ck_assert_int_eq(batch_run(b, pos + 7, &lim, NULL, NULL), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos + 7, &lim, NULL, NULL), SUTRA_EPROTO);
 }
 END_TEST
 
@@ -1278,10 +1277,10 @@ START_TEST(test_proto_batch_rejects_entry_reserved)
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
 	for (int i = 2; i < 4; i++) {
 		b[PROTO_BATCH_FIXED + i] = 1;
-		ck_assert_int_eq(batch_run(b, pos, &lim, NULL, NULL), SUTRA_EPROTO);
+		ck_assert_err(batch_run(b, pos, &lim, NULL, NULL), SUTRA_EPROTO);
 		b[PROTO_BATCH_FIXED + i] = 0;
 	}
-	ck_assert_int_eq(batch_run(b, pos, &lim, NULL, NULL), 0);
+	ck_assert_ok(batch_run(b, pos, &lim, NULL, NULL));
 }
 END_TEST
 
@@ -1296,7 +1295,7 @@ START_TEST(test_proto_batch_entry_errors_keep_their_code)
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
 	pos = batch_put(b, pos, PROTO_OP_LEARN_ASSOCIATION, body, (uint32_t)assoc_raw(body, 1, NAN, 1));
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_b, 16);
-	ck_assert_int_eq(batch_run(b, pos, &lim, &done, &index), SUTRA_EVALUE);
+	ck_assert_err(batch_run(b, pos, &lim, &done, &index), SUTRA_EVALUE);
 	ck_assert_uint_eq(done, 1);
 	ck_assert_uint_eq(index, 1);
 
@@ -1304,7 +1303,7 @@ START_TEST(test_proto_batch_entry_errors_keep_their_code)
 	pos = batch_put(b, pos, PROTO_OP_DELETE_CONCEPT, id_a, 16);
 	n = concept_raw(body, 3, "abc", 3, NULL, 0);
 	pos = batch_put(b, pos, PROTO_OP_LEARN_CONCEPT, body, (uint32_t)n);
-	ck_assert_int_eq(batch_run(b, pos, &lim, NULL, &index), SUTRA_EDIM);
+	ck_assert_err(batch_run(b, pos, &lim, NULL, &index), SUTRA_EDIM);
 	ck_assert_uint_eq(index, 1);
 
 	char content[80];
@@ -1312,7 +1311,7 @@ START_TEST(test_proto_batch_entry_errors_keep_their_code)
 	pos = batch_start(b, 1);
 	n = concept_raw(body, 0, content, sizeof content, NULL, 0);
 	pos = batch_put(b, pos, PROTO_OP_LEARN_CONCEPT, body, (uint32_t)n);
-	ck_assert_int_eq(batch_run(b, pos, &lim, NULL, &index), SUTRA_ETOOBIG);
+	ck_assert_err(batch_run(b, pos, &lim, NULL, &index), SUTRA_ETOOBIG);
 	ck_assert_uint_eq(index, 0);
 
 	/* Ops that are not writes are not batch entries. */
@@ -1320,73 +1319,39 @@ START_TEST(test_proto_batch_entry_errors_keep_their_code)
 	for (size_t i = 0; i < sizeof notwrite / sizeof notwrite[0]; i++) {
 		pos = batch_start(b, 1);
 		pos = batch_put(b, pos, notwrite[i], id_a, 0);
-		ck_assert_int_eq(batch_run(b, pos, &lim, NULL, NULL), SUTRA_EPROTO);
+		ck_assert_err(batch_run(b, pos, &lim, NULL, NULL), SUTRA_EPROTO);
 	}
 	/* A concept entry whose own lengths disagree with the entry length. */
 	pos = batch_start(b, 1);
 	n = concept_raw(body, 4, "abc", 3, NULL, 0);
 	pos = batch_put(b, pos, PROTO_OP_LEARN_CONCEPT, body, (uint32_t)n);
 	util_put_le32(b + PROTO_BATCH_FIXED + PROTO_BATCH_ENTRY + 28, 2);
-	ck_assert_int_eq(batch_run(b, pos, &lim, NULL, NULL), SUTRA_EPROTO);
+	ck_assert_err(batch_run(b, pos, &lim, NULL, NULL), SUTRA_EPROTO);
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("coordinator");
-	TCase *tc = tcase_create("proto");
-	tcase_add_test(tc, test_proto_req_header_roundtrip);
-	tcase_add_test(tc, test_proto_req_header_rejects_short);
-	tcase_add_test(tc, test_proto_req_header_rejects_bad_magic);
-	tcase_add_test(tc, test_proto_req_header_rejects_bad_version);
-	tcase_add_test(tc, test_proto_req_header_rejects_flags);
-	tcase_add_test(tc, test_proto_req_header_rejects_body_len_mismatch);
-	tcase_add_test(tc, test_proto_req_header_rejects_too_big);
-	tcase_add_test(tc, test_proto_rep_header_roundtrip);
-	tcase_add_test(tc, test_proto_rep_header_rejects_malformed);
-	tcase_add_test(tc, test_proto_error_body_roundtrip);
-	tcase_add_test(tc, test_proto_error_body_rejects_malformed);
-	tcase_add_test(tc, test_proto_stats_roundtrip);
-	tcase_add_test(tc, test_proto_ping_roundtrip);
-	tcase_add_test(tc, test_proto_notice_roundtrip);
-	tcase_add_test(tc, test_proto_notice_rejects_malformed);
-	tcase_add_test(tc, test_proto_op_concept_roundtrip);
-	tcase_add_test(tc, test_proto_op_concept_minimal_roundtrip);
-	tcase_add_test(tc, test_proto_op_assoc_roundtrip);
-	tcase_add_test(tc, test_proto_op_delete_concept_roundtrip);
-	tcase_add_test(tc, test_proto_op_delete_assoc_roundtrip);
-	tcase_add_test(tc, test_proto_concept_rejects_short);
-	tcase_add_test(tc, test_proto_concept_rejects_length_mismatch);
-	tcase_add_test(tc, test_proto_concept_rejects_length_overflow);
-	tcase_add_test(tc, test_proto_concept_rejects_flags);
-	tcase_add_test(tc, test_proto_concept_rejects_empty_content);
-	tcase_add_test(tc, test_proto_concept_rejects_content_over_limit);
-	tcase_add_test(tc, test_proto_concept_rejects_metadata_over_limit);
-	tcase_add_test(tc, test_proto_concept_rejects_bad_utf8);
-	tcase_add_test(tc, test_proto_concept_rejects_non_finite);
-	tcase_add_test(tc, test_proto_concept_rejects_wrong_dimension);
-	tcase_add_test(tc, test_proto_assoc_rejects_wrong_size);
-	tcase_add_test(tc, test_proto_assoc_rejects_reserved);
-	tcase_add_test(tc, test_proto_assoc_rejects_non_finite);
-	tcase_add_test(tc, test_proto_delete_concept_rejects_wrong_size);
-	tcase_add_test(tc, test_proto_delete_assoc_rejects_wrong_size);
-	tcase_add_test(tc, test_proto_delete_assoc_rejects_reserved);
-	tcase_add_test(tc, test_proto_op_rejects_unknown);
-	tcase_add_test(tc, test_proto_batch_roundtrip);
-	tcase_add_test(tc, test_proto_batch_empty);
-	tcase_add_test(tc, test_proto_batch_rejects_short_or_reserved);
-	tcase_add_test(tc, test_proto_batch_rejects_count_over_limit);
-	tcase_add_test(tc, test_proto_batch_rejects_count_beyond_body);
-	tcase_add_test(tc, test_proto_batch_rejects_entry_past_end);
-	tcase_add_test(tc, test_proto_batch_rejects_nested);
-	tcase_add_test(tc, test_proto_batch_rejects_trailing_bytes);
-	tcase_add_test(tc, test_proto_batch_rejects_truncated_entry_header);
-	tcase_add_test(tc, test_proto_batch_rejects_entry_reserved);
-	tcase_add_test(tc, test_proto_batch_entry_errors_keep_their_code);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN("coordinator", "proto", 0, test_proto_req_header_roundtrip,
+	    test_proto_req_header_rejects_short, test_proto_req_header_rejects_bad_magic,
+	    test_proto_req_header_rejects_bad_version, test_proto_req_header_rejects_flags,
+	    test_proto_req_header_rejects_body_len_mismatch, test_proto_req_header_rejects_too_big,
+	    test_proto_rep_header_roundtrip, test_proto_rep_header_rejects_malformed,
+	    test_proto_error_body_roundtrip, test_proto_error_body_rejects_malformed,
+	    test_proto_stats_roundtrip, test_proto_ping_roundtrip, test_proto_notice_roundtrip,
+	    test_proto_notice_rejects_malformed, test_proto_op_concept_roundtrip,
+	    test_proto_op_concept_minimal_roundtrip, test_proto_op_assoc_roundtrip,
+	    test_proto_op_delete_concept_roundtrip, test_proto_op_delete_assoc_roundtrip,
+	    test_proto_concept_rejects_short, test_proto_concept_rejects_length_mismatch,
+	    test_proto_concept_rejects_length_overflow, test_proto_concept_rejects_flags,
+	    test_proto_concept_rejects_empty_content,
+	    test_proto_concept_rejects_content_over_limit,
+	    test_proto_concept_rejects_metadata_over_limit, test_proto_concept_rejects_bad_utf8,
+	    test_proto_concept_rejects_non_finite, test_proto_concept_rejects_wrong_dimension,
+	    test_proto_assoc_rejects_wrong_size, test_proto_assoc_rejects_reserved,
+	    test_proto_assoc_rejects_non_finite, test_proto_delete_concept_rejects_wrong_size,
+	    test_proto_delete_assoc_rejects_wrong_size, test_proto_delete_assoc_rejects_reserved,
+	    test_proto_op_rejects_unknown, test_proto_batch_roundtrip, test_proto_batch_empty,
+	    test_proto_batch_rejects_short_or_reserved, test_proto_batch_rejects_count_over_limit,
+	    test_proto_batch_rejects_count_beyond_body, test_proto_batch_rejects_entry_past_end,
+	    test_proto_batch_rejects_nested, test_proto_batch_rejects_trailing_bytes,
+	    test_proto_batch_rejects_truncated_entry_header,
+	    test_proto_batch_rejects_entry_reserved, test_proto_batch_entry_errors_keep_their_code)

@@ -134,7 +134,7 @@ START_TEST(test_server_starts_serves_and_stops)
 	ck_assert_uint_eq(st.commits, wire.commits);
 	sutra_client_close(c);
 
-	ck_assert_int_eq(sutra_coordinator_wait(co, 0), 0);
+	ck_assert_ok(sutra_coordinator_wait(co, 0));
 	sutra_coordinator_stop(co);
 	sutra_coordinator_stop(co);
 	ck_assert_int_eq(sutra_coordinator_wait(co, -1), 1);

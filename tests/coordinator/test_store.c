@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The writer's store in-process: lock, apply and roll back, cascades, commit, recovery, relaxed slots, I/O faults. */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <roaring/roaring.h>
@@ -15,6 +14,7 @@
 #include "layout/lockfile.h"
 #include "layout/layout.h"
 #include "sutra/errors.h"
+#include "tests/common/tcheck.h"
 #include "util/endian.h"
 
 static char dir[64];
@@ -50,7 +50,7 @@ static int open_store(enum coord_durability d, const char *fault)
 
 static void reopen(enum coord_durability d)
 {
-	ck_assert_int_eq(coord_store_close(st), 0);
+	ck_assert_ok(coord_store_close(st));
 	st = NULL;
 	ck_assert_msg(open_store(d, NULL) == 0, "%s", why.what);
 }
@@ -105,7 +105,7 @@ static uint64_t commit(void)
 {
 	uint64_t e;
 	int committed;
-	ck_assert_int_eq(coord_store_commit(st, 0, &e, &committed), 0);
+	ck_assert_ok(coord_store_commit(st, 0, &e, &committed));
 	ck_assert(committed);
 	return e;
 }
@@ -116,7 +116,7 @@ static struct layout_meta verify_file(void)
 	struct layout_map map;
 	struct layout_view v;
 	struct sutra_detail pb;
-	ck_assert_int_eq(layout_map_open(path, &map), 0);
+	ck_assert_ok(layout_map_open(path, &map));
 	ck_assert_msg(layout_open(map.base, map.size, &v, &pb) == 0, "%s", pb.what);
 	ck_assert_msg(layout_verify(&v, NULL, &pb) == 0, "verify: %s at %llu", pb.what,
 		      (unsigned long long)pb.offset);
@@ -135,14 +135,14 @@ static size_t records_of(uint8_t type, struct layout_record *out, size_t cap,
 	struct layout_view v;
 	struct sutra_detail pb;
 	size_t n = 0;
-	ck_assert_int_eq(layout_map_open(path, &map), 0);
-	ck_assert_int_eq(layout_open(map.base, map.size, &v, &pb), 0);
+	ck_assert_ok(layout_map_open(path, &map));
+	ck_assert_ok(layout_open(map.base, map.size, &v, &pb));
 	ck_assert_msg(layout_verify(&v, NULL, &pb) == 0, "%s", pb.what);
 	for (uint64_t pos = v.sb.data_offset; pos < v.meta.published_end;) {
 		struct layout_block blk;
 		struct layout_record_iter it;
 		struct layout_record rec;
-		ck_assert_int_eq(layout_block_decode(map.base, map.size, pos, &blk, &pb), 0);
+		ck_assert_ok(layout_block_decode(map.base, map.size, pos, &blk, &pb));
 		layout_records_init(&it, map.base, &blk, v.sb.vector_dim);
 		while (layout_records_next(&it, &rec, &pb) == 1)
 			if (rec.type == type && n < cap)
@@ -165,7 +165,7 @@ START_TEST(test_store_creates_with_dimension)
 	coord_store_close(st);
 	st = NULL;
 	struct coord_store_options o = { .path = path, .vector_dim = 8, .vector_dim_explicit = 1 };
-	ck_assert_int_eq(coord_store_open(&o, &st, &why), SUTRA_EDIM);
+	ck_assert_err(coord_store_open(&o, &st, &why), SUTRA_EDIM);
 	ck_assert_ptr_nonnull(strstr(why.what, "dimension 4"));
 }
 END_TEST
@@ -175,14 +175,14 @@ START_TEST(test_store_second_open_in_process_is_locked)
 	struct coord_store *other;
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct coord_store_options o = { .path = path };
-	ck_assert_int_eq(coord_store_open(&o, &other, &why), SUTRA_ELOCKED);
+	ck_assert_err(coord_store_open(&o, &other, &why), SUTRA_ELOCKED);
 	/* Neither the refused open nor a reader's lock-file handle opened and
 	 * closed in this process may drop the first one's lock (closing any
 	 * descriptor of a file drops a process's classic fcntl locks). */
 	struct layout_lockfile *lf;
 	char lp[600];
 	snprintf(lp, sizeof lp, "%s.lock", path);
-	ck_assert_int_eq(layout_lockfile_open(lp, LAYOUT_LOCKFILE_CREATE, &lf, NULL), 0);
+	ck_assert_ok(layout_lockfile_open(lp, LAYOUT_LOCKFILE_CREATE, &lf, NULL));
 	layout_lockfile_close(lf);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -200,7 +200,7 @@ START_TEST(test_store_second_open_in_process_is_locked)
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "another process could take the writer lock");
 	struct proto_op_body c = concept(1, "still mine");
-	ck_assert_int_eq(request(&c, 1), 0);
+	ck_assert_ok(request(&c, 1));
 	ck_assert_uint_eq(commit(), 1);
 }
 END_TEST
@@ -221,8 +221,8 @@ START_TEST(test_store_other_process_lock_names_pid)
 	}
 	int rc = -1;
 	ck_assert_int_eq(read(ready[0], &rc, sizeof rc), (ssize_t)sizeof rc);
-	ck_assert_int_eq(rc, 0);
-	ck_assert_int_eq(open_store(COORD_DURABILITY_SYNC, NULL), SUTRA_ELOCKED);
+	ck_assert_ok(rc);
+	ck_assert_err(open_store(COORD_DURABILITY_SYNC, NULL), SUTRA_ELOCKED);
 	char want[32];
 	snprintf(want, sizeof want, "pid %ld", (long)pid);
 	ck_assert_msg(strstr(why.what, want) != NULL, "'%s' does not name %s", why.what, want);
@@ -243,19 +243,19 @@ START_TEST(test_store_failed_request_rolls_back_only_itself)
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body ok[] = { concept(1, "a"), concept(2, "b"),
 				      assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 0) };
-	ck_assert_int_eq(request(ok, 3), 0);
+	ck_assert_ok(request(ok, 3));
 	/* New concept 3, an edge to it, then an edge to an unknown concept:
 	 * the whole request goes, the first one stays. */
 	struct proto_op_body bad[] = { concept(3, "c"), assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 3, 1),
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 3, 9, 0) };
-	ck_assert_int_eq(request(bad, 3), SUTRA_ENOTFOUND);
+	ck_assert_err(request(bad, 3), SUTRA_ENOTFOUND);
 	ck_assert_ptr_nonnull(strstr(why.what, "unknown target concept 0909"));
 	/* Concept 3 is gone again: an edge to it is refused. */
 	struct proto_op_body to3 = assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 3, 1);
-	ck_assert_int_eq(request(&to3, 1), SUTRA_ENOTFOUND);
+	ck_assert_err(request(&to3, 1), SUTRA_ENOTFOUND);
 	/* Its ordinal is free again: the next new concept takes ordinal 2. */
 	struct proto_op_body d = concept(4, "d");
-	ck_assert_int_eq(request(&d, 1), 0);
+	ck_assert_ok(request(&d, 1));
 	ck_assert_uint_eq(commit(), 1);
 	struct layout_meta m = verify_file();
 	ck_assert_uint_eq(m.concept_count, 3);
@@ -270,13 +270,13 @@ START_TEST(test_store_failed_delete_cascade_rolls_back)
 	struct proto_op_body ok[] = { concept(1, "a"), concept(2, "b"),
 				      assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 0),
 				      assoc(PROTO_OP_LEARN_ASSOCIATION, 2, 1, 3) };
-	ck_assert_int_eq(request(ok, 4), 0);
+	ck_assert_ok(request(ok, 4));
 	ck_assert_uint_eq(commit(), 1);
 	/* Delete 1 (removing both edges), then fail: the edges come back. */
 	struct proto_op_body bad[] = { del(1), del(7) };
-	ck_assert_int_eq(request(bad, 2), SUTRA_ENOTFOUND);
+	ck_assert_err(request(bad, 2), SUTRA_ENOTFOUND);
 	struct proto_op_body again = assoc(PROTO_OP_DELETE_ASSOCIATION, 2, 1, 3);
-	ck_assert_int_eq(request(&again, 1), 0); /* the edge exists again */
+	ck_assert_ok(request(&again, 1)); /* the edge exists again */
 	ck_assert_uint_eq(commit(), 2);
 	struct layout_meta m = verify_file();
 	ck_assert_uint_eq(m.concept_count, 2);
@@ -292,19 +292,19 @@ START_TEST(test_store_delete_concept_removes_its_edges)
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 3, 1, 2),
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 1, 4),
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 2, 3, 1) };
-	ck_assert_int_eq(request(ops, 7), 0);
+	ck_assert_ok(request(ops, 7));
 	ck_assert_uint_eq(commit(), 1);
 	struct proto_op_body d = del(1);
-	ck_assert_int_eq(request(&d, 1), 0);
+	ck_assert_ok(request(&d, 1));
 	ck_assert_uint_eq(commit(), 2);
 	struct layout_meta m = verify_file(); /* replay rules: edges deleted first */
 	ck_assert_uint_eq(m.concept_count, 2);
 	ck_assert_uint_eq(m.association_count, 1);
 	/* Deleting it again: unknown. */
-	ck_assert_int_eq(request(&d, 1), SUTRA_ENOTFOUND);
+	ck_assert_err(request(&d, 1), SUTRA_ENOTFOUND);
 	/* Learnt again, it gets a new ordinal and no edges. */
 	struct proto_op_body back = concept(1, "a again");
-	ck_assert_int_eq(request(&back, 1), 0);
+	ck_assert_ok(request(&back, 1));
 	ck_assert_uint_eq(commit(), 3);
 	m = verify_file();
 	ck_assert_uint_eq(m.next_ordinal, 4);
@@ -317,15 +317,15 @@ START_TEST(test_store_update_keeps_ordinal_edges_and_creation)
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body ops[] = { concept(1, "a"), concept(2, "b"),
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 0) };
-	ck_assert_int_eq(request(ops, 3), 0);
+	ck_assert_ok(request(ops, 3));
 	commit();
 	usleep(2000);
 	struct proto_op_body up = concept(1, "a, updated");
-	ck_assert_int_eq(request(&up, 1), 0);
+	ck_assert_ok(request(&up, 1));
 	commit();
 	reopen(COORD_DURABILITY_SYNC); /* the state is rebuilt from the file */
 	struct proto_op_body up2 = concept(1, "a, updated twice");
-	ck_assert_int_eq(request(&up2, 1), 0);
+	ck_assert_ok(request(&up2, 1));
 	commit();
 
 	struct layout_record recs[8];
@@ -350,16 +350,16 @@ START_TEST(test_store_association_upsert_keeps_creation)
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body ops[] = { concept(1, "a"), concept(2, "b"),
 				       assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 2) };
-	ck_assert_int_eq(request(ops, 3), 0);
+	ck_assert_ok(request(ops, 3));
 	commit();
 	usleep(2000);
 	struct proto_op_body up = assoc(PROTO_OP_LEARN_ASSOCIATION, 1, 2, 2);
 	up.u.assoc.confidence = 0.75f;
-	ck_assert_int_eq(request(&up, 1), 0);
+	ck_assert_ok(request(&up, 1));
 	commit();
 	reopen(COORD_DURABILITY_SYNC);
 	usleep(2000);
-	ck_assert_int_eq(request(&up, 1), 0);
+	ck_assert_ok(request(&up, 1));
 	commit();
 
 	struct layout_record recs[8];
@@ -376,7 +376,7 @@ START_TEST(test_store_recovery_discards_tail)
 {
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body c = concept(1, "a");
-	ck_assert_int_eq(request(&c, 1), 0);
+	ck_assert_ok(request(&c, 1));
 	commit();
 	coord_store_close(st);
 	st = NULL;
@@ -390,7 +390,7 @@ START_TEST(test_store_recovery_discards_tail)
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	ck_assert_uint_eq(coord_store_epoch(st), 1);
 	struct proto_op_body d = concept(2, "b");
-	ck_assert_int_eq(request(&d, 1), 0);
+	ck_assert_ok(request(&d, 1));
 	ck_assert_uint_eq(commit(), 2);
 	struct layout_meta m = verify_file();
 	ck_assert_uint_eq(m.concept_count, 2);
@@ -404,9 +404,9 @@ START_TEST(test_store_recovery_from_torn_meta)
 {
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body a = concept(1, "a"), b = concept(2, "b");
-	ck_assert_int_eq(request(&a, 1), 0);
+	ck_assert_ok(request(&a, 1));
 	commit();
-	ck_assert_int_eq(request(&b, 1), 0);
+	ck_assert_ok(request(&b, 1));
 	ck_assert_uint_eq(commit(), 2);
 	coord_store_close(st);
 	st = NULL;
@@ -423,7 +423,7 @@ START_TEST(test_store_recovery_from_torn_meta)
 	ck_assert_uint_eq(m.concept_count, 1);
 	/* b was never acknowledged as durable in this story: it is gone, and
 	 * learning it again gives it a fresh ordinal. */
-	ck_assert_int_eq(request(&b, 1), 0);
+	ck_assert_ok(request(&b, 1));
 	ck_assert_uint_eq(commit(), 3);
 	m = verify_file();
 	ck_assert_uint_eq(m.concept_count, 2);
@@ -437,9 +437,9 @@ START_TEST(test_store_recovery_replaces_inconsistent_older_slot)
 {
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body a = concept(1, "a"), b = concept(2, "b");
-	ck_assert_int_eq(request(&a, 1), 0);
+	ck_assert_ok(request(&a, 1));
 	commit();
-	ck_assert_int_eq(request(&b, 1), 0);
+	ck_assert_ok(request(&b, 1));
 	commit();
 	coord_store_close(st);
 	st = NULL;
@@ -469,8 +469,8 @@ static int current_slot(void)
 	struct layout_map map;
 	struct layout_view v;
 	struct sutra_detail pb;
-	ck_assert_int_eq(layout_map_open(path, &map), 0);
-	ck_assert_int_eq(layout_open(map.base, map.size, &v, &pb), 0);
+	ck_assert_ok(layout_map_open(path, &map));
+	ck_assert_ok(layout_open(map.base, map.size, &v, &pb));
 	int cur = v.current;
 	layout_map_close(&map);
 	return cur;
@@ -482,7 +482,7 @@ START_TEST(test_store_sync_mode_alternates_slots)
 	int prev = current_slot();
 	for (int i = 1; i <= 4; i++) {
 		struct proto_op_body c = concept(i, "x");
-		ck_assert_int_eq(request(&c, 1), 0);
+		ck_assert_ok(request(&c, 1));
 		commit();
 		ck_assert_uint_eq(coord_store_durable_epoch(st), (uint64_t)i);
 		int cur = current_slot();
@@ -500,16 +500,16 @@ START_TEST(test_store_relaxed_keeps_durable_slot)
 {
 	ck_assert_msg(open_store(COORD_DURABILITY_RELAXED, NULL) == 0, "%s", why.what);
 	struct proto_op_body c = concept(1, "durable");
-	ck_assert_int_eq(request(&c, 1), 0);
+	ck_assert_ok(request(&c, 1));
 	commit();
 	ck_assert(coord_store_has_unsynced(st));
-	ck_assert_int_eq(coord_store_sync(st), 0);
+	ck_assert_ok(coord_store_sync(st));
 	ck_assert_uint_eq(coord_store_durable_epoch(st), 1);
 	int durable_slot = current_slot();
 	uint64_t second_block = coord_store_published_end(st);
 	for (int i = 2; i <= 4; i++) {
 		struct proto_op_body d = concept(i, "unsynced");
-		ck_assert_int_eq(request(&d, 1), 0);
+		ck_assert_ok(request(&d, 1));
 		commit();
 		ck_assert_int_ne(current_slot(), durable_slot);
 		ck_assert_uint_eq(coord_store_durable_epoch(st), 1);
@@ -529,20 +529,20 @@ START_TEST(test_store_relaxed_keeps_durable_slot)
 	struct layout_map map;
 	struct layout_view v;
 	struct sutra_detail pb;
-	ck_assert_int_eq(layout_map_open(lost, &map), 0);
-	ck_assert_int_eq(layout_open(map.base, map.size, &v, &pb), 0);
+	ck_assert_ok(layout_map_open(lost, &map));
+	ck_assert_ok(layout_open(map.base, map.size, &v, &pb));
 	ck_assert_uint_eq(v.meta.epoch, 1);
 	ck_assert_int_eq(v.current, durable_slot);
 	layout_map_close(&map);
 	unlink(lost);
 
 	/* After a sync, the next epoch goes to the other slot. */
-	ck_assert_int_eq(coord_store_sync(st), 0);
+	ck_assert_ok(coord_store_sync(st));
 	ck_assert_uint_eq(coord_store_durable_epoch(st), 4);
 	int new_durable = current_slot();
 	ck_assert_int_ne(new_durable, durable_slot);
 	struct proto_op_body e = concept(5, "next");
-	ck_assert_int_eq(request(&e, 1), 0);
+	ck_assert_ok(request(&e, 1));
 	commit();
 	ck_assert_int_eq(current_slot(), durable_slot);
 	reopen(COORD_DURABILITY_RELAXED); /* close syncs */
@@ -557,19 +557,19 @@ START_TEST(test_store_io_failure_is_fatal)
 	/* fdatasyncs: 1 at open (recovery), 2 for epoch 1, 3 for epoch 2. */
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, "sync:3") == 0, "%s", why.what);
 	struct proto_op_body a = concept(1, "a"), b = concept(2, "b");
-	ck_assert_int_eq(request(&a, 1), 0);
+	ck_assert_ok(request(&a, 1));
 	commit();
-	ck_assert_int_eq(request(&b, 1), 0);
+	ck_assert_ok(request(&b, 1));
 	uint64_t e;
 	int committed;
-	ck_assert_int_eq(coord_store_commit(st, 0, &e, &committed), -EIO);
+	ck_assert_err(coord_store_commit(st, 0, &e, &committed), -EIO);
 	ck_assert(!committed);
 	ck_assert_int_eq(coord_store_failed(st), -EIO);
 	/* Nothing more is accepted. */
 	struct proto_op_body c = concept(3, "c");
-	ck_assert_int_eq(request(&c, 1), -EIO);
-	ck_assert_int_eq(coord_store_sync(st), -EIO);
-	ck_assert_int_eq(coord_store_close(st), -EIO);
+	ck_assert_err(request(&c, 1), -EIO);
+	ck_assert_err(coord_store_sync(st), -EIO);
+	ck_assert_err(coord_store_close(st), -EIO);
 	st = NULL;
 	/* The next start recovers from the disk. */
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
@@ -586,7 +586,7 @@ START_TEST(test_store_refuses_corrupt_file)
 	int fd = open(path, O_WRONLY);
 	ck_assert_int_eq(pwrite(fd, "XXXX", 4, 0), 4);
 	close(fd);
-	ck_assert_int_eq(open_store(COORD_DURABILITY_SYNC, NULL), SUTRA_ECORRUPT);
+	ck_assert_err(open_store(COORD_DURABILITY_SYNC, NULL), SUTRA_ECORRUPT);
 	ck_assert_msg(strstr(why.what, "offset") != NULL, "%s", why.what);
 }
 END_TEST
@@ -595,10 +595,10 @@ START_TEST(test_store_touched_lists_ordinals)
 {
 	ck_assert_msg(open_store(COORD_DURABILITY_SYNC, NULL) == 0, "%s", why.what);
 	struct proto_op_body ops[] = { concept(1, "a"), concept(2, "b"), concept(3, "c") };
-	ck_assert_int_eq(request(ops, 3), 0);
+	ck_assert_ok(request(ops, 3));
 	commit();
 	struct proto_op_body e = assoc(PROTO_OP_LEARN_ASSOCIATION, 3, 1, 0);
-	ck_assert_int_eq(request(&e, 1), 0);
+	ck_assert_ok(request(&e, 1));
 	commit();
 	size_t len;
 	unsigned char *bm = coord_store_touched(st, &len);
@@ -614,32 +614,16 @@ START_TEST(test_store_touched_lists_ordinals)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("coordinator");
-	TCase *tc = tcase_create("store");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_store_creates_with_dimension);
-	tcase_add_test(tc, test_store_second_open_in_process_is_locked);
-	tcase_add_test(tc, test_store_other_process_lock_names_pid);
-	tcase_add_test(tc, test_store_failed_request_rolls_back_only_itself);
-	tcase_add_test(tc, test_store_failed_delete_cascade_rolls_back);
-	tcase_add_test(tc, test_store_delete_concept_removes_its_edges);
-	tcase_add_test(tc, test_store_update_keeps_ordinal_edges_and_creation);
-	tcase_add_test(tc, test_store_association_upsert_keeps_creation);
-	tcase_add_test(tc, test_store_recovery_discards_tail);
-	tcase_add_test(tc, test_store_recovery_from_torn_meta);
-	tcase_add_test(tc, test_store_recovery_replaces_inconsistent_older_slot);
-	tcase_add_test(tc, test_store_sync_mode_alternates_slots);
-	tcase_add_test(tc, test_store_relaxed_keeps_durable_slot);
-	tcase_add_test(tc, test_store_io_failure_is_fatal);
-	tcase_add_test(tc, test_store_refuses_corrupt_file);
-	tcase_add_test(tc, test_store_touched_lists_ordinals);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN_FIXTURE("coordinator", "store", 60, setup, teardown, test_store_creates_with_dimension,
+		    test_store_second_open_in_process_is_locked,
+		    test_store_other_process_lock_names_pid,
+		    test_store_failed_request_rolls_back_only_itself,
+		    test_store_failed_delete_cascade_rolls_back,
+		    test_store_delete_concept_removes_its_edges,
+		    test_store_update_keeps_ordinal_edges_and_creation,
+		    test_store_association_upsert_keeps_creation,
+		    test_store_recovery_discards_tail, test_store_recovery_from_torn_meta,
+		    test_store_recovery_replaces_inconsistent_older_slot,
+		    test_store_sync_mode_alternates_slots, test_store_relaxed_keeps_durable_slot,
+		    test_store_io_failure_is_fatal, test_store_refuses_corrupt_file,
+		    test_store_touched_lists_ordinals)

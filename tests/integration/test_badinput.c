@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* sutra-coordinator as a process under bad input: every case gets a clear error reply, the store stays unchanged and the coordinator keeps serving. */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -18,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/common/tcheck.h"
 #include "wire/proto.h"
 #include "layout/layout.h"
 #include "sutra/client.h"
@@ -99,12 +99,12 @@ static void fx_start(const char *const *extra)
 	args[n] = NULL;
 
 	memset(&fx, 0, sizeof fx);
-	ck_assert_int_eq(tdaemon_mkdir(&fx.d), 0);
+	ck_assert_ok(tdaemon_mkdir(&fx.d));
 	ck_assert_msg(tdaemon_start(&fx.d, args) == 0, "sutra-coordinator did not start");
 	struct sutra_client_options o;
 	sutra_client_options_init(&o);
 	o.timeout_ms = 5000;
-	ck_assert_int_eq(sutra_client_connect(fx.d.url, &o, &fx.c), 0);
+	ck_assert_ok(sutra_client_connect(fx.d.url, &o, &fx.c));
 
 	float v[DIM];
 	vec(v, DIM, 1);
@@ -112,12 +112,11 @@ static void fx_start(const char *const *extra)
 	id_of(fx.b, 2);
 	id_of(fx.unknown, 0xdead);
 	struct sutra_concept_in in = concept(fx.a, "alpha", 5, v, DIM);
-	ck_assert_int_eq(sutra_client_learn_concept(fx.c, &in, NULL), 0);
+	ck_assert_ok(sutra_client_learn_concept(fx.c, &in, NULL));
 	in = concept(fx.b, "beta", 4, NULL, 0);
-	ck_assert_int_eq(sutra_client_learn_concept(fx.c, &in, NULL), 0);
-	ck_assert_int_eq(sutra_client_learn_association(fx.c, fx.a, fx.b, SUTRA_ASSOC_CAUSAL, 1.0f,
-							1.0f, NULL),
-			 0);
+	ck_assert_ok(sutra_client_learn_concept(fx.c, &in, NULL));
+	ck_assert_ok(sutra_client_learn_association(fx.c, fx.a, fx.b, SUTRA_ASSOC_CAUSAL, 1.0f,
+							1.0f, NULL));
 	fx.before = stats_of(fx.c);
 	ck_assert_uint_eq(fx.before.concept_count, 2);
 	ck_assert_uint_eq(fx.before.association_count, 1);
@@ -157,11 +156,11 @@ static void fx_finish(void)
 	sutra_client_close(fx.c);
 	fx.c = NULL;
 	int st = tdaemon_stop(&fx.d);
-	ck_assert_int_eq(layout_map_open(fx.d.data, &map), 0);
+	ck_assert_ok(layout_map_open(fx.d.data, &map));
 	int rc = layout_open(map.base, map.size, &v, &pb);
 	ck_assert_msg(rc == 0, "store does not open: offset %llu: %s",
 		      (unsigned long long)pb.offset, pb.what);
-	ck_assert_int_eq(layout_replay_init(&r, v.sb.vector_dim), 0);
+	ck_assert_ok(layout_replay_init(&r, v.sb.vector_dim));
 	rc = layout_verify(&v, &r, &pb);
 	ck_assert_msg(rc == 0, "store does not verify: offset %llu: %s",
 		      (unsigned long long)pb.offset, pb.what);
@@ -882,9 +881,9 @@ START_TEST(test_badinput_wrong_dimension)
 	vec(v, DIM, 4);
 	struct sutra_concept_in ok = concept(id, "fine", 4, v, DIM);
 	struct sutra_concept_in bad = concept(fx.b, "wrong", 5, v, DIM + 1);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &ok), 0);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &bad), 0);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &ok), 0);
+	ck_assert_ok(sutra_batch_learn_concept(b, &ok));
+	ck_assert_ok(sutra_batch_learn_concept(b, &bad));
+	ck_assert_ok(sutra_batch_learn_concept(b, &ok));
 	expect_client(sutra_client_commit(fx.c, b, NULL), SUTRA_EDIM, "batch with a wrong dimension");
 	ck_assert_int_eq(last_index, 1);
 	sutra_batch_destroy(b);
@@ -935,9 +934,9 @@ START_TEST(test_badinput_non_finite_values)
 	ck_assert_ptr_nonnull(b);
 	vec(v, DIM, 7);
 	struct sutra_concept_in in = concept(id, "finite", 6, v, DIM);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
-	ck_assert_int_eq(sutra_batch_learn_association(b, fx.b, fx.a, 2, NAN, 1.0f), 0);
-	ck_assert_int_eq(sutra_batch_learn_association(b, fx.a, fx.b, 2, 1.0f, 1.0f), 0);
+	ck_assert_ok(sutra_batch_learn_concept(b, &in));
+	ck_assert_ok(sutra_batch_learn_association(b, fx.b, fx.a, 2, NAN, 1.0f));
+	ck_assert_ok(sutra_batch_learn_association(b, fx.a, fx.b, 2, 1.0f, 1.0f));
 	expect_client(sutra_client_commit(fx.c, b, NULL), SUTRA_EVALUE, "batch with a NaN");
 	ck_assert_int_eq(last_index, 1);
 	sutra_batch_destroy(b);
@@ -965,8 +964,8 @@ START_TEST(test_badinput_empty_content)
 	ck_assert_ptr_nonnull(b);
 	struct sutra_concept_in ok = concept(id, "fine", 4, NULL, 0);
 	in = concept(fx.b, "", 0, NULL, 0);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &ok), 0);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
+	ck_assert_ok(sutra_batch_learn_concept(b, &ok));
+	ck_assert_ok(sutra_batch_learn_concept(b, &in));
 	expect_client(sutra_client_commit(fx.c, b, NULL), SUTRA_EVALUE, "batch with empty content");
 	ck_assert_int_eq(last_index, 1);
 	sutra_batch_destroy(b);
@@ -1000,7 +999,7 @@ START_TEST(test_badinput_oversized_content)
 	in.metadata = big;
 	in.metadata_len = 512;
 	uint64_t e = 0;
-	ck_assert_int_eq(sutra_client_learn_concept(fx.c, &in, &e), 0);
+	ck_assert_ok(sutra_client_learn_concept(fx.c, &in, &e));
 	ck_assert_uint_eq(e, fx.before.epoch + 1);
 	fx.before = stats_of(fx.c);
 	ck_assert_uint_eq(fx.before.concept_count, 3);
@@ -1086,12 +1085,12 @@ START_TEST(test_badinput_batch_bad_op_in_middle)
 
 	/* New concepts, then an association to an unknown one, then more. */
 	struct sutra_concept_in in = concept(c, "gamma", 5, NULL, 0);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
+	ck_assert_ok(sutra_batch_learn_concept(b, &in));
 	in = concept(d, "delta", 5, NULL, 0);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
-	ck_assert_int_eq(sutra_batch_learn_association(b, c, fx.unknown, 0, 1.0f, 1.0f), 0);
+	ck_assert_ok(sutra_batch_learn_concept(b, &in));
+	ck_assert_ok(sutra_batch_learn_association(b, c, fx.unknown, 0, 1.0f, 1.0f));
 	in = concept(e, "epsilon", 7, NULL, 0);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
+	ck_assert_ok(sutra_batch_learn_concept(b, &in));
 	index[0] = expect_client(sutra_client_commit(fx.c, b, NULL), SUTRA_ENOTFOUND,
 				 "batch with an unknown endpoint at 2");
 	/* Nothing of it exists: c cannot be an endpoint. */
@@ -1102,21 +1101,21 @@ START_TEST(test_badinput_batch_bad_op_in_middle)
 	 * a, b and a -> b must all be as they were. */
 	sutra_batch_clear(b);
 	in = concept(fx.a, "alpha changed", 13, NULL, 0);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
-	ck_assert_int_eq(sutra_batch_learn_association(b, fx.b, fx.a, 3, 1.0f, 1.0f), 0);
-	ck_assert_int_eq(sutra_batch_delete_concept(b, fx.a), 0);
-	ck_assert_int_eq(sutra_batch_delete_association(b, fx.a, fx.b, SUTRA_ASSOC_CAUSAL), 0);
+	ck_assert_ok(sutra_batch_learn_concept(b, &in));
+	ck_assert_ok(sutra_batch_learn_association(b, fx.b, fx.a, 3, 1.0f, 1.0f));
+	ck_assert_ok(sutra_batch_delete_concept(b, fx.a));
+	ck_assert_ok(sutra_batch_delete_association(b, fx.a, fx.b, SUTRA_ASSOC_CAUSAL));
 	index[1] = expect_client(sutra_client_commit(fx.c, b, NULL), SUTRA_ENOTFOUND,
 				 "batch deleting a concept, then its deleted association");
 
 	/* A concept learned and deleted twice in one batch. */
 	sutra_batch_clear(b);
 	in = concept(c, "gamma", 5, NULL, 0);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
-	ck_assert_int_eq(sutra_batch_learn_association(b, fx.a, c, 0, 1.0f, 1.0f), 0);
-	ck_assert_int_eq(sutra_batch_delete_concept(b, c), 0);
-	ck_assert_int_eq(sutra_batch_delete_concept(b, c), 0);
-	ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
+	ck_assert_ok(sutra_batch_learn_concept(b, &in));
+	ck_assert_ok(sutra_batch_learn_association(b, fx.a, c, 0, 1.0f, 1.0f));
+	ck_assert_ok(sutra_batch_delete_concept(b, c));
+	ck_assert_ok(sutra_batch_delete_concept(b, c));
+	ck_assert_ok(sutra_batch_learn_concept(b, &in));
 	index[2] = expect_client(sutra_client_commit(fx.c, b, NULL), SUTRA_ENOTFOUND,
 				 "batch deleting a concept twice");
 
@@ -1124,8 +1123,7 @@ START_TEST(test_badinput_batch_bad_op_in_middle)
 	 * the association now works (and is the one change of this test). */
 	sutra_batch_destroy(b);
 	uint64_t ep = 0;
-	ck_assert_int_eq(sutra_client_delete_association(fx.c, fx.a, fx.b, SUTRA_ASSOC_CAUSAL, &ep),
-			 0);
+	ck_assert_ok(sutra_client_delete_association(fx.c, fx.a, fx.b, SUTRA_ASSOC_CAUSAL, &ep));
 	ck_assert_uint_eq(ep, fx.before.epoch + 1);
 	fx.before = stats_of(fx.c);
 	ck_assert_uint_eq(fx.before.association_count, 0);
@@ -1242,7 +1240,7 @@ START_TEST(test_badinput_connect_close_before_handshake)
 	o.timeout_ms = 500;
 	o.resend_ms = 100;
 	sutra_client *c;
-	ck_assert_int_eq(sutra_client_connect(fx.d.url, &o, &c), 0);
+	ck_assert_ok(sutra_client_connect(fx.d.url, &o, &c));
 	uint64_t deadline = now_ms() + 5000;
 	int rc;
 	do
@@ -1282,7 +1280,7 @@ START_TEST(test_badinput_connect_close_before_handshake_events)
 	struct proto_notice n;
 	int rv = nng_recv(sub, &m, &len, NNG_FLAG_ALLOC);
 	if (rv == 0) {
-		ck_assert_int_eq(proto_notice_decode(m, len, &n), 0);
+		ck_assert_ok(proto_notice_decode(m, len, &n));
 		ck_assert_uint_eq(n.epoch, fx.before.epoch);
 		nng_free(m, len);
 	}
@@ -1331,9 +1329,5 @@ int main(int argc, char **argv)
 	add(s, "connect_close_before_handshake", test_badinput_connect_close_before_handshake);
 	add(s, "connect_close_before_handshake_events",
 	    test_badinput_connect_close_before_handshake_events);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run_suite(s);
 }

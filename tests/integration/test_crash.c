@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Crash test: kill -9 the real coordinator during a stream of sync batches, restart, and check durability and atomicity in the file. */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,6 +18,7 @@
 #include "sutra/client.h"
 #include "sutra/reader.h"
 #include "tests/common/daemon.h"
+#include "tests/common/tcheck.h"
 #include "util/endian.h"
 #include "util/idmap.h"
 
@@ -575,9 +575,9 @@ static void close_block(struct check_ctx *cx, const struct layout_block *blk, st
 			cx->want_concepts += n;
 			cx->want_assocs += m;
 		}
-		ck_assert_int_eq(util_idmap_put(&cx->found, key, count + 1), 0);
+		ck_assert_ok(util_idmap_put(&cx->found, key, count + 1));
 		key_epoch(key, s->w, s->b, blk->epoch);
-		ck_assert_int_eq(util_idmap_put(&cx->placed, key, 1), 0);
+		ck_assert_ok(util_idmap_put(&cx->placed, key, 1));
 		cx->occurrences++;
 		/* Never twice, even when the writers resent it to a restarted
 		 * coordinator: the log's request markers let it recognise the
@@ -934,7 +934,7 @@ START_TEST(test_crash_kill9_sync_writes)
 	ck_assert_uint_le(iterations, 100000);
 
 	struct tdaemon d;
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
 	int *survived = calloc(iterations, sizeof *survived);
 	ck_assert_ptr_nonnull(survived);
 	int hangs = 0, first_hang = -1;
@@ -1013,7 +1013,7 @@ START_TEST(test_crash_kill9_sync_writes)
 		if (kill_in_recovery) {
 			/* Kill it again while it recovers (start-up, truncation, the
 			 * recovery commit). */
-			ck_assert_int_eq(tdaemon_spawn(&d, args), 0);
+			ck_assert_ok(tdaemon_spawn(&d, args));
 			sleep_us(rnd_range(0, recovery_us));
 			tdaemon_kill9(&d);
 			recovery_kills++;
@@ -1149,9 +1149,5 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 1100);
 	tcase_add_test(tc, test_crash_kill9_sync_writes);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run_suite(s);
 }

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* sutra-coordinator as a process: writes checked in the file, restarts, resends, a second writer, I/O backends and failures, shutdown under load, notices. */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -16,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/common/tcheck.h"
 #include "wire/proto.h"
 #include "layout/layout.h"
 #include "sutra/client.h"
@@ -89,7 +89,7 @@ static sutra_client *client_open(const struct tdaemon *d, uint32_t timeout_ms)
 
 	sutra_client_options_init(&o);
 	o.timeout_ms = timeout_ms;
-	ck_assert_int_eq(sutra_client_connect(d->url, &o, &c), 0);
+	ck_assert_ok(sutra_client_connect(d->url, &o, &c));
 	return c;
 }
 
@@ -112,7 +112,7 @@ static struct sutra_coord_stats stats_of(sutra_client *c)
 
 static void start(struct tdaemon *d, const char *const *extra)
 {
-	ck_assert_int_eq(tdaemon_mkdir(d), 0);
+	ck_assert_ok(tdaemon_mkdir(d));
 	ck_assert_msg(tdaemon_start(d, extra) == 0, "sutra-coordinator did not start");
 }
 
@@ -254,7 +254,7 @@ static void fscan_record(struct fscan *f, const struct layout_record *rec, uint6
 			c = &f->c[f->nc];
 			memset(c, 0, sizeof *c);
 			memcpy(c->id, rec->u.concept.id, 16);
-			ck_assert_int_eq(util_idmap_put(&f->ix, c->id, f->nc), 0);
+			ck_assert_ok(util_idmap_put(&f->ix, c->id, f->nc));
 			f->nc++;
 		}
 		c->epoch = epoch;
@@ -306,7 +306,7 @@ static void fscan_open(struct fscan *f, const char *path)
 	rc = layout_open(f->map.base, f->map.size, &f->v, &pb);
 	ck_assert_msg(rc == 0, "%s does not open: offset %llu: %s", path,
 		      (unsigned long long)pb.offset, pb.what);
-	ck_assert_int_eq(layout_replay_init(&r, f->v.sb.vector_dim), 0);
+	ck_assert_ok(layout_replay_init(&r, f->v.sb.vector_dim));
 	rc = layout_verify(&f->v, &r, &pb);
 	ck_assert_msg(rc == 0, "%s does not verify: offset %llu: %s", path,
 		      (unsigned long long)pb.offset, pb.what);
@@ -322,8 +322,8 @@ static void fscan_open(struct fscan *f, const char *path)
 		struct layout_block blk;
 		struct layout_record_iter it;
 		struct layout_record rec;
-		ck_assert_int_eq(layout_block_decode(f->map.base, end, pos, &blk, &pb), 0);
-		ck_assert_int_eq(layout_block_check_payload(f->map.base, &blk, &pb), 0);
+		ck_assert_ok(layout_block_decode(f->map.base, end, pos, &blk, &pb));
+		ck_assert_ok(layout_block_check_payload(f->map.base, &blk, &pb));
 		f->blocks++;
 		if (blk.type == LAYOUT_BLOCK_COMMIT) {
 			layout_records_init(&it, f->map.base, &blk, f->v.sb.vector_dim);
@@ -418,11 +418,11 @@ START_TEST(test_daemon_learn_and_verify_file)
 	sutra_batch *bt = sutra_batch_create();
 	ck_assert_ptr_nonnull(bt);
 	in = concept(dd, "delta", vd, DIM, NULL);
-	ck_assert_int_eq(sutra_batch_learn_concept(bt, &in), 0);
+	ck_assert_ok(sutra_batch_learn_concept(bt, &in));
 	in = concept(e, "epsilon", NULL, 0, NULL);
-	ck_assert_int_eq(sutra_batch_learn_concept(bt, &in), 0);
-	ck_assert_int_eq(sutra_batch_learn_association(bt, dd, e, SUTRA_ASSOC_TEMPORAL, 1.0f, 1.0f), 0);
-	ck_assert_int_eq(sutra_batch_learn_association(bt, a, c3, SUTRA_ASSOC_SEMANTIC, 0.9f, 0.1f), 0);
+	ck_assert_ok(sutra_batch_learn_concept(bt, &in));
+	ck_assert_ok(sutra_batch_learn_association(bt, dd, e, SUTRA_ASSOC_TEMPORAL, 1.0f, 1.0f));
+	ck_assert_ok(sutra_batch_learn_association(bt, a, c3, SUTRA_ASSOC_SEMANTIC, 0.9f, 0.1f));
 	ck_assert_uint_eq(sutra_batch_count(bt), 4);
 	rc = sutra_client_commit(cl, bt, &ep[5]);
 	ck_assert_msg(rc == 0, "batch: %s", sutra_client_last_error(cl));
@@ -578,14 +578,14 @@ START_TEST(test_daemon_restart_continues)
 	in = concept(b, "beta", NULL, 0, NULL);
 	learn_ok(cl, &in);
 	uint64_t e = 0;
-	ck_assert_int_eq(sutra_client_learn_association(cl, a, b, 0, 1.0f, 1.0f, &e), 0);
+	ck_assert_ok(sutra_client_learn_association(cl, a, b, 0, 1.0f, 1.0f, &e));
 	struct sutra_coord_stats s1 = stats_of(cl);
 	ck_assert_uint_eq(s1.epoch, e);
 	sutra_client_close(cl);
 	stop_daemon(&d);
 
 	/* Same store: epoch and counts continue where they were. */
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_start(&d, args));
 	cl = client_open(&d, 5000);
 	struct sutra_coord_stats s2 = stats_of(cl);
 	ck_assert_uint_eq(s2.epoch, s1.epoch);
@@ -596,7 +596,7 @@ START_TEST(test_daemon_restart_continues)
 	ck_assert_uint_eq(s2.next_ordinal, 2);
 	ck_assert_uint_eq(s2.commits, 0);
 	uint64_t ping_epoch = 0;
-	ck_assert_int_eq(sutra_client_ping(cl, &ping_epoch), 0);
+	ck_assert_ok(sutra_client_ping(cl, &ping_epoch));
 	ck_assert_uint_eq(ping_epoch, s1.epoch);
 
 	/* Writes after the restart: a new concept gets the next ordinal and
@@ -612,7 +612,7 @@ START_TEST(test_daemon_restart_continues)
 	ck_assert_uint_eq(s3.concept_count, 3);
 	ck_assert_uint_eq(s3.association_count, 1);
 	uint64_t e5 = 0;
-	ck_assert_int_eq(sutra_client_delete_concept(cl, b, &e5), 0);
+	ck_assert_ok(sutra_client_delete_concept(cl, b, &e5));
 	ck_assert_uint_eq(e5, e4 + 1);
 	s3 = stats_of(cl);
 	ck_assert_uint_eq(s3.concept_count, 2);
@@ -622,7 +622,7 @@ START_TEST(test_daemon_restart_continues)
 	stop_daemon(&d);
 
 	/* And once more: nothing is lost or repeated by a restart. */
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_start(&d, args));
 	cl = client_open(&d, 5000);
 	struct sutra_coord_stats s4 = stats_of(cl);
 	ck_assert_uint_eq(s4.epoch, e5);
@@ -697,7 +697,7 @@ static struct proto_rep_header raw_call(const char *url, const unsigned char *ms
 	ck_assert_int_eq(nng_send(s, (void *)msg, len, 0), 0);
 	int rv = nng_recv(s, &rep, &rl, NNG_FLAG_ALLOC);
 	ck_assert_msg(rv == 0, "no reply: %s", nng_strerror(rv));
-	ck_assert_int_eq(proto_rep_header_decode(rep, rl, &h), 0);
+	ck_assert_ok(proto_rep_header_decode(rep, rl, &h));
 	nng_free(rep, rl);
 	nng_close(s);
 	return h;
@@ -840,7 +840,7 @@ START_TEST(test_daemon_second_writer_refused)
 	snprintf(d2.events, sizeof d2.events, "ipc://%s/e2.sock", d.dir);
 	snprintf(d2.log, sizeof d2.log, "%s/coord2.log", d.dir);
 	uint64_t t0 = now_ms();
-	ck_assert_int_eq(tdaemon_spawn(&d2, args), 0);
+	ck_assert_ok(tdaemon_spawn(&d2, args));
 	int st = tdaemon_wait(&d2, 10000);
 	uint64_t took = now_ms() - t0;
 	ck_assert_msg(st == 1, "second coordinator exit status %d, expected 1", st);
@@ -902,9 +902,8 @@ static void learn_cycle(const char *const *args, int expect_uring, int relaxed)
 		last = epochs[i];
 		if (i > 0) {
 			uint64_t e;
-			ck_assert_int_eq(sutra_client_learn_association(cl, ids[i - 1], ids[i], 0,
-									1.0f, 1.0f, &e),
-					 0);
+			ck_assert_ok(sutra_client_learn_association(cl, ids[i - 1], ids[i], 0,
+									1.0f, 1.0f, &e));
 			ck_assert_uint_gt(e, last);
 			last = e;
 		}
@@ -916,10 +915,10 @@ static void learn_cycle(const char *const *args, int expect_uring, int relaxed)
 		snprintf(content[i], sizeof content[i], "batched %u", i);
 		vec(v, DEF_DIM, i);
 		struct sutra_concept_in in = concept(ids[i], content[i], v, DEF_DIM, NULL);
-		ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
+		ck_assert_ok(sutra_batch_learn_concept(b, &in));
 	}
 	uint64_t eb;
-	ck_assert_int_eq(sutra_client_commit(cl, b, &eb), 0);
+	ck_assert_ok(sutra_client_commit(cl, b, &eb));
 	ck_assert_uint_gt(eb, last);
 	last = eb;
 	for (uint32_t i = N; i < N + NB; i++)
@@ -927,7 +926,7 @@ static void learn_cycle(const char *const *args, int expect_uring, int relaxed)
 	sutra_batch_destroy(b);
 
 	uint64_t synced = 0;
-	ck_assert_int_eq(sutra_client_sync(cl, &synced), 0);
+	ck_assert_ok(sutra_client_sync(cl, &synced));
 	ck_assert_uint_ge(synced, last);
 	st = stats_of(cl);
 	ck_assert_uint_eq(st.epoch, last);
@@ -1246,7 +1245,7 @@ static int notice_wait(nng_socket sub, uint16_t kind, uint64_t epoch, int timeou
 			return 0;
 		ck_assert_msg(rv == 0, "notice: %s", nng_strerror(rv));
 		struct proto_notice pn;
-		ck_assert_int_eq(proto_notice_decode(m, len, &pn), 0);
+		ck_assert_ok(proto_notice_decode(m, len, &pn));
 		ck_assert_msg(pn.kind == PROTO_NOTICE_EPOCH || pn.kind == PROTO_NOTICE_HEARTBEAT,
 			      "notice of kind %u", pn.kind);
 		if (pn.kind == kind && (epoch == 0 || pn.epoch == epoch)) {
@@ -1326,7 +1325,7 @@ START_TEST(test_daemon_notices_announce_epochs)
 	notice_free(&n);
 
 	uint64_t e3 = 0;
-	ck_assert_int_eq(sutra_client_learn_association(cl, b, a, 0, 1.0f, 1.0f, &e3), 0);
+	ck_assert_ok(sutra_client_learn_association(cl, b, a, 0, 1.0f, 1.0f, &e3));
 	ck_assert_msg(notice_wait(sub, PROTO_NOTICE_EPOCH, e3, 5000, &n), "no notice of epoch %llu",
 		      (unsigned long long)e3);
 	bm = notice_changed(&n);
@@ -1400,9 +1399,5 @@ int main(int argc, char **argv)
 			    (int)(sizeof fault_cases / sizeof fault_cases[0]));
 	add(s, "graceful_shutdown_under_load", test_daemon_graceful_shutdown_under_load);
 	add(s, "notices_announce_epochs", test_daemon_notices_announce_epochs);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run_suite(s);
 }

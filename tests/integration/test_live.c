@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Reader processes open the store live (layout_open_live) while the real coordinator commits: never torn, never backwards. */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,6 +14,7 @@
 #include "layout/layout.h"
 #include "sutra/client.h"
 #include "tests/common/daemon.h"
+#include "tests/common/tcheck.h"
 
 #define MAP_LEN (1ull << 36) /* a reservation far beyond the file */
 #define RUN_MS 2500
@@ -141,7 +141,7 @@ static void run_live(const char *const *coord_args)
 	pid_t readers[NREADERS];
 	FILE *outf[NREADERS];
 
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
 	ck_assert_msg(tdaemon_start(&d, coord_args) == 0, "sutra-coordinator did not start");
 	snprintf(ms, sizeof ms, "%d", RUN_MS);
 	const char *wargv[] = { "test_int_live", "--writer", d.url, ms, NULL };
@@ -152,7 +152,7 @@ static void run_live(const char *const *coord_args)
 		ck_assert_ptr_nonnull(outf[i]);
 		readers[i] = tdaemon_spawn_self(rargv, -1, fileno(outf[i]));
 	}
-	ck_assert_int_eq(tdaemon_reap(writer), 0);
+	ck_assert_ok(tdaemon_reap(writer));
 	for (int i = 0; i < NREADERS; i++) {
 		int rc = tdaemon_reap(readers[i]);
 		rewind(outf[i]);
@@ -171,7 +171,7 @@ static void run_live(const char *const *coord_args)
 			      i, first, last);
 		printf("reader %d: %s", i, out[i]);
 	}
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 
@@ -205,9 +205,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_live_sync_mode);
 	tcase_add_test(tc, test_live_relaxed_mode);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run_suite(s);
 }

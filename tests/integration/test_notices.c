@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Notices against the real coordinator: the callback thread, and readers that keep up when notices are lost. */
-#include <check.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -13,6 +12,7 @@
 #include "sutra/client.h"
 #include "sutra/reader.h"
 #include "tests/common/daemon.h"
+#include "tests/common/tcheck.h"
 
 #define FLOOD_WRITERS 4
 #define FLOOD_EACH 1000
@@ -30,7 +30,7 @@ static void learn(sutra_client *c, const uint8_t id[16], const char *text, uint6
 {
 	struct sutra_concept_in in = { .id = id, .content = text, .content_len = strlen(text),
 				       .strength = 1, .confidence = 1 };
-	ck_assert_int_eq(sutra_client_learn_concept(c, &in, epoch), 0);
+	ck_assert_ok(sutra_client_learn_concept(c, &in, epoch));
 }
 
 static void sleep_ms(int ms)
@@ -267,39 +267,39 @@ START_TEST(test_notices_callback)
 	id_of(c, 1, 2);
 	id_of(dd, 1, 3);
 	id_of(e5id, 1, 4);
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
 	sutra_reader *r;
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
 	seen_init(&s1, r);
 
 	/* Not subscribed yet; bad arguments. */
-	ck_assert_int_eq(sutra_reader_listen(r, record, &s1, &l1), -ENOTCONN);
-	ck_assert_int_eq(sutra_reader_subscribe(r, d.events), 0);
-	ck_assert_int_eq(sutra_reader_listen(r, NULL, &s1, &l1), -EINVAL);
-	ck_assert_int_eq(sutra_reader_listen(NULL, record, &s1, &l1), -EINVAL);
-	ck_assert_int_eq(sutra_reader_listen(r, record, &s1, NULL), -EINVAL);
+	ck_assert_err(sutra_reader_listen(r, record, &s1, &l1), -ENOTCONN);
+	ck_assert_ok(sutra_reader_subscribe(r, d.events));
+	ck_assert_err(sutra_reader_listen(r, NULL, &s1, &l1), -EINVAL);
+	ck_assert_err(sutra_reader_listen(NULL, record, &s1, &l1), -EINVAL);
+	ck_assert_err(sutra_reader_listen(r, record, &s1, NULL), -EINVAL);
 	sutra_listener_stop(NULL);
 
-	ck_assert_int_eq(sutra_reader_listen(r, record, &s1, &l1), 0);
+	ck_assert_ok(sutra_reader_listen(r, record, &s1, &l1));
 	/* The subscription connects in the background: a heartbeat shows it. */
 	ck_assert_msg(wait_seen(&s1, UNTIL_ANY, 0, 5), "no notice within 5 s");
 
 	sutra_client *cl;
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &cl));
 	learn(cl, a, "a", &e1);
 	learn(cl, b, "b", &e2);
 	sutra_batch *bt = sutra_batch_create();
 	struct sutra_concept_in in = { .id = c, .content = "c", .content_len = 1, .strength = 1,
 				       .confidence = 1 };
-	ck_assert_int_eq(sutra_batch_learn_concept(bt, &in), 0);
+	ck_assert_ok(sutra_batch_learn_concept(bt, &in));
 	in.id = dd;
 	in.content = "d";
-	ck_assert_int_eq(sutra_batch_learn_concept(bt, &in), 0);
-	ck_assert_int_eq(sutra_batch_learn_association(bt, a, b, 1, 0.5f, 1), 0);
-	ck_assert_int_eq(sutra_client_commit(cl, bt, &e3), 0);
+	ck_assert_ok(sutra_batch_learn_concept(bt, &in));
+	ck_assert_ok(sutra_batch_learn_association(bt, a, b, 1, 0.5f, 1));
+	ck_assert_ok(sutra_client_commit(cl, bt, &e3));
 	sutra_batch_destroy(bt);
-	ck_assert_int_eq(sutra_client_delete_association(cl, a, b, 1, &e4), 0);
+	ck_assert_ok(sutra_client_delete_association(cl, a, b, 1, &e4));
 	ck_assert_uint_eq(e2, e1 + 1);
 	ck_assert_uint_eq(e3, e2 + 1);
 	ck_assert_uint_eq(e4, e3 + 1);
@@ -336,7 +336,7 @@ START_TEST(test_notices_callback)
 
 	/* A listener that stops itself from its callback. */
 	seen_init(&s2, NULL);
-	ck_assert_int_eq(sutra_reader_listen(r, stop_self, &s2, &l2), 0);
+	ck_assert_ok(sutra_reader_listen(r, stop_self, &s2, &l2));
 	pthread_mutex_lock(&s2.mu);
 	s2.self = l2;
 	pthread_cond_broadcast(&s2.cv);
@@ -345,7 +345,7 @@ START_TEST(test_notices_callback)
 
 	/* A third listener hears the next write; the stopped ones nothing. */
 	seen_init(&s3, r);
-	ck_assert_int_eq(sutra_reader_listen(r, record, &s3, &l3), 0);
+	ck_assert_ok(sutra_reader_listen(r, record, &s3, &l3));
 	ck_assert_msg(wait_seen(&s3, UNTIL_ANY, 0, 5), "no notice within 5 s");
 	learn(cl, e5id, "e", &e5);
 	ck_assert_msg(wait_seen(&s3, UNTIL_NOTICE_OF, e5, 5), "no notice of epoch %" PRIu64, e5);
@@ -371,7 +371,7 @@ START_TEST(test_notices_callback)
 	sutra_reader_close(r);
 	seen_finish(&s1);
 	seen_finish(&s3);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -387,20 +387,20 @@ START_TEST(test_notices_survive_coordinator_restart)
 	uint32_t ordinal = 0;
 	struct seen s;
 	sutra_listener *l;
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
 	sutra_reader *r, *r2;
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
-	ck_assert_int_eq(sutra_reader_open(d.data, &r2), 0);
-	ck_assert_int_eq(sutra_reader_subscribe(r, d.events), 0);
-	ck_assert_int_eq(sutra_reader_subscribe(r2, d.events), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
+	ck_assert_ok(sutra_reader_open(d.data, &r2));
+	ck_assert_ok(sutra_reader_subscribe(r, d.events));
+	ck_assert_ok(sutra_reader_subscribe(r2, d.events));
 	seen_init(&s, r);
-	ck_assert_int_eq(sutra_reader_listen(r, record, &s, &l), 0);
+	ck_assert_ok(sutra_reader_listen(r, record, &s, &l));
 	ck_assert_msg(wait_seen(&s, UNTIL_ANY, 0, 5), "no notice within 5 s");
 
 	sutra_client *cl;
 	uint8_t id[16];
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &cl));
 	id_of(id, 2, ordinal);
 	learn(cl, id, "before", &e);
 	ck_assert_msg(wait_seen(&s, UNTIL_NOTICE_OF, e, 5), "no notice of epoch %" PRIu64, e);
@@ -409,11 +409,11 @@ START_TEST(test_notices_survive_coordinator_restart)
 
 	for (int round = 0; round < 2; round++) {
 		if (round == 0)
-			ck_assert_int_eq(tdaemon_stop(&d), 0);
+			ck_assert_ok(tdaemon_stop(&d));
 		else
 			tdaemon_kill9(&d);
-		ck_assert_int_eq(tdaemon_start(&d, args), 0);
-		ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+		ck_assert_ok(tdaemon_start(&d, args));
+		ck_assert_ok(sutra_client_connect(d.url, NULL, &cl));
 
 		/* Written before the subscriber has necessarily reconnected:
 		 * its notice may be lost, but heartbeats carry its epoch. */
@@ -423,9 +423,9 @@ START_TEST(test_notices_survive_coordinator_restart)
 		ck_assert_uint_gt(e, prev);
 		ck_assert_msg(wait_seen(&s, UNTIL_EPOCH, e, 5),
 			      "round %d: the listener never heard epoch %" PRIu64, round, e);
-		ck_assert_int_eq(sutra_reader_wait_for_epoch(r2, e, 5000), 0);
+		ck_assert_ok(sutra_reader_wait_for_epoch(r2, e, 5000));
 		sutra_snapshot *sn;
-		ck_assert_int_eq(sutra_snapshot_acquire(r2, e, &sn), 0);
+		ck_assert_ok(sutra_snapshot_acquire(r2, e, &sn));
 		ck_assert_int_eq(sutra_snapshot_contains(sn, id), 1);
 		sutra_snapshot_release(sn);
 
@@ -438,7 +438,7 @@ START_TEST(test_notices_survive_coordinator_restart)
 		pthread_mutex_lock(&s.mu);
 		assert_changed(&s, e, &o, 1);
 		pthread_mutex_unlock(&s.mu);
-		ck_assert_int_eq(sutra_reader_wait_for_epoch(r2, e, 5000), 0);
+		ck_assert_ok(sutra_reader_wait_for_epoch(r2, e, 5000));
 		sutra_client_close(cl);
 	}
 	double t0 = tdaemon_now_s();
@@ -450,7 +450,7 @@ START_TEST(test_notices_survive_coordinator_restart)
 	sutra_reader_close(r);
 	sutra_reader_close(r2);
 	seen_finish(&s);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -495,17 +495,17 @@ START_TEST(test_notices_dead_subscription)
 	char dead[400];
 	struct seen s;
 	sutra_listener *l;
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
 	snprintf(dead, sizeof dead, "ipc://%s/nobody.sock", d.dir);
 	sutra_reader *r;
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
-	ck_assert_int_eq(sutra_reader_subscribe(r, dead), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
+	ck_assert_ok(sutra_reader_subscribe(r, dead));
 	seen_init(&s, r);
-	ck_assert_int_eq(sutra_reader_listen(r, record, &s, &l), 0);
+	ck_assert_ok(sutra_reader_listen(r, record, &s, &l));
 
 	uint64_t e0;
-	ck_assert_int_eq(sutra_reader_refresh(r, &e0), 0);
+	ck_assert_ok(sutra_reader_refresh(r, &e0));
 	struct paced p = { .url = d.url };
 	pthread_t th;
 	ck_assert_int_eq(pthread_create(&th, NULL, paced_writer, &p), 0);
@@ -534,7 +534,7 @@ START_TEST(test_notices_dead_subscription)
 	ck_assert_int_eq(s.calls, 0);
 	sutra_reader_close(r);
 	seen_finish(&s);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -559,7 +559,7 @@ static void assert_all_flooded(sutra_reader *r, uint64_t epoch)
 	sutra_snapshot *sn;
 	struct sutra_reader_stats st;
 	struct visit_count vc = { 0, 0 };
-	ck_assert_int_eq(sutra_snapshot_acquire(r, epoch, &sn), 0);
+	ck_assert_ok(sutra_snapshot_acquire(r, epoch, &sn));
 	ck_assert_uint_ge(sutra_snapshot_epoch(sn), epoch);
 	for (uint32_t g = 0; g < FLOOD_WRITERS; g++)
 		for (uint32_t k = 0; k < FLOOD_EACH; k++) {
@@ -567,7 +567,7 @@ static void assert_all_flooded(sutra_reader *r, uint64_t epoch)
 			id_of(id, 100 + g, k);
 			ck_assert_msg(sutra_snapshot_contains(sn, id), "flood %u/%u missing", g, k);
 		}
-	ck_assert_int_eq(sutra_snapshot_foreach(sn, count_flood, &vc), 0);
+	ck_assert_ok(sutra_snapshot_foreach(sn, count_flood, &vc));
 	ck_assert_uint_eq(vc.flood, FLOOD_WRITERS * FLOOD_EACH);
 	ck_assert_uint_eq(vc.other, 0);
 	sutra_snapshot_stats(sn, &st);
@@ -585,16 +585,16 @@ START_TEST(test_notices_flood)
 			       "--durability", "relaxed", NULL };
 	struct seen s;
 	sutra_listener *l;
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
 	sutra_reader *slow, *deaf;
-	ck_assert_int_eq(sutra_reader_open(d.data, &slow), 0);
-	ck_assert_int_eq(sutra_reader_open(d.data, &deaf), 0);
-	ck_assert_int_eq(sutra_reader_subscribe(slow, d.events), 0);
-	ck_assert_int_eq(sutra_reader_subscribe(deaf, d.events), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &slow));
+	ck_assert_ok(sutra_reader_open(d.data, &deaf));
+	ck_assert_ok(sutra_reader_subscribe(slow, d.events));
+	ck_assert_ok(sutra_reader_subscribe(deaf, d.events));
 	seen_init(&s, NULL);
 	s.hold_ms = 5;
-	ck_assert_int_eq(sutra_reader_listen(slow, record, &s, &l), 0);
+	ck_assert_ok(sutra_reader_listen(slow, record, &s, &l));
 	ck_assert_msg(wait_seen(&s, UNTIL_ANY, 0, 5), "no notice within 5 s");
 	long rss0 = rss_kib();
 
@@ -614,7 +614,7 @@ START_TEST(test_notices_flood)
 	uint64_t last = 0;
 	for (int w = 0; w < FLOOD_WRITERS; w++) {
 		uint64_t e;
-		ck_assert_int_eq(tdaemon_reap(pid[w]), 0);
+		ck_assert_ok(tdaemon_reap(pid[w]));
 		rewind(out[w]);
 		ck_assert_int_eq(fscanf(out[w], "%" SCNu64, &e), 1);
 		fclose(out[w]);
@@ -623,8 +623,8 @@ START_TEST(test_notices_flood)
 	}
 	double t1 = tdaemon_now_s();
 
-	ck_assert_int_eq(sutra_reader_wait_for_epoch(deaf, last, 10000), 0);
-	ck_assert_int_eq(sutra_reader_wait_for_epoch(slow, last, 10000), 0);
+	ck_assert_ok(sutra_reader_wait_for_epoch(deaf, last, 10000));
+	ck_assert_ok(sutra_reader_wait_for_epoch(slow, last, 10000));
 	assert_all_flooded(deaf, last);
 	assert_all_flooded(slow, last);
 	/* The slow listener catches up too, through what was not dropped
@@ -650,7 +650,7 @@ START_TEST(test_notices_flood)
 	sutra_reader_close(slow);
 	sutra_reader_close(deaf);
 	seen_finish(&s);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -668,9 +668,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_notices_dead_subscription);
 	tcase_add_test(tc, test_notices_flood);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run_suite(s);
 }

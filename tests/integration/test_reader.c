@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* libsutra-reader against the real coordinator: read-your-writes across processes, batch atomicity in snapshots, corrupt files. */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,6 +14,7 @@
 #include "sutra/client.h"
 #include "sutra/reader.h"
 #include "tests/common/daemon.h"
+#include "tests/common/tcheck.h"
 #include "tests/common/tstore.h"
 
 #define BATCH 5
@@ -251,8 +251,8 @@ START_TEST(test_reader_read_your_writes_across_processes)
 	struct tdaemon d;
 	const char *args[] = { "--vector-dimension", "4", NULL };
 	int p[2];
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
 	ck_assert_int_eq(pipe(p), 0);
 	const char *rargv[] = { "test_int_reader", "--ryw", d.data, NULL };
 	pid_t reader = tdaemon_spawn_self(rargv, p[0], -1);
@@ -260,9 +260,9 @@ START_TEST(test_reader_read_your_writes_across_processes)
 	pid_t writer = tdaemon_spawn_self(wargv, -1, p[1]);
 	close(p[0]);
 	close(p[1]);
-	ck_assert_int_eq(tdaemon_reap(writer), 0);
-	ck_assert_int_eq(tdaemon_reap(reader), 0);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_reap(writer));
+	ck_assert_ok(tdaemon_reap(reader));
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -274,8 +274,8 @@ START_TEST(test_reader_snapshots_never_see_part_of_a_batch)
 	char ms[16], out[NREADERS][300];
 	FILE *outf[NREADERS];
 	pid_t readers[NREADERS];
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
 	snprintf(ms, sizeof ms, "%d", RUN_MS);
 	pid_t writers[NWRITERS];
 	for (int w = 0; w < NWRITERS; w++) {
@@ -290,7 +290,7 @@ START_TEST(test_reader_snapshots_never_see_part_of_a_batch)
 		readers[i] = tdaemon_spawn_self(rargv, -1, fileno(outf[i]));
 	}
 	for (int w = 0; w < NWRITERS; w++)
-		ck_assert_int_eq(tdaemon_reap(writers[w]), 0);
+		ck_assert_ok(tdaemon_reap(writers[w]));
 	for (int i = 0; i < NREADERS; i++) {
 		int rc = tdaemon_reap(readers[i]);
 		rewind(outf[i]);
@@ -312,7 +312,7 @@ START_TEST(test_reader_snapshots_never_see_part_of_a_batch)
 		ck_assert_uint_gt(last, 10);
 		printf("reader %d: %s", i, out[i]);
 	}
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -321,7 +321,7 @@ static void learn(sutra_client *c, const uint8_t id[16], const char *text, uint6
 {
 	struct sutra_concept_in in = { .id = id, .content = text, .content_len = strlen(text),
 				       .strength = 1, .confidence = 1 };
-	ck_assert_int_eq(sutra_client_learn_concept(c, &in, epoch), 0);
+	ck_assert_ok(sutra_client_learn_concept(c, &in, epoch));
 }
 
 /* Neighbours through two snapshots: the older one keeps its associations
@@ -337,30 +337,30 @@ START_TEST(test_reader_neighbors_by_snapshot)
 	id_of(a, 7001, 0);
 	id_of(b, 7002, 0);
 	id_of(c, 7003, 0);
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
 	sutra_client *cl;
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &cl));
 	learn(cl, a, "a", &e);
 	learn(cl, b, "b", &e);
 	learn(cl, c, "c", &e);
-	ck_assert_int_eq(sutra_client_learn_association(cl, a, b, 1, 0.9f, 1, &e), 0);
-	ck_assert_int_eq(sutra_client_learn_association(cl, c, a, 3, 0.5f, 2, &e), 0);
-	ck_assert_int_eq(sutra_client_learn_association(cl, a, c, 0, 0.7f, 3, &e), 0);
+	ck_assert_ok(sutra_client_learn_association(cl, a, b, 1, 0.9f, 1, &e));
+	ck_assert_ok(sutra_client_learn_association(cl, c, a, 3, 0.5f, 2, &e));
+	ck_assert_ok(sutra_client_learn_association(cl, a, c, 0, 0.7f, 3, &e));
 	sutra_reader *r;
 	sutra_snapshot *s1, *s2;
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
-	ck_assert_int_eq(sutra_reader_wait_for_epoch(r, e, 5000), 0);
-	ck_assert_int_eq(sutra_snapshot_acquire(r, e, &s1), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
+	ck_assert_ok(sutra_reader_wait_for_epoch(r, e, 5000));
+	ck_assert_ok(sutra_snapshot_acquire(r, e, &s1));
 
-	ck_assert_int_eq(sutra_client_delete_association(cl, a, b, 1, &e), 0);
-	ck_assert_int_eq(sutra_client_learn_association(cl, b, a, 2, 0.95f, 4, &e), 0);
-	ck_assert_int_eq(sutra_client_delete_concept(cl, c, &e), 0);
-	ck_assert_int_eq(sutra_reader_wait_for_epoch(r, e, 5000), 0);
-	ck_assert_int_eq(sutra_snapshot_acquire(r, e, &s2), 0);
+	ck_assert_ok(sutra_client_delete_association(cl, a, b, 1, &e));
+	ck_assert_ok(sutra_client_learn_association(cl, b, a, 2, 0.95f, 4, &e));
+	ck_assert_ok(sutra_client_delete_concept(cl, c, &e));
+	ck_assert_ok(sutra_reader_wait_for_epoch(r, e, 5000));
+	ck_assert_ok(sutra_snapshot_acquire(r, e, &s2));
 
 	/* The old snapshot: a -> b (0.9), a -> c (0.7), c -> a (0.5). */
-	ck_assert_int_eq(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_BOTH, 8, nb, &n, &total), 0);
+	ck_assert_ok(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_BOTH, 8, nb, &n, &total));
 	ck_assert_uint_eq(n, 3);
 	ck_assert_mem_eq(nb[0].id, b, 16);
 	ck_assert(nb[0].outgoing && nb[0].type == 1 && nb[0].confidence == 0.9f);
@@ -368,35 +368,35 @@ START_TEST(test_reader_neighbors_by_snapshot)
 	ck_assert(nb[1].outgoing && nb[1].type == 0 && nb[1].weight == 3);
 	ck_assert_mem_eq(nb[2].id, c, 16);
 	ck_assert(!nb[2].outgoing && nb[2].type == 3);
-	ck_assert_int_eq(sutra_snapshot_neighbors(s1, a, 3, SUTRA_DIR_BOTH, 8, nb, &n, NULL), 0);
+	ck_assert_ok(sutra_snapshot_neighbors(s1, a, 3, SUTRA_DIR_BOTH, 8, nb, &n, NULL));
 	ck_assert_uint_eq(n, 1);
-	ck_assert_int_eq(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_OUT, 8, nb, &n, NULL), 0);
+	ck_assert_ok(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_OUT, 8, nb, &n, NULL));
 	ck_assert_uint_eq(n, 2);
-	ck_assert_int_eq(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_IN, 8, nb, &n, NULL), 0);
+	ck_assert_ok(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_IN, 8, nb, &n, NULL));
 	ck_assert_uint_eq(n, 1);
 	ck_assert_mem_eq(nb[0].id, c, 16);
-	ck_assert_int_eq(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_BOTH, 1, nb, &n, &total), 0);
+	ck_assert_ok(sutra_snapshot_neighbors(s1, a, -1, SUTRA_DIR_BOTH, 1, nb, &n, &total));
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(total, 3);
 	ck_assert_mem_eq(nb[0].id, b, 16);
 	ck_assert_int_eq(sutra_snapshot_contains(s1, c), 1);
 
 	/* The new one: only b -> a (0.95); c and its edges are gone. */
-	ck_assert_int_eq(sutra_snapshot_neighbors(s2, a, -1, SUTRA_DIR_BOTH, 8, nb, &n, &total), 0);
+	ck_assert_ok(sutra_snapshot_neighbors(s2, a, -1, SUTRA_DIR_BOTH, 8, nb, &n, &total));
 	ck_assert_uint_eq(n, 1);
 	ck_assert_mem_eq(nb[0].id, b, 16);
 	ck_assert(!nb[0].outgoing && nb[0].type == 2 && nb[0].confidence == 0.95f);
-	ck_assert_int_eq(sutra_snapshot_neighbors(s2, c, -1, SUTRA_DIR_BOTH, 8, nb, &n, NULL),
-			 SUTRA_ENOTFOUND);
-	ck_assert_int_eq(sutra_snapshot_contains(s2, c), 0);
-	ck_assert_int_eq(sutra_snapshot_neighbors(s2, a, 300, SUTRA_DIR_BOTH, 8, nb, &n, NULL),
-			 SUTRA_EVALUE);
+	ck_assert_err(sutra_snapshot_neighbors(s2, c, -1, SUTRA_DIR_BOTH, 8, nb, &n, NULL),
+	              SUTRA_ENOTFOUND);
+	ck_assert_ok(sutra_snapshot_contains(s2, c));
+	ck_assert_err(sutra_snapshot_neighbors(s2, a, 300, SUTRA_DIR_BOTH, 8, nb, &n, NULL),
+	              SUTRA_EVALUE);
 
 	sutra_snapshot_release(s1);
 	sutra_snapshot_release(s2);
 	sutra_reader_close(r);
 	sutra_client_close(cl);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -421,7 +421,7 @@ static int bfs_len(const sutra_snapshot *s, uint32_t n, uint32_t from, uint32_t 
 		struct sutra_neighbor nb[64];
 		size_t k;
 		id_of(id, 8000 + o, 0);
-		ck_assert_int_eq(sutra_snapshot_neighbors(s, id, type, dir, 64, nb, &k, NULL), 0);
+		ck_assert_ok(sutra_snapshot_neighbors(s, id, type, dir, 64, nb, &k, NULL));
 		for (size_t i = 0; i < k; i++) {
 			uint32_t other = 0;
 			memcpy(&other, nb[i].id, 4);
@@ -454,7 +454,7 @@ static void dfs_paths(const sutra_snapshot *s, uint32_t o, uint32_t b, int type,
 	struct sutra_neighbor nb[64];
 	size_t k;
 	id_of(id, 8000 + o, 0);
-	ck_assert_int_eq(sutra_snapshot_neighbors(s, id, type, dir, 64, nb, &k, NULL), 0);
+	ck_assert_ok(sutra_snapshot_neighbors(s, id, type, dir, 64, nb, &k, NULL));
 	/* Parallel associations of several types lead to the same node: one
 	 * path per node sequence, as the k-paths search counts them. */
 	uint8_t seen_here[256] = { 0 };
@@ -481,61 +481,60 @@ START_TEST(test_reader_shortest_paths)
 	uint8_t ids[N][16], path[SUTRA_MAX_PATH_DEPTH + 1][16];
 	size_t len;
 	uint64_t e = 0;
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
 	sutra_client *cl;
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &cl));
 	sutra_batch *bt = sutra_batch_create();
 	for (uint32_t i = 0; i < N; i++) {
 		id_of(ids[i], 8000 + i, 0);
 		struct sutra_concept_in in = { .id = ids[i], .content = "node", .content_len = 4,
 					       .strength = 1, .confidence = 1 };
-		ck_assert_int_eq(sutra_batch_learn_concept(bt, &in), 0);
+		ck_assert_ok(sutra_batch_learn_concept(bt, &in));
 	}
 	/* 0 -> 1 -> 2 -> 3 -> 4 (type 0), and 0 -> 5 -> 4 (type 1). */
 	for (uint32_t i = 0; i < 4; i++)
-		ck_assert_int_eq(sutra_batch_learn_association(bt, ids[i], ids[i + 1], 0, 1, 1), 0);
-	ck_assert_int_eq(sutra_batch_learn_association(bt, ids[0], ids[5], 1, 1, 1), 0);
-	ck_assert_int_eq(sutra_batch_learn_association(bt, ids[5], ids[4], 1, 1, 1), 0);
+		ck_assert_ok(sutra_batch_learn_association(bt, ids[i], ids[i + 1], 0, 1, 1));
+	ck_assert_ok(sutra_batch_learn_association(bt, ids[0], ids[5], 1, 1, 1));
+	ck_assert_ok(sutra_batch_learn_association(bt, ids[5], ids[4], 1, 1, 1));
 	uint64_t seed = 12345;
 	for (int k = 0; k < EDGES; k++) {
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 		uint32_t a = 10 + (uint32_t)((seed >> 33) % (N - 10));
 		uint32_t b = 10 + (uint32_t)((seed >> 13) % (N - 10));
-		ck_assert_int_eq(sutra_batch_learn_association(bt, ids[a], ids[b],
-							       (uint8_t)((seed >> 7) % 3), 1, 1),
-				 0);
+		ck_assert_ok(sutra_batch_learn_association(bt, ids[a], ids[b],
+							       (uint8_t)((seed >> 7) % 3), 1, 1));
 	}
-	ck_assert_int_eq(sutra_client_commit(cl, bt, &e), 0);
+	ck_assert_ok(sutra_client_commit(cl, bt, &e));
 	sutra_batch_destroy(bt);
 
 	sutra_reader *r;
 	sutra_snapshot *s;
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
-	ck_assert_int_eq(sutra_snapshot_acquire(r, e, &s), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
+	ck_assert_ok(sutra_snapshot_acquire(r, e, &s));
 
-	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[0], ids[4], -1, SUTRA_DIR_BOTH, 20,
-						      path, &len), 0);
+	ck_assert_ok(sutra_snapshot_shortest_path(s, ids[0], ids[4], -1, SUTRA_DIR_BOTH, 20,
+						      path, &len));
 	ck_assert_uint_eq(len, 3);
 	ck_assert_mem_eq(path[1], ids[5], 16);
-	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[0], ids[4], 0, SUTRA_DIR_BOTH, 20,
-						      path, &len), 0);
+	ck_assert_ok(sutra_snapshot_shortest_path(s, ids[0], ids[4], 0, SUTRA_DIR_BOTH, 20,
+						      path, &len));
 	ck_assert_uint_eq(len, 5);
 	for (int i = 0; i < 5; i++)
 		ck_assert_mem_eq(path[i], ids[i], 16);
-	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[0], ids[4], 0, SUTRA_DIR_BOTH, 3,
+	ck_assert_err(sutra_snapshot_shortest_path(s, ids[0], ids[4], 0, SUTRA_DIR_BOTH, 3,
 						      path, &len), SUTRA_ENOTFOUND);
-	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[4], ids[0], -1, SUTRA_DIR_OUT, 20,
+	ck_assert_err(sutra_snapshot_shortest_path(s, ids[4], ids[0], -1, SUTRA_DIR_OUT, 20,
 						      path, &len), SUTRA_ENOTFOUND);
-	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[4], ids[0], -1, SUTRA_DIR_IN, 20,
-						      path, &len), 0);
+	ck_assert_ok(sutra_snapshot_shortest_path(s, ids[4], ids[0], -1, SUTRA_DIR_IN, 20,
+						      path, &len));
 	ck_assert_uint_eq(len, 3);
-	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[3], ids[3], -1, SUTRA_DIR_BOTH, 1,
-						      path, &len), 0);
+	ck_assert_ok(sutra_snapshot_shortest_path(s, ids[3], ids[3], -1, SUTRA_DIR_BOTH, 1,
+						      path, &len));
 	ck_assert_uint_eq(len, 1);
-	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[0], ids[9], -1, SUTRA_DIR_BOTH, 20,
+	ck_assert_err(sutra_snapshot_shortest_path(s, ids[0], ids[9], -1, SUTRA_DIR_BOTH, 20,
 						      path, &len), SUTRA_ENOTFOUND); /* isolated */
-	ck_assert_int_eq(sutra_snapshot_shortest_path(s, ids[0], ids[4], -1, SUTRA_DIR_BOTH, 21,
+	ck_assert_err(sutra_snapshot_shortest_path(s, ids[0], ids[4], -1, SUTRA_DIR_BOTH, 21,
 						      path, &len), SUTRA_EVALUE);
 
 	static const enum sutra_direction dirs[] = { SUTRA_DIR_BOTH, SUTRA_DIR_OUT, SUTRA_DIR_IN };
@@ -562,8 +561,8 @@ START_TEST(test_reader_shortest_paths)
 			/* Each step is an association of the asked type and way. */
 			struct sutra_neighbor nb[64];
 			size_t k, j;
-			ck_assert_int_eq(sutra_snapshot_neighbors(s, path[i], type, dir, 64, nb, &k,
-								  NULL), 0);
+			ck_assert_ok(sutra_snapshot_neighbors(s, path[i], type, dir, 64, nb, &k,
+								  NULL));
 			for (j = 0; j < k && memcmp(nb[j].id, path[i + 1], 16); j++)
 				;
 			ck_assert_msg(j < k, "step %zu of %u -> %u is not an association", i, a, b);
@@ -594,10 +593,10 @@ START_TEST(test_reader_shortest_paths)
 		for (int l = 0; l <= DEPTH; l++)
 			all += hist[l];
 		if (!all) {
-			ck_assert_int_eq(rc, SUTRA_ENOTFOUND);
+			ck_assert_err(rc, SUTRA_ENOTFOUND);
 			continue;
 		}
-		ck_assert_int_eq(rc, 0);
+		ck_assert_ok(rc);
 		ck_assert_uint_eq(count, all < K ? all : K);
 		unsigned want[K], w = 0;
 		for (int l = 0; l <= DEPTH && w < K; l++)
@@ -618,8 +617,8 @@ START_TEST(test_reader_shortest_paths)
 			for (size_t i = 0; i + 1 < lens[j]; i++) {
 				struct sutra_neighbor nb[64];
 				size_t k, t;
-				ck_assert_int_eq(sutra_snapshot_neighbors(s, p[i], -1, dir, 64, nb, &k,
-									  NULL), 0);
+				ck_assert_ok(sutra_snapshot_neighbors(s, p[i], -1, dir, 64, nb, &k,
+									  NULL));
 				for (t = 0; t < k && memcmp(nb[t].id, p[i + 1], 16); t++)
 					;
 				ck_assert_msg(t < k, "path %zu step %zu is not an association", j, i);
@@ -628,12 +627,12 @@ START_TEST(test_reader_shortest_paths)
 		checked++;
 	}
 	ck_assert_int_gt(checked, 10);
-	ck_assert_int_eq(sutra_snapshot_paths(s, ids[0], ids[4], -1, SUTRA_DIR_BOTH, 20, 0, kout,
+	ck_assert_err(sutra_snapshot_paths(s, ids[0], ids[4], -1, SUTRA_DIR_BOTH, 20, 0, kout,
 					      lens, &count), SUTRA_EVALUE);
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);
 	sutra_client_close(cl);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -650,26 +649,26 @@ START_TEST(test_reader_notices)
 	struct sutra_notice n;
 	int fd;
 	id_of(a, 9001, 0);
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
 	sutra_reader *r;
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
-	ck_assert_int_eq(sutra_reader_next_notice(r, 0, &n), -ENOTCONN);
-	ck_assert_int_eq(sutra_reader_subscribe(r, d.events), 0);
-	ck_assert_int_eq(sutra_reader_subscribe(r, d.events), -EALREADY);
-	ck_assert_int_eq(sutra_reader_notice_fd(r, &fd), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
+	ck_assert_err(sutra_reader_next_notice(r, 0, &n), -ENOTCONN);
+	ck_assert_ok(sutra_reader_subscribe(r, d.events));
+	ck_assert_err(sutra_reader_subscribe(r, d.events), -EALREADY);
+	ck_assert_ok(sutra_reader_notice_fd(r, &fd));
 	/* The subscription is made in the background: heartbeats show it. */
-	ck_assert_int_eq(sutra_reader_next_notice(r, 5000, &n), 0);
+	ck_assert_ok(sutra_reader_next_notice(r, 5000, &n));
 	sutra_notice_clear(&n);
 
 	sutra_client *cl;
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &cl));
 	learn(cl, a, "announced", &e);
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
 	int seen = 0;
 	while (!seen) {
-		ck_assert_int_eq(sutra_reader_next_notice(r, 5000, &n), 0);
+		ck_assert_ok(sutra_reader_next_notice(r, 5000, &n));
 		if (!n.heartbeat && n.epoch == e) {
 			ck_assert_uint_eq(n.changed_count, 1);
 			ck_assert_uint_eq(n.changed[0], 0);
@@ -679,7 +678,7 @@ START_TEST(test_reader_notices)
 	}
 	/* Idle: a heartbeat with the current epoch. */
 	for (seen = 0; !seen;) {
-		ck_assert_int_eq(sutra_reader_next_notice(r, 2000, &n), 0);
+		ck_assert_ok(sutra_reader_next_notice(r, 2000, &n));
 		seen = n.heartbeat && n.epoch == e;
 		sutra_notice_clear(&n);
 	}
@@ -690,29 +689,29 @@ START_TEST(test_reader_notices)
 		id_of(id, 9100 + (uint32_t)i, 0);
 		learn(cl, id, "flood", &e);
 	}
-	ck_assert_int_eq(sutra_reader_wait_for_epoch(r, e, 5000), 0);
+	ck_assert_ok(sutra_reader_wait_for_epoch(r, e, 5000));
 	sutra_client_close(cl);
 
 	/* A restarted coordinator: notices resume, writes are seen. */
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &cl), 0);
+	ck_assert_ok(tdaemon_stop(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &cl));
 	uint8_t b[16];
 	id_of(b, 9002, 0);
 	learn(cl, b, "after the restart", &e);
-	ck_assert_int_eq(sutra_reader_wait_for_epoch(r, e, 5000), 0);
+	ck_assert_ok(sutra_reader_wait_for_epoch(r, e, 5000));
 	for (seen = 0; !seen;) {
-		ck_assert_int_eq(sutra_reader_next_notice(r, 3000, &n), 0);
+		ck_assert_ok(sutra_reader_next_notice(r, 3000, &n));
 		seen = n.epoch >= e;
 		sutra_notice_clear(&n);
 	}
 	sutra_snapshot *sn;
-	ck_assert_int_eq(sutra_snapshot_acquire(r, e, &sn), 0);
+	ck_assert_ok(sutra_snapshot_acquire(r, e, &sn));
 	ck_assert_int_eq(sutra_snapshot_contains(sn, b), 1);
 	sutra_snapshot_release(sn);
 	sutra_client_close(cl);
 	sutra_reader_close(r);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -725,22 +724,22 @@ START_TEST(test_reader_corrupt_file_is_an_error)
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(tstore_build(&t), 0);
+	ck_assert_ok(tstore_build(&t));
 	t.buf[t.counts[1].published_end + 80] ^= 0xFF; /* inside epoch 2's block */
-	ck_assert_int_eq(tstore_write(&t, path), 0);
+	ck_assert_ok(tstore_write(&t, path));
 	sutra_reader *r;
-	ck_assert_int_eq(sutra_reader_open(path, &r), SUTRA_ECORRUPT);
+	ck_assert_err(sutra_reader_open(path, &r), SUTRA_ECORRUPT);
 	/* The clean file opens, and reads the deterministic store. */
 	t.buf[t.counts[1].published_end + 80] ^= 0xFF;
-	ck_assert_int_eq(tstore_write(&t, path), 0);
-	ck_assert_int_eq(sutra_reader_open(path, &r), 0);
+	ck_assert_ok(tstore_write(&t, path));
+	ck_assert_ok(sutra_reader_open(path, &r));
 	sutra_snapshot *s;
-	ck_assert_int_eq(sutra_snapshot_acquire(r, 4, &s), 0);
+	ck_assert_ok(sutra_snapshot_acquire(r, 4, &s));
 	ck_assert_uint_eq(sutra_snapshot_epoch(s), 4);
 	struct sutra_reader_stats st;
 	sutra_snapshot_stats(s, &st);
 	ck_assert_uint_eq(st.concept_count, 3);
-	ck_assert_int_eq(sutra_snapshot_acquire(r, 5, &s), -EAGAIN);
+	ck_assert_err(sutra_snapshot_acquire(r, 5, &s), -EAGAIN);
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);
 	tstore_finish(&t);
@@ -769,9 +768,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_reader_shortest_paths);
 	tcase_add_test(tc, test_reader_notices);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run_suite(s);
 }

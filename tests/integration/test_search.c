@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Vector and text search against the real coordinator: recall on real data, exactness under concurrent writes from other processes, filters, errors. */
-#include <check.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -15,6 +14,7 @@
 #include "sutra/reader.h"
 #include "tests/common/daemon.h"
 #include "tests/common/datasets.h"
+#include "tests/common/tcheck.h"
 
 #define DIM 16
 #define RUN_MS 2500
@@ -68,8 +68,8 @@ static double cosine(const float *a, const float *b, unsigned dim)
 static sutra_snapshot *snap_at(sutra_reader *r, uint64_t epoch)
 {
 	sutra_snapshot *s;
-	ck_assert_int_eq(sutra_reader_wait_for_epoch(r, epoch, 20000), 0);
-	ck_assert_int_eq(sutra_snapshot_acquire(r, epoch, &s), 0);
+	ck_assert_ok(sutra_reader_wait_for_epoch(r, epoch, 20000));
+	ck_assert_ok(sutra_snapshot_acquire(r, epoch, &s));
 	return s;
 }
 
@@ -90,9 +90,9 @@ static uint64_t learn_range(sutra_client *c, uint32_t from, uint32_t to, uint32_
 					       .embedding = n % 7 == 3 ? NULL : v,
 					       .vector_dim = n % 7 == 3 ? 0 : DIM,
 					       .strength = (float)(n % 5), .confidence = 1 };
-		ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
+		ck_assert_ok(sutra_batch_learn_concept(b, &in));
 		if (sutra_batch_count(b) == 50 || n + 1 == to) {
-			ck_assert_int_eq(sutra_client_commit(c, b, &epoch), 0);
+			ck_assert_ok(sutra_client_commit(c, b, &epoch));
 			sutra_batch_clear(b);
 		}
 	}
@@ -165,9 +165,9 @@ START_TEST(test_search_vectors_exact_across_layers)
 	sutra_reader *r;
 	enum { N = 600 };
 	uint32_t ver[N] = { 0 }, ordinal[N] = { 0 };
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, small_args), 0);
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, small_args));
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &c));
 	uint64_t epoch = learn_range(c, 0, N, 1);
 	for (uint32_t n = 0; n < N; n++)
 		ver[n] = 1;
@@ -176,11 +176,11 @@ START_TEST(test_search_vectors_exact_across_layers)
 	for (uint32_t n = 0; n < N; n += 10) {
 		uint8_t id[16];
 		id_of(id, n);
-		ck_assert_int_eq(sutra_batch_delete_concept(b, id), 0);
+		ck_assert_ok(sutra_batch_delete_concept(b, id));
 		ver[n] = 0;
 	}
-	ck_assert_int_eq(sutra_client_commit(c, b, &epoch), 0);
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
+	ck_assert_ok(sutra_client_commit(c, b, &epoch));
+	ck_assert_ok(sutra_reader_open(d.data, &r));
 	/* The updates, written again until a snapshot right after them sees
 	 * them in the tail or a newer segment than the first: an idle second
 	 * lets the coordinator merge everything into one segment. */
@@ -200,10 +200,10 @@ START_TEST(test_search_vectors_exact_across_layers)
 						       .embedding = n % 7 == 3 ? NULL : v,
 						       .vector_dim = n % 7 == 3 ? 0 : DIM,
 						       .strength = 1, .confidence = 1 };
-			ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
+			ck_assert_ok(sutra_batch_learn_concept(b, &in));
 			ver[n] = 2;
 		}
-		ck_assert_int_eq(sutra_client_commit(c, b, &epoch), 0);
+		ck_assert_ok(sutra_client_commit(c, b, &epoch));
 		sutra_snapshot_release(s);
 		s = snap_at(r, epoch);
 		sutra_snapshot_stats(s, &st);
@@ -219,9 +219,9 @@ START_TEST(test_search_vectors_exact_across_layers)
 		struct sutra_concept_view cv;
 		id_of(id, n);
 		if (ver[n])
-			ck_assert_int_eq(sutra_snapshot_get(s, id, &cv), 0);
+			ck_assert_ok(sutra_snapshot_get(s, id, &cv));
 		else
-			ck_assert_int_eq(sutra_snapshot_get(s, id, &cv), SUTRA_ENOTFOUND);
+			ck_assert_err(sutra_snapshot_get(s, id, &cv), SUTRA_ENOTFOUND);
 		ordinal[n] = ver[n] ? cv.ordinal : UINT32_MAX;
 	}
 
@@ -231,7 +231,7 @@ START_TEST(test_search_vectors_exact_across_layers)
 		float q[DIM];
 		uint32_t want[10];
 		vec_of(q, DIM, 100000 + qi, 9);
-		ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, 10, 200, NULL, h, &n), 0);
+		ck_assert_ok(sutra_snapshot_vector_search(s, q, DIM, 10, 200, NULL, h, &n));
 		ck_assert_uint_eq(n, 10);
 		check_hits(s, q, DIM, h, n);
 		size_t m = exact_top(ver, N, q, 10, NULL, ordinal, want);
@@ -248,17 +248,17 @@ START_TEST(test_search_vectors_exact_across_layers)
 		if (k % 7 == 3)
 			continue;
 		vec_of(q, DIM, k, 2);
-		ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, 3, 64, NULL, h, &n), 0);
+		ck_assert_ok(sutra_snapshot_vector_search(s, q, DIM, 3, 64, NULL, h, &n));
 		ck_assert_uint_eq(num_of(h[0].id), k);
 		ck_assert(h[0].similarity > 0.9999f);
 		vec_of(q, DIM, k, 1);
-		ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, 3, 64, NULL, h, &n), 0);
+		ck_assert_ok(sutra_snapshot_vector_search(s, q, DIM, 3, 64, NULL, h, &n));
 		check_hits(s, q, DIM, h, n); /* k is there only by its new vector's similarity */
 	}
 
 	/* k beyond the store: every live concept with a vector, once. */
 	float q1[DIM] = { 1 };
-	ck_assert_int_eq(sutra_snapshot_vector_search(s, q1, DIM, SUTRA_MAX_K, 0, NULL, h, &n), 0);
+	ck_assert_ok(sutra_snapshot_vector_search(s, q1, DIM, SUTRA_MAX_K, 0, NULL, h, &n));
 	size_t with_vec = 0;
 	for (uint32_t k = 0; k < N; k++)
 		with_vec += ver[k] && k % 7 != 3;
@@ -285,13 +285,13 @@ START_TEST(test_search_vectors_exact_across_layers)
 		float q[DIM];
 		uint32_t want[10];
 		vec_of(q, DIM, 200000 + qi, 9);
-		ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, 10, 0, sel, h, &n), 0);
+		ck_assert_ok(sutra_snapshot_vector_search(s, q, DIM, 10, 0, sel, h, &n));
 		check_hits(s, q, DIM, h, n);
 		size_t m = exact_top(ver, N, q, 10, sel, ordinal, want);
 		ck_assert_uint_eq(n, m);
 		for (size_t i = 0; i < m; i++)
 			ck_assert_uint_eq(num_of(h[i].id), want[i]);
-		ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, 10, 100, broad, h, &n), 0);
+		ck_assert_ok(sutra_snapshot_vector_search(s, q, DIM, 10, 100, broad, h, &n));
 		check_hits(s, q, DIM, h, n);
 		m = exact_top(ver, N, q, 10, broad, ordinal, want);
 		ck_assert_uint_eq(n, 10);
@@ -308,16 +308,16 @@ START_TEST(test_search_vectors_exact_across_layers)
 
 	/* Bad queries: clear errors. */
 	float q[DIM] = { 1 };
-	ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM - 1, 10, 0, NULL, h, &n), SUTRA_EDIM);
-	ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, 0, 0, NULL, h, &n), SUTRA_EVALUE);
-	ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, SUTRA_MAX_K + 1, 0, NULL, h, &n),
-			 SUTRA_EVALUE);
+	ck_assert_err(sutra_snapshot_vector_search(s, q, DIM - 1, 10, 0, NULL, h, &n), SUTRA_EDIM);
+	ck_assert_err(sutra_snapshot_vector_search(s, q, DIM, 0, 0, NULL, h, &n), SUTRA_EVALUE);
+	ck_assert_err(sutra_snapshot_vector_search(s, q, DIM, SUTRA_MAX_K + 1, 0, NULL, h, &n),
+	              SUTRA_EVALUE);
 	q[3] = NAN;
-	ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, 10, 0, NULL, h, &n), SUTRA_EVALUE);
+	ck_assert_err(sutra_snapshot_vector_search(s, q, DIM, 10, 0, NULL, h, &n), SUTRA_EVALUE);
 	q[3] = INFINITY;
-	ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, 10, 0, NULL, h, &n), SUTRA_EVALUE);
+	ck_assert_err(sutra_snapshot_vector_search(s, q, DIM, 10, 0, NULL, h, &n), SUTRA_EVALUE);
 	memset(q, 0, sizeof q);
-	ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, 10, 0, NULL, h, &n), SUTRA_EVALUE);
+	ck_assert_err(sutra_snapshot_vector_search(s, q, DIM, 10, 0, NULL, h, &n), SUTRA_EVALUE);
 
 	/* The coordinator refuses a vector with no direction. */
 	uint8_t id[16];
@@ -325,13 +325,13 @@ START_TEST(test_search_vectors_exact_across_layers)
 	struct sutra_concept_in zero = { .id = id, .content = "zero", .content_len = 4,
 					 .embedding = q, .vector_dim = DIM, .strength = 1,
 					 .confidence = 1 };
-	ck_assert_int_eq(sutra_client_learn_concept(c, &zero, NULL), SUTRA_EVALUE);
+	ck_assert_err(sutra_client_learn_concept(c, &zero, NULL), SUTRA_EVALUE);
 	ck_assert_ptr_nonnull(strstr(sutra_client_last_error(c), "zero"));
 
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);
 	sutra_client_close(c);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -342,7 +342,7 @@ static size_t text_hits(const sutra_snapshot *s, const char *q, enum sutra_text_
 			struct sutra_search_hit *h, size_t limit, size_t *total)
 {
 	size_t n = 0;
-	ck_assert_int_eq(sutra_snapshot_text_search(s, q, strlen(q), mode, limit, h, &n, total), 0);
+	ck_assert_ok(sutra_snapshot_text_search(s, q, strlen(q), mode, limit, h, &n, total));
 	return n;
 }
 
@@ -352,9 +352,9 @@ START_TEST(test_search_text_across_layers)
 	sutra_client *c;
 	sutra_reader *r;
 	enum { N = 400 };
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, small_args), 0);
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, small_args));
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &c));
 	learn_range(c, 0, N, 1);
 	/* Rewrites and deletes in newer layers; then a tail. */
 	uint64_t epoch = 0;
@@ -362,15 +362,15 @@ START_TEST(test_search_text_across_layers)
 		uint8_t id[16];
 		id_of(id, n);
 		if (n % 40 == 0) {
-			ck_assert_int_eq(sutra_client_delete_concept(c, id, &epoch), 0);
+			ck_assert_ok(sutra_client_delete_concept(c, id, &epoch));
 		} else {
 			const char *t = "Ünïcode STRASSE, rewritten!";
 			struct sutra_concept_in in = { .id = id, .content = t, .content_len = strlen(t),
 						       .strength = 9, .confidence = 1 };
-			ck_assert_int_eq(sutra_client_learn_concept(c, &in, &epoch), 0);
+			ck_assert_ok(sutra_client_learn_concept(c, &in, &epoch));
 		}
 	}
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
 	sutra_snapshot *s = snap_at(r, epoch);
 	struct sutra_search_hit h[SUTRA_MAX_K];
 	size_t total, n;
@@ -403,8 +403,7 @@ START_TEST(test_search_text_across_layers)
 	}
 	/* A limit keeps the best. */
 	struct sutra_search_hit top[3];
-	ck_assert_int_eq(sutra_snapshot_text_search(s, "w3 w4", 5, SUTRA_TEXT_ANY, 3, top, &n, NULL),
-			 0);
+	ck_assert_ok(sutra_snapshot_text_search(s, "w3 w4", 5, SUTRA_TEXT_ANY, 3, top, &n, NULL));
 	ck_assert_uint_eq(n, 3);
 	for (size_t i = 0; i < 3; i++)
 		ck_assert_mem_eq(top[i].id, h[i].id, 16);
@@ -423,17 +422,17 @@ START_TEST(test_search_text_across_layers)
 	ck_assert_uint_eq(total, 0);
 	n = text_hits(s, " ,.;", SUTRA_TEXT_ANY, h, 10, &total);
 	ck_assert_uint_eq(total, 0);
-	ck_assert_int_eq(sutra_snapshot_text_search(s, "x", 1, 7, 10, h, &n, NULL), SUTRA_EVALUE);
-	ck_assert_int_eq(sutra_snapshot_text_search(s, "x", 1, SUTRA_TEXT_ANY, 0, h, &n, NULL),
-			 SUTRA_EVALUE);
+	ck_assert_err(sutra_snapshot_text_search(s, "x", 1, 7, 10, h, &n, NULL), SUTRA_EVALUE);
+	ck_assert_err(sutra_snapshot_text_search(s, "x", 1, SUTRA_TEXT_ANY, 0, h, &n, NULL),
+	              SUTRA_EVALUE);
 
 	/* Combined: the hits of a text query as the filter of a vector search. */
 	roaring_bitmap_t *f;
-	ck_assert_int_eq(sutra_snapshot_text_filter(s, "w3", 2, SUTRA_TEXT_ANY, &f), 0);
+	ck_assert_ok(sutra_snapshot_text_filter(s, "w3", 2, SUTRA_TEXT_ANY, &f));
 	ck_assert_uint_eq(roaring_bitmap_get_cardinality(f), want);
 	float q[DIM];
 	vec_of(q, DIM, 424242, 1);
-	ck_assert_int_eq(sutra_snapshot_vector_search(s, q, DIM, 20, 0, f, h, &n), 0);
+	ck_assert_ok(sutra_snapshot_vector_search(s, q, DIM, 20, 0, f, h, &n));
 	check_hits(s, q, DIM, h, n);
 	for (size_t i = 0; i < n; i++) {
 		uint32_t k = num_of(h[i].id);
@@ -445,7 +444,7 @@ START_TEST(test_search_text_across_layers)
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);
 	sutra_client_close(c);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -550,18 +549,18 @@ static int searcher_main(const char *path)
 START_TEST(test_search_while_writing)
 {
 	struct tdaemon d;
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, small_args), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, small_args));
 	/* Something to search from the start. */
 	sutra_client *c;
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &c));
 	uint8_t id[16];
 	float v[DIM];
 	id_of(id, 99999999);
 	vec_of(v, DIM, 99999999, 1);
 	struct sutra_concept_in in = { .id = id, .content = "c", .content_len = 1, .embedding = v,
 				       .vector_dim = DIM, .strength = 1, .confidence = 1 };
-	ck_assert_int_eq(sutra_client_learn_concept(c, &in, NULL), 0);
+	ck_assert_ok(sutra_client_learn_concept(c, &in, NULL));
 	sutra_client_close(c);
 
 	/* argv[0] first: the children see argv[1] as their role. */
@@ -570,10 +569,10 @@ START_TEST(test_search_while_writing)
 	pid_t w = tdaemon_spawn_self(wargv, -1, -1);
 	pid_t rd[2] = { tdaemon_spawn_self(sargv, -1, -1), tdaemon_spawn_self(sargv, -1, -1) };
 	ck_assert_int_gt(w, 0);
-	ck_assert_int_eq(tdaemon_reap(w), 0);
+	ck_assert_ok(tdaemon_reap(w));
 	for (int i = 0; i < 2; i++)
-		ck_assert_int_eq(tdaemon_reap(rd[i]), 0);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+		ck_assert_ok(tdaemon_reap(rd[i]));
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -589,9 +588,9 @@ static void recall_run(const float *base, size_t n, const float *queries, size_t
 	char dimarg[16];
 	snprintf(dimarg, sizeof dimarg, "%u", dim);
 	const char *args[] = { "--vector-dimension", dimarg, NULL };
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &c));
 	sutra_batch *b = sutra_batch_create();
 	uint64_t epoch = 0;
 	for (uint32_t i = 0; i < n; i++) {
@@ -600,14 +599,14 @@ static void recall_run(const float *base, size_t n, const float *queries, size_t
 		struct sutra_concept_in in = { .id = id, .content = "v", .content_len = 1,
 					       .embedding = base + (size_t)i * dim, .vector_dim = dim,
 					       .strength = 1, .confidence = 1 };
-		ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
+		ck_assert_ok(sutra_batch_learn_concept(b, &in));
 		if (sutra_batch_count(b) == 200 || i + 1 == n) {
-			ck_assert_int_eq(sutra_client_commit(c, b, &epoch), 0);
+			ck_assert_ok(sutra_client_commit(c, b, &epoch));
 			sutra_batch_clear(b);
 		}
 	}
 	sutra_batch_destroy(b);
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
 	/* Once idle, the coordinator flushes the tail and merges: wait for
 	 * one segment holding everything, so that the graph is searched. The
 	 * tail then holds only the coordinator's empty commits (64 bytes
@@ -632,7 +631,7 @@ static void recall_run(const float *base, size_t n, const float *queries, size_t
 		size_t want[10], got;
 		const float *q = queries + qi * dim;
 		tdata_exact_knn(base, n, dim, q, 10, want);
-		ck_assert_int_eq(sutra_snapshot_vector_search(s, q, dim, 10, 0, NULL, h, &got), 0);
+		ck_assert_ok(sutra_snapshot_vector_search(s, q, dim, 10, 0, NULL, h, &got));
 		ck_assert_uint_eq(got, 10);
 		for (size_t i = 0; i < 10; i++)
 			for (size_t j = 0; j < 10; j++)
@@ -645,15 +644,15 @@ static void recall_run(const float *base, size_t n, const float *queries, size_t
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);
 	sutra_client_close(c);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 
 START_TEST(test_search_recall_fashion_mnist)
 {
 	float *base, *queries;
-	ck_assert_int_eq(tdata_fashion(0, 10000, &base), 0);
-	ck_assert_int_eq(tdata_fashion(1, 200, &queries), 0);
+	ck_assert_ok(tdata_fashion(0, 10000, &base));
+	ck_assert_ok(tdata_fashion(1, 200, &queries));
 	recall_run(base, 10000, queries, 200, TDATA_FASHION_DIM, "fashion-mnist");
 	free(base);
 	free(queries);
@@ -663,7 +662,7 @@ END_TEST
 START_TEST(test_search_recall_fiori)
 {
 	float *base;
-	ck_assert_int_eq(tdata_fiori(&base), 0);
+	ck_assert_ok(tdata_fiori(&base));
 	/* Every document as a query: its neighbours among the others. */
 	recall_run(base, TDATA_FIORI_COUNT, base, TDATA_FIORI_COUNT, TDATA_FIORI_DIM, "fiori");
 	free(base);
@@ -696,9 +695,5 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, test_search_while_writing);
 	}
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tcheck_run_suite(s);
 }

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Index segments against the real coordinator: shadowing, damage, and space held only while a reader pins it. */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,6 +16,7 @@
 #include "sutra/client.h"
 #include "sutra/reader.h"
 #include "tests/common/daemon.h"
+#include "tests/common/tcheck.h"
 
 #define PER_BATCH 200
 
@@ -46,13 +46,13 @@ static uint64_t write_batch(sutra_client *c, uint32_t first, unsigned version)
 		id_of(id, n);
 		struct sutra_concept_in in = { .id = id, .content = text, .content_len = 300,
 					       .strength = 1, .confidence = 1 };
-		ck_assert_int_eq(sutra_batch_learn_concept(b, &in), 0);
+		ck_assert_ok(sutra_batch_learn_concept(b, &in));
 		if (n > first) {
 			id_of(prev, n - 1);
-			ck_assert_int_eq(sutra_batch_learn_association(b, prev, id, 1, 0.5f, 1), 0);
+			ck_assert_ok(sutra_batch_learn_association(b, prev, id, 1, 0.5f, 1));
 		}
 	}
-	ck_assert_int_eq(sutra_client_commit(c, b, &epoch), 0);
+	ck_assert_ok(sutra_client_commit(c, b, &epoch));
 	sutra_batch_destroy(b);
 	return epoch;
 }
@@ -63,7 +63,7 @@ static void read_meta(const char *path, struct layout_meta *m)
 	struct layout_map map;
 	struct layout_view v;
 	struct sutra_detail pb;
-	ck_assert_int_eq(layout_map_open(path, &map), 0);
+	ck_assert_ok(layout_map_open(path, &map));
 	ck_assert_msg(layout_open(map.base, map.size, &v, &pb) == 0, "%s", pb.what);
 	*m = v.meta;
 	layout_map_close(&map);
@@ -108,12 +108,11 @@ static void unlisted(const char *path, int *count, int *allocated)
 	struct layout_view v;
 	struct sutra_detail pb;
 	*count = *allocated = 0;
-	ck_assert_int_eq(layout_map_open(path, &map), 0);
+	ck_assert_ok(layout_map_open(path, &map));
 	ck_assert_msg(layout_open(map.base, map.size, &v, &pb) == 0, "%s", pb.what);
 	for (uint64_t pos = layout_log_start(&v.sb, &v.meta); pos < v.meta.published_end;) {
 		struct layout_block blk;
-		ck_assert_int_eq(layout_block_decode(map.base, v.meta.published_end, pos, &blk, &pb),
-				 0);
+		ck_assert_ok(layout_block_decode(map.base, v.meta.published_end, pos, &blk, &pb));
 		pos = blk.offset + blk.length;
 		int listed = 0;
 		for (uint32_t i = 0; i < v.meta.segment_count; i++)
@@ -174,9 +173,9 @@ START_TEST(test_segments_space_held_only_while_pinned)
 	struct tdaemon d;
 	struct layout_meta m;
 	sutra_client *c;
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, seg_args), 0);
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, seg_args));
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &c));
 	uint32_t next = 0;
 	for (int i = 0; i < 2; i++, next += PER_BATCH)
 		write_batch(c, next, 1);
@@ -258,36 +257,36 @@ START_TEST(test_segments_space_held_only_while_pinned)
 	fclose(in);
 	close(to_child[1]);
 	sutra_client_close(c);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 
 	/* The file with its freed space verifies and opens again. */
 	char cmd[800];
 	snprintf(cmd, sizeof cmd, "%s --verify %s >/dev/null", tdaemon_env("SUTRA_LAYOUTDUMP"),
 		 d.data);
 	ck_assert_int_eq(system(cmd), 0);
-	ck_assert_int_eq(tdaemon_start(&d, seg_args), 0);
+	ck_assert_ok(tdaemon_start(&d, seg_args));
 	sutra_reader *r;
 	sutra_snapshot *s;
 	uint64_t all = 0;
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
-	ck_assert_int_eq(sutra_snapshot_acquire(r, 0, &s), 0);
-	ck_assert_int_eq(sutra_snapshot_foreach(s, count_concept, &all), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
+	ck_assert_ok(sutra_snapshot_acquire(r, 0, &s));
+	ck_assert_ok(sutra_snapshot_foreach(s, count_concept, &all));
 	ck_assert_uint_eq(all, next);
 	sutra_snapshot_release(s);
 	/* The restarted coordinator rebuilt its state from the segments (the
 	 * log before log_start is gone): rewriting an old concept keeps its
 	 * ordinal, and the counts it writes verify. */
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &c));
 	uint8_t old_id[16];
 	id_of(old_id, 5);
 	struct sutra_concept_in again = { .id = old_id, .content = "rewritten", .content_len = 9,
 					  .strength = 1, .confidence = 1 };
-	ck_assert_int_eq(sutra_client_learn_concept(c, &again, &e), 0);
-	ck_assert_int_eq(sutra_client_learn_association(c, old_id, old_id, 2, 0.5f, 1, &e), 0);
+	ck_assert_ok(sutra_client_learn_concept(c, &again, &e));
+	ck_assert_ok(sutra_client_learn_association(c, old_id, old_id, 2, 0.5f, 1, &e));
 	sutra_client_close(c);
-	ck_assert_int_eq(sutra_snapshot_acquire(r, e, &s), 0);
+	ck_assert_ok(sutra_snapshot_acquire(r, e, &s));
 	struct sutra_concept_view cv;
-	ck_assert_int_eq(sutra_snapshot_get(s, old_id, &cv), 0);
+	ck_assert_ok(sutra_snapshot_get(s, old_id, &cv));
 	ck_assert_uint_eq(cv.content_len, 9);
 	ck_assert_uint_eq(cv.ordinal, 5);
 	struct sutra_reader_stats st;
@@ -295,7 +294,7 @@ START_TEST(test_segments_space_held_only_while_pinned)
 	ck_assert_uint_eq(st.concept_count, next);
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	ck_assert_int_eq(system(cmd), 0);
 	tdaemon_cleanup(&d);
 }
@@ -309,9 +308,9 @@ START_TEST(test_segments_newer_versions_shadow_older)
 	struct layout_meta m;
 	sutra_client *c;
 	uint64_t e;
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, seg_args), 0);
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, seg_args));
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &c));
 	write_batch(c, 0, 1); /* a chain 0 - 1 - ... - 199 */
 	wait_segments(d.data, 1, &m);
 	/* Rewrite them (a newer segment, until an idle merge makes one of
@@ -325,52 +324,51 @@ START_TEST(test_segments_newer_versions_shadow_older)
 	id_of(mid, 100);
 	id_of(b, 101);
 	id_of(z, 150);
-	ck_assert_int_eq(sutra_client_delete_concept(c, mid, &e), 0);
+	ck_assert_ok(sutra_client_delete_concept(c, mid, &e));
 	/* 150 learnt again after a delete: a new ordinal in the tail. */
-	ck_assert_int_eq(sutra_client_delete_concept(c, z, &e), 0);
+	ck_assert_ok(sutra_client_delete_concept(c, z, &e));
 	struct sutra_concept_in in = { .id = z, .content = "again", .content_len = 5,
 				       .strength = 1, .confidence = 1 };
-	ck_assert_int_eq(sutra_client_learn_concept(c, &in, &e), 0);
+	ck_assert_ok(sutra_client_learn_concept(c, &in, &e));
 
 	sutra_reader *r;
 	sutra_snapshot *s;
 	struct sutra_concept_view v;
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
-	ck_assert_int_eq(sutra_snapshot_acquire(r, e, &s), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
+	ck_assert_ok(sutra_snapshot_acquire(r, e, &s));
 	struct sutra_reader_stats st;
 	sutra_snapshot_stats(s, &st);
 	ck_assert_uint_ge(st.segment_count, 1);
-	ck_assert_int_eq(sutra_snapshot_get(s, a, &v), 0);
+	ck_assert_ok(sutra_snapshot_get(s, a, &v));
 	ck_assert_int_eq(memcmp(v.content, "n99 v2 ", 7), 0);
-	ck_assert_int_eq(sutra_snapshot_get(s, mid, &v), SUTRA_ENOTFOUND);
-	ck_assert_int_eq(sutra_snapshot_contains(s, mid), 0);
-	ck_assert_int_eq(sutra_snapshot_get(s, z, &v), 0);
+	ck_assert_err(sutra_snapshot_get(s, mid, &v), SUTRA_ENOTFOUND);
+	ck_assert_ok(sutra_snapshot_contains(s, mid));
+	ck_assert_ok(sutra_snapshot_get(s, z, &v));
 	ck_assert_uint_eq(v.content_len, 5);
 	struct sutra_neighbor nb[8];
 	size_t n, total;
-	ck_assert_int_eq(sutra_snapshot_neighbors(s, a, -1, SUTRA_DIR_BOTH, 8, nb, &n, &total), 0);
+	ck_assert_ok(sutra_snapshot_neighbors(s, a, -1, SUTRA_DIR_BOTH, 8, nb, &n, &total));
 	ck_assert_uint_eq(n, 1); /* 98 only: the edge to 100 went with it */
 	id_of(b, 98);
 	ck_assert_mem_eq(nb[0].id, b, 16);
-	ck_assert_int_eq(sutra_snapshot_neighbors(s, z, -1, SUTRA_DIR_BOTH, 8, nb, &n, &total), 0);
+	ck_assert_ok(sutra_snapshot_neighbors(s, z, -1, SUTRA_DIR_BOTH, 8, nb, &n, &total));
 	ck_assert_uint_eq(n, 0); /* the new 150 has none of the old one's edges */
 	uint8_t path[21][16];
 	size_t len;
 	id_of(b, 101);
-	ck_assert_int_eq(sutra_snapshot_shortest_path(s, a, b, -1, SUTRA_DIR_BOTH, 20, path, &len),
-			 SUTRA_ENOTFOUND);
+	ck_assert_err(sutra_snapshot_shortest_path(s, a, b, -1, SUTRA_DIR_BOTH, 20, path, &len),
+	              SUTRA_ENOTFOUND);
 	id_of(b, 90);
-	ck_assert_int_eq(sutra_snapshot_shortest_path(s, a, b, -1, SUTRA_DIR_BOTH, 20, path, &len),
-			 0);
+	ck_assert_ok(sutra_snapshot_shortest_path(s, a, b, -1, SUTRA_DIR_BOTH, 20, path, &len));
 	ck_assert_uint_eq(len, 10);
 	ck_assert_mem_eq(path[9], b, 16);
 	uint64_t all = 0;
-	ck_assert_int_eq(sutra_snapshot_foreach(s, count_all, &all), 0);
+	ck_assert_ok(sutra_snapshot_foreach(s, count_all, &all));
 	ck_assert_uint_eq(all, PER_BATCH - 1); /* 100 is gone, 150 is back */
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);
 	sutra_client_close(c);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -383,21 +381,21 @@ START_TEST(test_segments_damage_is_ecorrupt)
 	struct tdaemon d;
 	struct layout_meta m;
 	sutra_client *c;
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, seg_args), 0);
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, seg_args));
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &c));
 	write_batch(c, 0, 1);
 	wait_segments(d.data, 1, &m);
 	sutra_client_close(c);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 
 	struct layout_map map;
 	struct layout_segview sv;
 	struct sutra_detail pb;
 	struct layout_seg_concept ce;
-	ck_assert_int_eq(layout_map_open(d.data, &map), 0);
-	ck_assert_int_eq(layout_segview_open(&sv, map.base, map.size, &m.segments[0], 4, &pb), 0);
-	ck_assert_int_eq(layout_segview_concept(&sv, 0, &ce, &pb), 0);
+	ck_assert_ok(layout_map_open(d.data, &map));
+	ck_assert_ok(layout_segview_open(&sv, map.base, map.size, &m.segments[0], 4, &pb));
+	ck_assert_ok(layout_segview_concept(&sv, 0, &ce, &pb));
 	uint64_t rec = ce.record + 80; /* inside its content */
 	uint64_t chunks = sv.sec_off[LAYOUT_SEC_CHUNK_CRCS];
 	layout_segview_close(&sv);
@@ -411,11 +409,11 @@ START_TEST(test_segments_damage_is_ecorrupt)
 	sutra_reader *r;
 	sutra_snapshot *s;
 	struct sutra_concept_view v;
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
-	ck_assert_int_eq(sutra_snapshot_acquire(r, 0, &s), 0);
-	ck_assert_int_eq(sutra_snapshot_get(s, ce.id, &v), SUTRA_ECORRUPT);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
+	ck_assert_ok(sutra_snapshot_acquire(r, 0, &s));
+	ck_assert_err(sutra_snapshot_get(s, ce.id, &v), SUTRA_ECORRUPT);
 	uint64_t all = 0;
-	ck_assert_int_eq(sutra_snapshot_foreach(s, count_concept, &all), SUTRA_ECORRUPT);
+	ck_assert_err(sutra_snapshot_foreach(s, count_concept, &all), SUTRA_ECORRUPT);
 	sutra_snapshot_release(s);
 	sutra_reader_close(r);
 	ck_assert_int_eq(pwrite(fd, &orig, 1, (off_t)rec), 1);
@@ -423,7 +421,7 @@ START_TEST(test_segments_damage_is_ecorrupt)
 	ck_assert_int_eq(pread(fd, &orig, 1, (off_t)chunks), 1);
 	bad = orig ^ 0x01;
 	ck_assert_int_eq(pwrite(fd, &bad, 1, (off_t)chunks), 1);
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), SUTRA_ECORRUPT);
+	ck_assert_err(sutra_reader_open(d.data, &r), SUTRA_ECORRUPT);
 	ck_assert_int_eq(pwrite(fd, &orig, 1, (off_t)chunks), 1);
 
 	/* Both meta slots damaged: nothing to open. */
@@ -433,10 +431,10 @@ START_TEST(test_segments_damage_is_ecorrupt)
 		bad = slot[i] ^ 0x40;
 		ck_assert_int_eq(pwrite(fd, &bad, 1, 4096 * (i + 1) + 20), 1);
 	}
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), SUTRA_ECORRUPT);
+	ck_assert_err(sutra_reader_open(d.data, &r), SUTRA_ECORRUPT);
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(pwrite(fd, &slot[i], 1, 4096 * (i + 1) + 20), 1);
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
 	sutra_reader_close(r);
 	close(fd);
 	tdaemon_cleanup(&d);
@@ -451,9 +449,9 @@ START_TEST(test_segments_idle_tail_is_flushed)
 	struct layout_meta m;
 	sutra_client *c;
 	const char *args[] = { "--vector-dimension", "4", NULL }; /* default threshold */
-	ck_assert_int_eq(tdaemon_mkdir(&d), 0);
-	ck_assert_int_eq(tdaemon_start(&d, args), 0);
-	ck_assert_int_eq(sutra_client_connect(d.url, NULL, &c), 0);
+	ck_assert_ok(tdaemon_mkdir(&d));
+	ck_assert_ok(tdaemon_start(&d, args));
+	ck_assert_ok(sutra_client_connect(d.url, NULL, &c));
 	write_batch(c, 0, 1); /* about 80 KiB: over 64 KiB, far below 16 MiB */
 	read_meta(d.data, &m);
 	ck_assert_uint_eq(m.segment_count, 0);
@@ -462,8 +460,8 @@ START_TEST(test_segments_idle_tail_is_flushed)
 	sutra_reader *r;
 	sutra_snapshot *s;
 	struct sutra_reader_stats st;
-	ck_assert_int_eq(sutra_reader_open(d.data, &r), 0);
-	ck_assert_int_eq(sutra_snapshot_acquire(r, 0, &s), 0);
+	ck_assert_ok(sutra_reader_open(d.data, &r));
+	ck_assert_ok(sutra_snapshot_acquire(r, 0, &s));
 	sutra_snapshot_stats(s, &st);
 	ck_assert_uint_eq(st.concept_count, PER_BATCH);
 	ck_assert_uint_lt(st.tail_bytes, 4096); /* the segment block and an empty commit */
@@ -488,7 +486,7 @@ START_TEST(test_segments_idle_tail_is_flushed)
 		nanosleep(&ts, NULL);
 	}
 	sutra_client_close(c);
-	ck_assert_int_eq(tdaemon_stop(&d), 0);
+	ck_assert_ok(tdaemon_stop(&d));
 	tdaemon_cleanup(&d);
 }
 END_TEST
@@ -505,9 +503,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_segments_damage_is_ecorrupt);
 	tcase_add_test(tc, test_segments_idle_tail_is_flushed);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run_suite(s);
 }

@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* Systematic corruption: every flipped byte and every truncation of a small store. */
-#include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "layout/layout.h"
+#include "tests/common/tcheck.h"
 #include "tests/common/tstore.h"
 
 static struct tstore ts;
 
 static void setup(void)
 {
-	ck_assert_int_eq(tstore_build(&ts), 0);
+	ck_assert_ok(tstore_build(&ts));
 }
 
 static void teardown(void)
@@ -56,7 +56,7 @@ static int check_clean_epoch(const struct layout_view *v)
 		ck_assert_uint_eq(r.association_count, want->associations);
 		ck_assert_uint_eq(r.next_ordinal, want->next_ordinal);
 	} else {
-		ck_assert_int_eq(rc, SUTRA_ECORRUPT);
+		ck_assert_err(rc, SUTRA_ECORRUPT);
 	}
 	layout_replay_finish(&r);
 	return rc != 0;
@@ -80,7 +80,7 @@ static int open_and_verify(const unsigned char *img, size_t len)
 		check_clean_epoch(&v);
 		rc = layout_verify(&v, NULL, &pb);
 		if (rc) {
-			ck_assert_int_eq(rc, SUTRA_ECORRUPT);
+			ck_assert_err(rc, SUTRA_ECORRUPT);
 			ck_assert(pb.what[0] != 0);
 		}
 		/* The tail scan must stay in bounds whatever the bytes. */
@@ -98,11 +98,11 @@ START_TEST(test_corrupt_clean_store_verifies)
 	struct sutra_detail pb;
 	struct layout_replay r;
 
-	ck_assert_int_eq(layout_open(ts.buf, ts.len, &v, &pb), 0);
+	ck_assert_ok(layout_open(ts.buf, ts.len, &v, &pb));
 	ck_assert_uint_eq(v.meta.epoch, ts.epochs);
 	ck_assert_int_eq(v.fell_back, 0);
 	layout_replay_init(&r, v.sb.vector_dim);
-	ck_assert_int_eq(layout_verify(&v, &r, &pb), 0);
+	ck_assert_ok(layout_verify(&v, &r, &pb));
 	ck_assert_uint_eq(r.concept_count, 3);
 	ck_assert_uint_eq(r.association_count, 2);
 	layout_replay_finish(&r);
@@ -156,7 +156,7 @@ START_TEST(test_corrupt_every_truncation)
 	/* Cut exactly at the end of epoch 3: a clean older epoch opens. */
 	struct layout_view v;
 	struct sutra_detail pb;
-	ck_assert_int_eq(layout_open(ts.buf, ts.counts[3].published_end, &v, &pb), 0);
+	ck_assert_ok(layout_open(ts.buf, ts.counts[3].published_end, &v, &pb));
 	ck_assert_uint_eq(v.meta.epoch, 3);
 	ck_assert_int_eq(v.fell_back, 1);
 }
@@ -173,8 +173,8 @@ START_TEST(test_corrupt_tail_is_not_part_of_the_store)
 	struct layout_view v;
 	struct sutra_detail pb;
 	uint64_t end;
-	ck_assert_int_eq(layout_open(img, len, &v, &pb), 0);
-	ck_assert_int_eq(layout_verify(&v, NULL, &pb), 0);
+	ck_assert_ok(layout_open(img, len, &v, &pb));
+	ck_assert_ok(layout_verify(&v, NULL, &pb));
 	ck_assert_uint_eq(layout_scan_tail(&v, &end, &pb), 0);
 	ck_assert_uint_eq(end, ts.len);
 	ck_assert_uint_eq(pb.offset, ts.len);
@@ -192,11 +192,11 @@ START_TEST(test_corrupt_unpublished_block_is_found_by_tail_scan)
 	struct layout_view v;
 	struct sutra_detail pb;
 	uint64_t end;
-	ck_assert_int_eq(layout_open(img, ts.len, &v, &pb), 0);
+	ck_assert_ok(layout_open(img, ts.len, &v, &pb));
 	ck_assert_uint_eq(v.meta.epoch, 3);
 	ck_assert_uint_eq(layout_scan_tail(&v, &end, &pb), 1);
 	ck_assert_uint_eq(end, ts.len);
-	ck_assert_int_eq(layout_verify(&v, NULL, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_verify(&v, NULL, &pb), SUTRA_ECORRUPT);
 	free(img);
 }
 END_TEST
@@ -211,32 +211,17 @@ START_TEST(test_corrupt_misaligned_image_is_einval)
 	memcpy(img + 16, ts.buf, ts.len);
 	struct layout_view v;
 	struct sutra_detail pb = { .what = "" };
-	ck_assert_int_eq(layout_open(img + 16, ts.len, &v, &pb), -EINVAL);
+	ck_assert_err(layout_open(img + 16, ts.len, &v, &pb), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(pb.what, "aligned"));
-	ck_assert_int_eq(layout_open(img, ts.len, &v, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_open(img, ts.len, &v, &pb), SUTRA_ECORRUPT);
 	memcpy(img, ts.buf, ts.len);
-	ck_assert_int_eq(layout_open(img, ts.len, &v, &pb), 0);
+	ck_assert_ok(layout_open(img, ts.len, &v, &pb));
 	free(img);
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("layout");
-	TCase *tc = tcase_create("corrupt");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_corrupt_clean_store_verifies);
-	tcase_add_test(tc, test_corrupt_every_byte_flipped);
-	tcase_add_test(tc, test_corrupt_every_bit0_flipped);
-	tcase_add_test(tc, test_corrupt_every_truncation);
-	tcase_add_test(tc, test_corrupt_tail_is_not_part_of_the_store);
-	tcase_add_test(tc, test_corrupt_unpublished_block_is_found_by_tail_scan);
-	tcase_add_test(tc, test_corrupt_misaligned_image_is_einval);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN_FIXTURE("layout", "corrupt", 300, setup, teardown, test_corrupt_clean_store_verifies,
+		    test_corrupt_every_byte_flipped, test_corrupt_every_bit0_flipped,
+		    test_corrupt_every_truncation, test_corrupt_tail_is_not_part_of_the_store,
+		    test_corrupt_unpublished_block_is_found_by_tail_scan,
+		    test_corrupt_misaligned_image_is_einval)

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* HNSW sections: recall against exact search, same bytes from the same inputs, filters, bounds, damage. */
-#include <check.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 
 #include "layout/hnsw.h"
 #include "tests/common/datasets.h"
+#include "tests/common/tcheck.h"
 #include "util/endian.h"
 #include "util/random.h"
 #include "util/vecdist.h"
@@ -42,7 +42,7 @@ static float *clustered(uint32_t n, uint32_t dim, uint64_t seed)
 		for (uint32_t j = 0; j < dim; j++)
 			row[j] = centres[c * dim + j] +
 				 2.0f * (urand(&s) + urand(&s) + urand(&s) - 1.5f);
-		ck_assert_int_eq(util_normalize(row, row, dim), 0);
+		ck_assert_ok(util_normalize(row, row, dim));
 	}
 	free(centres);
 	return v;
@@ -74,9 +74,9 @@ static struct layout_hnsw_builder *build(const float *v, uint32_t n, uint32_t di
 {
 	struct layout_hnsw_params p = { .dim = dim, .m = m, .ef_construction = efc, .seed = seed };
 	struct layout_hnsw_builder *b;
-	ck_assert_int_eq(layout_hnsw_builder_create(&p, n / 2, &b), 0);
+	ck_assert_ok(layout_hnsw_builder_create(&p, n / 2, &b));
 	for (uint32_t i = 0; i < n; i++)
-		ck_assert_int_eq(layout_hnsw_add(b, 1000 + i, v + (size_t)i * dim), 0);
+		ck_assert_ok(layout_hnsw_add(b, 1000 + i, v + (size_t)i * dim));
 	ck_assert_uint_eq(layout_hnsw_count(b), n);
 	return b;
 }
@@ -97,7 +97,7 @@ static void open_view(struct layout_hnsw_view *v, const unsigned char *sec, uint
 	struct sutra_detail pb;
 	int rc = layout_hnsw_view_open(v, sec, len, 4096, dim, NULL, NULL, &pb);
 	ck_assert_msg(rc == 0, "view_open: %d %s", rc, pb.what);
-	ck_assert_int_eq(layout_hnsw_check(v, &pb), 0);
+	ck_assert_ok(layout_hnsw_check(v, &pb));
 }
 
 /* The exact k nearest of q among base (labels 1000 + i) that keep(label)
@@ -146,9 +146,8 @@ static double recall(const struct data *d, const struct layout_hnsw_view *v, uin
 		struct layout_hnsw_hit h[10];
 		struct sutra_detail pb;
 		uint32_t truth[10], n, nt;
-		ck_assert_int_eq(layout_hnsw_search(v, qv, 10, ef, filtered ? accept_tenth : NULL, NULL, h,
-						    &n, &pb),
-				 0);
+		ck_assert_ok(layout_hnsw_search(v, qv, 10, ef, filtered ? accept_tenth : NULL, NULL, h,
+						    &n, &pb));
 		nt = exact(d, qv, 10, filtered ? keep_tenth : NULL, truth);
 		ck_assert_uint_eq(n, nt);
 		for (uint32_t i = 0; i < n; i++) {
@@ -261,11 +260,11 @@ START_TEST(test_hnsw_filter_errors_and_no_match)
 	int calls = 0;
 	open_view(&view, sec, len, 16);
 	/* accept's error ends the search and is returned as it is. */
-	ck_assert_int_eq(layout_hnsw_search(&view, v, 10, 32, accept_fails, &calls, h, &n, &pb), -EIO);
+	ck_assert_err(layout_hnsw_search(&view, v, 10, 32, accept_fails, &calls, h, &n, &pb), -EIO);
 	ck_assert_int_eq(calls, 6);
 	ck_assert_uint_eq(n, 99); /* out-parameters untouched on failure */
 	/* Nothing accepted: the whole graph is searched and nothing returned. */
-	ck_assert_int_eq(layout_hnsw_search(&view, v, 10, 32, accept_none, NULL, h, &n, &pb), 0);
+	ck_assert_ok(layout_hnsw_search(&view, v, 10, 32, accept_none, NULL, h, &n, &pb));
 	ck_assert_uint_eq(n, 0);
 	layout_hnsw_builder_destroy(b);
 	free(sec);
@@ -284,7 +283,7 @@ START_TEST(test_hnsw_k_above_count_and_bad_k)
 	struct sutra_detail pb;
 	uint32_t n, seen[20] = { 0 };
 	open_view(&view, sec, len, 8);
-	ck_assert_int_eq(layout_hnsw_search(&view, v + 8, 50, 10, NULL, NULL, h, &n, &pb), 0);
+	ck_assert_ok(layout_hnsw_search(&view, v + 8, 50, 10, NULL, NULL, h, &n, &pb));
 	ck_assert_uint_eq(n, 20);
 	ck_assert_uint_eq(h[0].label, 1001); /* its own vector, distance ~0 */
 	ck_assert(fabsf(h[0].distance) < 1e-5f);
@@ -295,18 +294,18 @@ START_TEST(test_hnsw_k_above_count_and_bad_k)
 		if (i)
 			ck_assert(h[i - 1].distance <= h[i].distance);
 	}
-	ck_assert_int_eq(layout_hnsw_search(&view, v, 0, 10, NULL, NULL, h, &n, &pb), SUTRA_EVALUE);
-	ck_assert_int_eq(layout_hnsw_search(&view, v, LAYOUT_HNSW_MAX_K + 1, 10, NULL, NULL, h, &n, &pb),
-			 SUTRA_EVALUE);
+	ck_assert_err(layout_hnsw_search(&view, v, 0, 10, NULL, NULL, h, &n, &pb), SUTRA_EVALUE);
+	ck_assert_err(layout_hnsw_search(&view, v, LAYOUT_HNSW_MAX_K + 1, 10, NULL, NULL, h, &n, &pb),
+	              SUTRA_EVALUE);
 
 	/* layout_hnsw_node gives back the normalised vector and its label. */
 	uint32_t label;
 	const float *vec;
-	ck_assert_int_eq(layout_hnsw_node(&view, 7, &label, &vec, &pb), 0);
+	ck_assert_ok(layout_hnsw_node(&view, 7, &label, &vec, &pb));
 	ck_assert_uint_eq(label, 1007);
 	for (int i = 0; i < 8; i++)
 		ck_assert(fabsf(vec[i] - v[7 * 8 + i]) < 1e-6f);
-	ck_assert_int_eq(layout_hnsw_node(&view, 20, &label, &vec, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_node(&view, 20, &label, &vec, &pb), SUTRA_ECORRUPT);
 	layout_hnsw_builder_destroy(b);
 	free(sec);
 	free(v);
@@ -324,23 +323,23 @@ START_TEST(test_hnsw_empty_graph_and_bad_vectors)
 	float zero[4] = { 0 }, nan[4] = { 1, NAN, 0, 0 }, inf[4] = { 1, 0, INFINITY, 0 };
 	float ok[4] = { 3, 0, 4, 0 };
 
-	ck_assert_int_eq(layout_hnsw_builder_create(&p, 0, &b), 0);
-	ck_assert_int_eq(layout_hnsw_add(b, 1, zero), SUTRA_EVALUE);
-	ck_assert_int_eq(layout_hnsw_add(b, 1, nan), SUTRA_EVALUE);
-	ck_assert_int_eq(layout_hnsw_add(b, 1, inf), SUTRA_EVALUE);
+	ck_assert_ok(layout_hnsw_builder_create(&p, 0, &b));
+	ck_assert_err(layout_hnsw_add(b, 1, zero), SUTRA_EVALUE);
+	ck_assert_err(layout_hnsw_add(b, 1, nan), SUTRA_EVALUE);
+	ck_assert_err(layout_hnsw_add(b, 1, inf), SUTRA_EVALUE);
 	ck_assert_uint_eq(layout_hnsw_count(b), 0);
 	uint64_t len;
 	unsigned char *sec = serialise(b, &len);
-	ck_assert_int_eq(layout_hnsw_view_open(&view, sec, len, 0, 4, NULL, NULL, &pb), 0);
-	ck_assert_int_eq(layout_hnsw_check(&view, &pb), 0);
-	ck_assert_int_eq(layout_hnsw_search(&view, ok, 4, 10, NULL, NULL, h, &n, &pb), 0);
+	ck_assert_ok(layout_hnsw_view_open(&view, sec, len, 0, 4, NULL, NULL, &pb));
+	ck_assert_ok(layout_hnsw_check(&view, &pb));
+	ck_assert_ok(layout_hnsw_search(&view, ok, 4, 10, NULL, NULL, h, &n, &pb));
 	ck_assert_uint_eq(n, 0);
 	free(sec);
 
-	ck_assert_int_eq(layout_hnsw_add(b, 9, ok), 0);
+	ck_assert_ok(layout_hnsw_add(b, 9, ok));
 	sec = serialise(b, &len);
-	ck_assert_int_eq(layout_hnsw_view_open(&view, sec, len, 0, 4, NULL, NULL, &pb), 0);
-	ck_assert_int_eq(layout_hnsw_search(&view, ok, 4, 10, NULL, NULL, h, &n, &pb), 0);
+	ck_assert_ok(layout_hnsw_view_open(&view, sec, len, 0, 4, NULL, NULL, &pb));
+	ck_assert_ok(layout_hnsw_search(&view, ok, 4, 10, NULL, NULL, h, &n, &pb));
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(h[0].label, 9);
 	layout_hnsw_builder_destroy(b);
@@ -348,16 +347,16 @@ START_TEST(test_hnsw_empty_graph_and_bad_vectors)
 
 	struct layout_hnsw_params bad = p;
 	bad.m = 1;
-	ck_assert_int_eq(layout_hnsw_builder_create(&bad, 0, &b), -EINVAL);
+	ck_assert_err(layout_hnsw_builder_create(&bad, 0, &b), -EINVAL);
 	bad = p;
 	bad.m = LAYOUT_HNSW_MAX_M + 1;
-	ck_assert_int_eq(layout_hnsw_builder_create(&bad, 0, &b), -EINVAL);
+	ck_assert_err(layout_hnsw_builder_create(&bad, 0, &b), -EINVAL);
 	bad = p;
 	bad.dim = 0;
-	ck_assert_int_eq(layout_hnsw_builder_create(&bad, 0, &b), -EINVAL);
+	ck_assert_err(layout_hnsw_builder_create(&bad, 0, &b), -EINVAL);
 	bad = p;
 	bad.ef_construction = 0;
-	ck_assert_int_eq(layout_hnsw_builder_create(&bad, 0, &b), -EINVAL);
+	ck_assert_err(layout_hnsw_builder_create(&bad, 0, &b), -EINVAL);
 }
 END_TEST
 
@@ -408,9 +407,12 @@ START_TEST(test_hnsw_view_open_refuses_bad_headers)
 	refused(sec, len, 16, 64, 8, UINT64_MAX - 35);
 	refused(sec, len, 16, 100, 4, 1);                  /* reserved */
 	/* The store's dimension differs; truncated or longer sections. */
-	ck_assert_int_eq(layout_hnsw_view_open(&view, sec, len, 0, 15, NULL, NULL, &pb), SUTRA_ECORRUPT);
-	ck_assert_int_eq(layout_hnsw_view_open(&view, sec, len - 64, 0, 16, NULL, NULL, &pb), SUTRA_ECORRUPT);
-	ck_assert_int_eq(layout_hnsw_view_open(&view, sec, 100, 0, 16, NULL, NULL, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_view_open(&view, sec, len, 0, 15, NULL, NULL, &pb),
+	              SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_view_open(&view, sec, len - 64, 0, 16, NULL, NULL, &pb),
+	              SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_view_open(&view, sec, 100, 0, 16, NULL, NULL, &pb),
+	              SUTRA_ECORRUPT);
 	layout_hnsw_builder_destroy(b);
 	free(sec);
 	free(v);
@@ -433,34 +435,34 @@ START_TEST(test_hnsw_check_catches_bad_links_and_levels)
 	/* A link past count: check finds it; a search that reads it says so. */
 	uint32_t saved = util_get_le32(node5 + 4);
 	util_put_le32(node5 + 4, 300);
-	ck_assert_int_eq(layout_hnsw_check(&view, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_check(&view, &pb), SUTRA_ECORRUPT);
 	ck_assert_uint_eq(pb.offset, view.file_off + view.nodes_off + 5 * view.node_stride + 4);
 	util_put_le32(node5 + 4, saved);
 	/* A link count above m0, on the node a search for its own vector
 	 * expands first. */
 	saved = util_get_le32(node5);
 	util_put_le32(node5, view.m0 + 1);
-	ck_assert_int_eq(layout_hnsw_check(&view, &pb), SUTRA_ECORRUPT);
-	ck_assert_int_eq(layout_hnsw_search(&view, v + 5 * 16, 10, 32, NULL, NULL, h, &n, &pb),
-			 SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_check(&view, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_search(&view, v + 5 * 16, 10, 32, NULL, NULL, h, &n, &pb),
+	              SUTRA_ECORRUPT);
 	util_put_le32(node5, saved);
-	ck_assert_int_eq(layout_hnsw_check(&view, &pb), 0);
+	ck_assert_ok(layout_hnsw_check(&view, &pb));
 	/* The entry node's level above max_level. */
 	unsigned char *lv = sec + view.levels_off + 8 * (uint64_t)view.entry;
 	saved = util_get_le32(lv);
 	util_put_le32(lv, view.max_level + 1);
-	ck_assert_int_eq(layout_hnsw_check(&view, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_check(&view, &pb), SUTRA_ECORRUPT);
 	if (view.max_level)
-		ck_assert_int_eq(layout_hnsw_search(&view, v, 10, 32, NULL, NULL, h, &n, &pb),
-				 SUTRA_ECORRUPT);
+		ck_assert_err(layout_hnsw_search(&view, v, 10, 32, NULL, NULL, h, &n, &pb),
+		              SUTRA_ECORRUPT);
 	util_put_le32(lv, saved);
-	ck_assert_int_eq(layout_hnsw_check(&view, &pb), 0);
+	ck_assert_ok(layout_hnsw_check(&view, &pb));
 	/* A vector that is not unit length. */
 	uint32_t label;
 	const float *vec;
-	ck_assert_int_eq(layout_hnsw_node(&view, 5, &label, &vec, &pb), 0);
+	ck_assert_ok(layout_hnsw_node(&view, 5, &label, &vec, &pb));
 	*(float *)(uintptr_t)vec = 3.0f;
-	ck_assert_int_eq(layout_hnsw_check(&view, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_check(&view, &pb), SUTRA_ECORRUPT);
 	layout_hnsw_builder_destroy(b);
 	free(sec);
 	free(v);
@@ -498,10 +500,10 @@ START_TEST(test_hnsw_touch_comes_before_every_read)
 	struct sutra_detail pb;
 	struct layout_hnsw_hit h[10];
 	uint32_t n;
-	ck_assert_int_eq(layout_hnsw_view_open(&view, sec, len, 0, 32, touch, &t, &pb), 0);
+	ck_assert_ok(layout_hnsw_view_open(&view, sec, len, 0, 32, touch, &t, &pb));
 	ck_assert(t.touched[0] && t.touched[127]);
 	for (uint32_t q = 0; q < 50; q++) {
-		ck_assert_int_eq(layout_hnsw_search(&view, v + q * 32, 10, 32, NULL, NULL, h, &n, &pb), 0);
+		ck_assert_ok(layout_hnsw_search(&view, v + q * 32, 10, 32, NULL, NULL, h, &n, &pb));
 		ck_assert_uint_eq(n, 10);
 		/* The records of the nodes returned were touched. */
 		for (uint32_t i = 0; i < n; i++) {
@@ -513,12 +515,13 @@ START_TEST(test_hnsw_touch_comes_before_every_read)
 	/* A bad chunk under the entry node fails the search, with the problem. */
 	t.bad_lo = view.nodes_off + (uint64_t)view.entry * view.node_stride;
 	t.bad_hi = t.bad_lo + 1;
-	ck_assert_int_eq(layout_hnsw_search(&view, v, 10, 32, NULL, NULL, h, &n, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_search(&view, v, 10, 32, NULL, NULL, h, &n, &pb), SUTRA_ECORRUPT);
 	ck_assert_str_eq(pb.what, "bad chunk");
-	ck_assert_int_eq(layout_hnsw_check(&view, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_check(&view, &pb), SUTRA_ECORRUPT);
 	/* A bad header chunk fails view_open. */
 	t.bad_lo = 0;
-	ck_assert_int_eq(layout_hnsw_view_open(&view, sec, len, 0, 32, touch, &t, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_hnsw_view_open(&view, sec, len, 0, 32, touch, &t, &pb),
+	              SUTRA_ECORRUPT);
 	layout_hnsw_builder_destroy(b);
 	free(t.touched);
 	free(sec);
@@ -576,25 +579,9 @@ START_TEST(test_hnsw_flipped_bytes_never_crash)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("layout");
-	TCase *tc = tcase_create("hnsw");
-	tcase_set_timeout(tc, 600);
-	tcase_add_test(tc, test_hnsw_recall_on_clustered_data);
-	tcase_add_test(tc, test_hnsw_recall_on_fashion_mnist);
-	tcase_add_test(tc, test_hnsw_same_inputs_give_the_same_bytes);
-	tcase_add_test(tc, test_hnsw_filter_errors_and_no_match);
-	tcase_add_test(tc, test_hnsw_k_above_count_and_bad_k);
-	tcase_add_test(tc, test_hnsw_empty_graph_and_bad_vectors);
-	tcase_add_test(tc, test_hnsw_view_open_refuses_bad_headers);
-	tcase_add_test(tc, test_hnsw_check_catches_bad_links_and_levels);
-	tcase_add_test(tc, test_hnsw_touch_comes_before_every_read);
-	tcase_add_test(tc, test_hnsw_flipped_bytes_never_crash);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN("layout", "hnsw", 600, test_hnsw_recall_on_clustered_data,
+	    test_hnsw_recall_on_fashion_mnist, test_hnsw_same_inputs_give_the_same_bytes,
+	    test_hnsw_filter_errors_and_no_match, test_hnsw_k_above_count_and_bad_k,
+	    test_hnsw_empty_graph_and_bad_vectors, test_hnsw_view_open_refuses_bad_headers,
+	    test_hnsw_check_catches_bad_links_and_levels, test_hnsw_touch_comes_before_every_read,
+	    test_hnsw_flipped_bytes_never_crash)

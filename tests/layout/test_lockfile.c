@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The reader-slot table of the lock file: creation, claims, pins, sweeping of dead readers. */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "layout/lockfile.h"
+#include "tests/common/tcheck.h"
 #include "util/endian.h"
 
 static char dir[64];
@@ -95,7 +95,7 @@ static struct seen scan(struct layout_lockfile *lf)
 {
 	struct seen s = { 0 };
 
-	ck_assert_int_eq(layout_lockfile_foreach(lf, collect, &s), 0);
+	ck_assert_ok(layout_lockfile_foreach(lf, collect, &s));
 	return s;
 }
 
@@ -104,7 +104,7 @@ static void oldest_is(struct layout_lockfile *lf, uint64_t want_oldest, uint32_t
 	uint64_t oldest = 0;
 	uint32_t swept = 12345;
 
-	ck_assert_int_eq(layout_lockfile_oldest_pinned(lf, &oldest, &swept), 0);
+	ck_assert_ok(layout_lockfile_oldest_pinned(lf, &oldest, &swept));
 	ck_assert_uint_eq(oldest, want_oldest);
 	ck_assert_uint_eq(swept, want_swept);
 }
@@ -164,7 +164,7 @@ START_TEST(test_lockfile_create_idempotent)
 	unsigned char first[LAYOUT_LOCK_FILE_SIZE], again[LAYOUT_LOCK_FILE_SIZE];
 
 	/* Without CREATE a missing file is reported as such. */
-	ck_assert_int_eq(layout_lockfile_open(path, 0, &lf, NULL), -ENOENT);
+	ck_assert_err(layout_lockfile_open(path, 0, &lf, NULL), -ENOENT);
 	ck_assert_ptr_null(lf);
 
 	lf = open_ok(LAYOUT_LOCKFILE_CREATE);
@@ -206,16 +206,16 @@ START_TEST(test_lockfile_old_empty_file)
 	/* What a coordinator without the table leaves: an empty file. */
 	write_at(0, "", 0);
 	ck_assert_uint_eq(file_size(), 0);
-	ck_assert_int_eq(layout_lockfile_open(path, 0, &lf, NULL), -ENODATA);
-	ck_assert_int_eq(layout_lockfile_open(path, LAYOUT_LOCKFILE_RDONLY, &lf, NULL), -ENODATA);
+	ck_assert_err(layout_lockfile_open(path, 0, &lf, NULL), -ENODATA);
+	ck_assert_err(layout_lockfile_open(path, LAYOUT_LOCKFILE_RDONLY, &lf, NULL), -ENODATA);
 	ck_assert_ptr_null(lf);
 	/* A full-size file whose header is still zero: a creator is at work. */
 	ck_assert_int_eq(truncate(path, LAYOUT_LOCK_FILE_SIZE), 0);
-	ck_assert_int_eq(layout_lockfile_open(path, 0, &lf, NULL), -ENODATA);
+	ck_assert_err(layout_lockfile_open(path, 0, &lf, NULL), -ENODATA);
 	/* A half-written header (magic last) is completed, not refused. */
 	unsigned char v1[4] = { 1, 0, 0, 0 };
 	write_at(68, v1, 4);
-	ck_assert_int_eq(layout_lockfile_open(path, 0, &lf, NULL), -ENODATA);
+	ck_assert_err(layout_lockfile_open(path, 0, &lf, NULL), -ENODATA);
 	lf = open_ok(LAYOUT_LOCKFILE_CREATE);
 	layout_lockfile_close(lf);
 	layout_lockfile_close(open_ok(0));
@@ -229,12 +229,12 @@ START_TEST(test_lockfile_claim_distinct)
 	struct layout_lockfile *ro = open_ok(LAYOUT_LOCKFILE_RDONLY);
 	uint32_t sa = 999, sb = 999, sx = 999;
 
-	ck_assert_int_eq(layout_lockfile_claim(a, &sa), 0);
-	ck_assert_int_eq(layout_lockfile_claim(b, &sb), 0);
+	ck_assert_ok(layout_lockfile_claim(a, &sa));
+	ck_assert_ok(layout_lockfile_claim(b, &sb));
 	ck_assert_uint_eq(sa, 0);
 	ck_assert_uint_eq(sb, 1);
-	ck_assert_int_eq(layout_lockfile_claim(a, &sx), -EALREADY);
-	ck_assert_int_eq(layout_lockfile_claim(ro, &sx), -EBADF);
+	ck_assert_err(layout_lockfile_claim(a, &sx), -EALREADY);
+	ck_assert_err(layout_lockfile_claim(ro, &sx), -EBADF);
 	ck_assert_uint_eq(sx, 999);
 
 	layout_lockfile_pin(a, 4);
@@ -277,7 +277,7 @@ START_TEST(test_lockfile_pin_oldest)
 	oldest_is(w, UINT64_MAX, 0);
 	for (int i = 0; i < 3; i++) {
 		r[i] = open_ok(LAYOUT_LOCKFILE_CREATE);
-		ck_assert_int_eq(layout_lockfile_claim(r[i], &s), 0);
+		ck_assert_ok(layout_lockfile_claim(r[i], &s));
 		ck_assert_uint_eq(s, (uint32_t)i);
 	}
 	/* Claimed but not pinning: nothing is held back. */
@@ -291,7 +291,7 @@ START_TEST(test_lockfile_pin_oldest)
 	layout_lockfile_pin(r[0], 12);
 	oldest_is(w, 11, 0);
 	/* The scanning handle's own slot counts as well. */
-	ck_assert_int_eq(layout_lockfile_claim(w, &s), 0);
+	ck_assert_ok(layout_lockfile_claim(w, &s));
 	ck_assert_uint_eq(s, 3);
 	layout_lockfile_pin(w, 2);
 	oldest_is(w, 2, 0);
@@ -300,7 +300,7 @@ START_TEST(test_lockfile_pin_oldest)
 	/* A read-only handle cannot sweep. */
 	struct layout_lockfile *ro = open_ok(LAYOUT_LOCKFILE_RDONLY);
 	uint64_t o = 5;
-	ck_assert_int_eq(layout_lockfile_oldest_pinned(ro, &o, NULL), -EBADF);
+	ck_assert_err(layout_lockfile_oldest_pinned(ro, &o, NULL), -EBADF);
 	ck_assert_uint_eq(o, 5);
 	layout_lockfile_close(ro);
 	for (int i = 0; i < 3; i++)
@@ -317,9 +317,9 @@ START_TEST(test_lockfile_close_releases)
 	struct layout_lockfile *b = open_ok(LAYOUT_LOCKFILE_CREATE);
 	uint32_t s;
 
-	ck_assert_int_eq(layout_lockfile_claim(a, &s), 0);
+	ck_assert_ok(layout_lockfile_claim(a, &s));
 	ck_assert_uint_eq(s, 0);
-	ck_assert_int_eq(layout_lockfile_claim(b, &s), 0);
+	ck_assert_ok(layout_lockfile_claim(b, &s));
 	ck_assert_uint_eq(s, 1);
 	layout_lockfile_pin(a, 5);
 	layout_lockfile_pin(b, 6);
@@ -333,7 +333,7 @@ START_TEST(test_lockfile_close_releases)
 	ck_assert_int_eq(seen.alive[0], 1);
 	/* The freed slot is the first one claimed next. */
 	a = open_ok(0);
-	ck_assert_int_eq(layout_lockfile_claim(a, &s), 0);
+	ck_assert_ok(layout_lockfile_claim(a, &s));
 	ck_assert_uint_eq(s, 0);
 	layout_lockfile_close(a);
 	layout_lockfile_close(b);
@@ -379,7 +379,7 @@ START_TEST(test_lockfile_killed_child_swept)
 	struct layout_lockfile *w = open_ok(LAYOUT_LOCKFILE_CREATE);
 	struct layout_lockfile *r = open_ok(LAYOUT_LOCKFILE_CREATE);
 	ck_assert_uint_eq(cslot, 0);
-	ck_assert_int_eq(layout_lockfile_claim(r, &s), 0);
+	ck_assert_ok(layout_lockfile_claim(r, &s));
 	ck_assert_uint_eq(s, 1);
 	layout_lockfile_pin(r, 9);
 
@@ -408,7 +408,7 @@ START_TEST(test_lockfile_killed_child_swept)
 
 	/* Its slot is free for the next reader. */
 	struct layout_lockfile *n = open_ok(0);
-	ck_assert_int_eq(layout_lockfile_claim(n, &s), 0);
+	ck_assert_ok(layout_lockfile_claim(n, &s));
 	ck_assert_uint_eq(s, cslot);
 	layout_lockfile_close(n);
 	layout_lockfile_close(r);
@@ -489,7 +489,7 @@ START_TEST(test_lockfile_full)
 	struct flock one = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 4096 + 64 * 517,
 			     .l_len = 1 };
 	ck_assert_int_eq(fcntl(fd, F_OFD_SETLK, &one), 0);
-	ck_assert_int_eq(layout_lockfile_claim(w, &s), 0);
+	ck_assert_ok(layout_lockfile_claim(w, &s));
 	ck_assert_uint_eq(s, 517);
 	close(fd);
 	layout_lockfile_close(w);
@@ -507,12 +507,12 @@ START_TEST(test_lockfile_full)
 	for (uint32_t i = 0; i <= LAYOUT_LOCK_SLOT_COUNT; i++)
 		h[i] = open_ok(0);
 	for (uint32_t i = 0; i < LAYOUT_LOCK_SLOT_COUNT; i++) {
-		ck_assert_int_eq(layout_lockfile_claim(h[i], &s), 0);
+		ck_assert_ok(layout_lockfile_claim(h[i], &s));
 		ck_assert_uint_eq(s, i);
 	}
-	ck_assert_int_eq(layout_lockfile_claim(h[LAYOUT_LOCK_SLOT_COUNT], &s), -EUSERS);
+	ck_assert_err(layout_lockfile_claim(h[LAYOUT_LOCK_SLOT_COUNT], &s), -EUSERS);
 	layout_lockfile_close(h[700]);
-	ck_assert_int_eq(layout_lockfile_claim(h[LAYOUT_LOCK_SLOT_COUNT], &s), 0);
+	ck_assert_ok(layout_lockfile_claim(h[LAYOUT_LOCK_SLOT_COUNT], &s));
 	ck_assert_uint_eq(s, 700);
 	for (uint32_t i = 0; i <= LAYOUT_LOCK_SLOT_COUNT; i++)
 		if (i != 700)
@@ -552,10 +552,10 @@ START_TEST(test_lockfile_corrupt_header)
 
 	/* Wrong magic, with or without CREATE: never overwritten. */
 	damage(64, "XLCK", 4);
-	ck_assert_int_eq(open_rc(0, &off), SUTRA_ECORRUPT);
+	ck_assert_err(open_rc(0, &off), SUTRA_ECORRUPT);
 	ck_assert_uint_eq(off, 64);
-	ck_assert_int_eq(open_rc(LAYOUT_LOCKFILE_CREATE, &off), SUTRA_ECORRUPT);
-	ck_assert_int_eq(open_rc(LAYOUT_LOCKFILE_RDONLY, &off), SUTRA_ECORRUPT);
+	ck_assert_err(open_rc(LAYOUT_LOCKFILE_CREATE, &off), SUTRA_ECORRUPT);
+	ck_assert_err(open_rc(LAYOUT_LOCKFILE_RDONLY, &off), SUTRA_ECORRUPT);
 	unsigned char back[4];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ck_assert_int_eq(pread(fd, back, 4, 64), 4);
@@ -565,29 +565,29 @@ START_TEST(test_lockfile_corrupt_header)
 	/* A newer version. */
 	util_put_le32(b, 2);
 	damage(68, b, 4);
-	ck_assert_int_eq(open_rc(0, &off), SUTRA_EVERSION);
+	ck_assert_err(open_rc(0, &off), SUTRA_EVERSION);
 	ck_assert_uint_eq(off, 68);
 
 	/* Geometry. */
 	util_put_le32(b, 32);
 	damage(72, b, 4);
-	ck_assert_int_eq(open_rc(0, &off), SUTRA_ECORRUPT);
+	ck_assert_err(open_rc(0, &off), SUTRA_ECORRUPT);
 	ck_assert_uint_eq(off, 72);
 	util_put_le32(b, 1000);
 	damage(76, b, 4);
-	ck_assert_int_eq(open_rc(LAYOUT_LOCKFILE_CREATE, &off), SUTRA_ECORRUPT);
+	ck_assert_err(open_rc(LAYOUT_LOCKFILE_CREATE, &off), SUTRA_ECORRUPT);
 	ck_assert_uint_eq(off, 76);
 	util_put_le64(b, 8192);
 	damage(80, b, 8);
-	ck_assert_int_eq(open_rc(0, &off), SUTRA_ECORRUPT);
+	ck_assert_err(open_rc(0, &off), SUTRA_ECORRUPT);
 	ck_assert_uint_eq(off, 80);
 
 	/* Reserved header bytes and the rest of page 0 are zero. */
 	damage(100, "x", 1);
-	ck_assert_int_eq(open_rc(0, &off), SUTRA_ECORRUPT);
+	ck_assert_err(open_rc(0, &off), SUTRA_ECORRUPT);
 	ck_assert_uint_eq(off, 100);
 	damage(4095, "x", 1);
-	ck_assert_int_eq(open_rc(0, &off), SUTRA_ECORRUPT);
+	ck_assert_err(open_rc(0, &off), SUTRA_ECORRUPT);
 	ck_assert_uint_eq(off, 4095);
 
 	/* A zero magic with a field that no creator writes is not a
@@ -596,21 +596,21 @@ START_TEST(test_lockfile_corrupt_header)
 	damage(64, b, 4);
 	util_put_le32(b, 99);
 	write_at(72, b, 4);
-	ck_assert_int_eq(open_rc(LAYOUT_LOCKFILE_CREATE, &off), SUTRA_ECORRUPT);
+	ck_assert_err(open_rc(LAYOUT_LOCKFILE_CREATE, &off), SUTRA_ECORRUPT);
 	ck_assert_uint_eq(off, 72);
 
 	/* A file cut short with data in it. */
 	damage(0, "", 0);
 	ck_assert_int_eq(truncate(path, 5000), 0);
-	ck_assert_int_eq(open_rc(0, &off), SUTRA_ECORRUPT);
+	ck_assert_err(open_rc(0, &off), SUTRA_ECORRUPT);
 	ck_assert_uint_eq(off, 5000);
 	/* CREATE extends it back and finds the header good. */
-	ck_assert_int_eq(open_rc(LAYOUT_LOCKFILE_CREATE, &off), 0);
+	ck_assert_ok(open_rc(LAYOUT_LOCKFILE_CREATE, &off));
 	ck_assert_uint_eq(file_size(), LAYOUT_LOCK_FILE_SIZE);
 
 	/* A larger file (never shrunk) is accepted. */
 	ck_assert_int_eq(truncate(path, LAYOUT_LOCK_FILE_SIZE + 4096), 0);
-	ck_assert_int_eq(open_rc(LAYOUT_LOCKFILE_CREATE, &off), 0);
+	ck_assert_ok(open_rc(LAYOUT_LOCKFILE_CREATE, &off));
 	ck_assert_uint_eq(file_size(), LAYOUT_LOCK_FILE_SIZE + 4096);
 
 	/* Not a regular file. */
@@ -628,10 +628,10 @@ START_TEST(test_lockfile_writer_pid_at_offset_8)
 
 	ck_assert_int_ge(fd, 0);
 	/* An empty file (a writer that has not written yet) names nobody. */
-	ck_assert_int_eq(layout_lockfile_read_writer_pid(fd), 0);
+	ck_assert_ok(layout_lockfile_read_writer_pid(fd));
 	/* The writer writes before the table exists; creating the table then
 	 * keeps the pid, and the pid does not upset the header checks. */
-	ck_assert_int_eq(layout_lockfile_write_writer_pid(fd, 4242), 0);
+	ck_assert_ok(layout_lockfile_write_writer_pid(fd, 4242));
 	layout_lockfile_close(open_ok(LAYOUT_LOCKFILE_CREATE));
 	layout_lockfile_close(open_ok(0));
 	ck_assert_int_eq(layout_lockfile_read_writer_pid(fd), 4242);
@@ -642,35 +642,18 @@ START_TEST(test_lockfile_writer_pid_at_offset_8)
 	ck_assert_uint_eq(util_get_le64(raw + 8), 4242);
 	ck_assert_uint_eq(util_get_le64(raw), 0);
 	/* A later writer overwrites it. */
-	ck_assert_int_eq(layout_lockfile_write_writer_pid(fd, 77), 0);
+	ck_assert_ok(layout_lockfile_write_writer_pid(fd, 77));
 	ck_assert_int_eq(layout_lockfile_read_writer_pid(fd), 77);
 	close(fd);
 	/* A descriptor that cannot be read names nobody either. */
-	ck_assert_int_eq(layout_lockfile_read_writer_pid(-1), 0);
-	ck_assert_int_eq(layout_lockfile_write_writer_pid(-1, 1), -EBADF);
+	ck_assert_ok(layout_lockfile_read_writer_pid(-1));
+	ck_assert_err(layout_lockfile_write_writer_pid(-1, 1), -EBADF);
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("layout");
-	TCase *tc = tcase_create("lockfile");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_lockfile_create_idempotent);
-	tcase_add_test(tc, test_lockfile_old_empty_file);
-	tcase_add_test(tc, test_lockfile_claim_distinct);
-	tcase_add_test(tc, test_lockfile_pin_oldest);
-	tcase_add_test(tc, test_lockfile_close_releases);
-	tcase_add_test(tc, test_lockfile_departed_child_swept);
-	tcase_add_test(tc, test_lockfile_killed_child_swept);
-	tcase_add_test(tc, test_lockfile_concurrent_create);
-	tcase_add_test(tc, test_lockfile_full);
-	tcase_add_test(tc, test_lockfile_corrupt_header);
-	tcase_add_test(tc, test_lockfile_writer_pid_at_offset_8);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN_FIXTURE("layout", "lockfile", 0, setup, teardown, test_lockfile_create_idempotent,
+		    test_lockfile_old_empty_file, test_lockfile_claim_distinct,
+		    test_lockfile_pin_oldest, test_lockfile_close_releases,
+		    test_lockfile_departed_child_swept, test_lockfile_killed_child_swept,
+		    test_lockfile_concurrent_create, test_lockfile_full,
+		    test_lockfile_corrupt_header, test_lockfile_writer_pid_at_offset_8)

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Round trips of every on-disk structure through its encoder and decoder. */
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "layout/layout.h"
 #include "sutra/errors.h"
+#include "tests/common/tcheck.h"
 #include "util/endian.h"
 
 START_TEST(test_roundtrip_superblock)
@@ -25,19 +25,19 @@ START_TEST(test_roundtrip_superblock)
 	layout_superblock_encode(&a, buf);
 	ck_assert_mem_eq(buf, "SUTRADAT", 8);
 	ck_assert_uint_eq(util_get_le32(buf + 36), 384); /* documented offset of vector_dim */
-	ck_assert_int_eq(layout_superblock_decode(buf, sizeof buf, &b, &pb), 0);
+	ck_assert_ok(layout_superblock_decode(buf, sizeof buf, &b, &pb));
 	ck_assert_mem_eq(&a, &b, sizeof a);
 
 	/* Too short, newer version, unknown incompatible feature. */
-	ck_assert_int_eq(layout_superblock_decode(buf, 255, &b, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_superblock_decode(buf, 255, &b, &pb), SUTRA_ECORRUPT);
 	a.format_version = 2;
 	layout_superblock_encode(&a, buf);
-	ck_assert_int_eq(layout_superblock_decode(buf, sizeof buf, &b, &pb), SUTRA_EVERSION);
+	ck_assert_err(layout_superblock_decode(buf, sizeof buf, &b, &pb), SUTRA_EVERSION);
 	ck_assert_uint_eq(pb.offset, 8);
 	a.format_version = 1;
 	a.incompat_features = 1;
 	layout_superblock_encode(&a, buf);
-	ck_assert_int_eq(layout_superblock_decode(buf, sizeof buf, &b, &pb), SUTRA_EVERSION);
+	ck_assert_err(layout_superblock_decode(buf, sizeof buf, &b, &pb), SUTRA_EVERSION);
 }
 END_TEST
 
@@ -126,15 +126,15 @@ START_TEST(test_roundtrip_commit_block)
 	a.created_us = 99;
 
 	layout_builder_init(&b, 3);
-	ck_assert_int_eq(layout_builder_add_concept(&b, &c), 0);
-	ck_assert_int_eq(layout_builder_add_concept(&b, &c2), 0);
-	ck_assert_int_eq(layout_builder_add_association(&b, &a), 0);
-	ck_assert_int_eq(layout_builder_add_association_delete(&b, &a), 0);
-	ck_assert_int_eq(layout_builder_add_concept_delete(&b, c2.id, 10), 0);
-	ck_assert_int_eq(layout_builder_add_request(&b, 0, 1, 2), SUTRA_EVALUE);
-	ck_assert_int_eq(layout_builder_add_request(&b, 0xFEDCBA9876543210ull, 1ull << 40,
-						    0xC0FFEE11u), 0);
-	ck_assert_int_eq(layout_builder_seal(&b, 5, &data, &len), 0);
+	ck_assert_ok(layout_builder_add_concept(&b, &c));
+	ck_assert_ok(layout_builder_add_concept(&b, &c2));
+	ck_assert_ok(layout_builder_add_association(&b, &a));
+	ck_assert_ok(layout_builder_add_association_delete(&b, &a));
+	ck_assert_ok(layout_builder_add_concept_delete(&b, c2.id, 10));
+	ck_assert_err(layout_builder_add_request(&b, 0, 1, 2), SUTRA_EVALUE);
+	ck_assert_ok(layout_builder_add_request(&b, 0xFEDCBA9876543210ull, 1ull << 40,
+						    0xC0FFEE11u));
+	ck_assert_ok(layout_builder_seal(&b, 5, &data, &len));
 	ck_assert_uint_eq(len % LAYOUT_BLOCK_ALIGN, 0);
 
 	/* Place the block at a realistic file offset. */
@@ -142,8 +142,8 @@ START_TEST(test_roundtrip_commit_block)
 	memcpy(file + LAYOUT_DATA_OFFSET, data, len);
 	uint64_t size = LAYOUT_DATA_OFFSET + len;
 	struct layout_block blk;
-	ck_assert_int_eq(layout_block_decode(file, size, LAYOUT_DATA_OFFSET, &blk, &pb), 0);
-	ck_assert_int_eq(layout_block_check_payload(file, &blk, &pb), 0);
+	ck_assert_ok(layout_block_decode(file, size, LAYOUT_DATA_OFFSET, &blk, &pb));
+	ck_assert_ok(layout_block_check_payload(file, &blk, &pb));
 	ck_assert_uint_eq(blk.type, LAYOUT_BLOCK_COMMIT);
 	ck_assert_uint_eq(blk.epoch, 5);
 	ck_assert_uint_eq(blk.length, len);
@@ -217,10 +217,10 @@ START_TEST(test_roundtrip_empty_commit_block)
 	struct sutra_detail pb;
 
 	layout_builder_init(&b, 8);
-	ck_assert_int_eq(layout_builder_seal(&b, 1, &data, &len), 0);
+	ck_assert_ok(layout_builder_seal(&b, 1, &data, &len));
 	ck_assert_uint_eq(len, LAYOUT_BLOCK_HEADER_SIZE);
-	ck_assert_int_eq(layout_block_decode(data, len, 0, &blk, &pb), 0);
-	ck_assert_int_eq(layout_block_check_payload(data, &blk, &pb), 0);
+	ck_assert_ok(layout_block_decode(data, len, 0, &blk, &pb));
+	ck_assert_ok(layout_block_check_payload(data, &blk, &pb));
 	ck_assert_uint_eq(blk.item_count, 0);
 	layout_builder_finish(&b);
 }
@@ -240,22 +240,22 @@ START_TEST(test_roundtrip_builder_rejects_bad_values)
 	c.embedding = good;
 	c.vector_dim = 3;
 	layout_builder_init(&b, 2);
-	ck_assert_int_eq(layout_builder_add_concept(&b, &c), SUTRA_EDIM);
+	ck_assert_err(layout_builder_add_concept(&b, &c), SUTRA_EDIM);
 	c.vector_dim = 2;
 	c.embedding = nan2;
-	ck_assert_int_eq(layout_builder_add_concept(&b, &c), SUTRA_EVALUE);
+	ck_assert_err(layout_builder_add_concept(&b, &c), SUTRA_EVALUE);
 	c.embedding = good;
 	c.strength = INFINITY;
-	ck_assert_int_eq(layout_builder_add_concept(&b, &c), SUTRA_EVALUE);
+	ck_assert_err(layout_builder_add_concept(&b, &c), SUTRA_EVALUE);
 	c.strength = 1.0f;
 	c.content = "\xff";
-	ck_assert_int_eq(layout_builder_add_concept(&b, &c), SUTRA_EVALUE);
+	ck_assert_err(layout_builder_add_concept(&b, &c), SUTRA_EVALUE);
 	c.content = "x";
 	c.content_len = LAYOUT_MAX_CONTENT + 1;
-	ck_assert_int_eq(layout_builder_add_concept(&b, &c), SUTRA_ETOOBIG);
+	ck_assert_err(layout_builder_add_concept(&b, &c), SUTRA_ETOOBIG);
 	memset(&a, 0, sizeof a);
 	a.weight = NAN;
-	ck_assert_int_eq(layout_builder_add_association(&b, &a), SUTRA_EVALUE);
+	ck_assert_err(layout_builder_add_association(&b, &a), SUTRA_EVALUE);
 	/* Nothing was added. */
 	ck_assert_uint_eq(b.items, 0);
 	ck_assert_uint_eq(b.len, LAYOUT_BLOCK_HEADER_SIZE);
@@ -288,17 +288,17 @@ START_TEST(test_roundtrip_builder_checked_concept_same_bytes)
 	layout_builder_init(&a, 3);
 	layout_builder_init(&b, 3);
 	c.embedding = emb;
-	ck_assert_int_eq(layout_builder_add_concept(&a, &c), 0);
+	ck_assert_ok(layout_builder_add_concept(&a, &c));
 	c.embedding = le;
-	ck_assert_int_eq(layout_builder_add_concept_checked(&b, &c), 0);
+	ck_assert_ok(layout_builder_add_concept_checked(&b, &c));
 	ck_assert_uint_eq(a.len, b.len);
 	ck_assert_mem_eq(a.buf, b.buf, a.len);
 
 	c.vector_dim = 2;
-	ck_assert_int_eq(layout_builder_add_concept_checked(&b, &c), SUTRA_EDIM);
+	ck_assert_err(layout_builder_add_concept_checked(&b, &c), SUTRA_EDIM);
 	c.vector_dim = 3;
 	c.content_len = LAYOUT_MAX_CONTENT + 1;
-	ck_assert_int_eq(layout_builder_add_concept_checked(&b, &c), SUTRA_ETOOBIG);
+	ck_assert_err(layout_builder_add_concept_checked(&b, &c), SUTRA_ETOOBIG);
 	ck_assert_uint_eq(a.len, b.len);
 	layout_builder_finish(&a);
 	layout_builder_finish(&b);
@@ -318,17 +318,17 @@ START_TEST(test_roundtrip_segment_block)
 	};
 	memset(block + s[0].offset, 0xAB, 100);
 	memset(block + s[1].offset, 0xCD, 512);
-	ck_assert_int_eq(layout_segment_seal(block, LEN, 4, &seg, s, 2), 0);
+	ck_assert_ok(layout_segment_seal(block, LEN, 4, &seg, s, 2));
 
 	struct layout_block blk;
 	struct layout_segment got;
 	struct layout_section gs[2];
 	struct sutra_detail pb;
-	ck_assert_int_eq(layout_block_decode(blockbuf, LAYOUT_DATA_OFFSET + LEN, LAYOUT_DATA_OFFSET,
-					     &blk, &pb), 0);
-	ck_assert_int_eq(layout_block_check_payload(blockbuf, &blk, &pb), 0);
+	ck_assert_ok(layout_block_decode(blockbuf, LAYOUT_DATA_OFFSET + LEN, LAYOUT_DATA_OFFSET,
+					     &blk, &pb));
+	ck_assert_ok(layout_block_check_payload(blockbuf, &blk, &pb));
 	ck_assert_uint_eq(blk.type, LAYOUT_BLOCK_SEGMENT);
-	ck_assert_int_eq(layout_segment_decode(blockbuf, &blk, &got, gs, 2, &pb), 0);
+	ck_assert_ok(layout_segment_decode(blockbuf, &blk, &got, gs, 2, &pb));
 	ck_assert_uint_eq(got.seg_version, LAYOUT_SEG_VERSION);
 	ck_assert_uint_eq(got.section_count, 2);
 	ck_assert_uint_eq(got.first_epoch, 1);
@@ -344,33 +344,19 @@ START_TEST(test_roundtrip_segment_block)
 	}
 	/* A flipped byte inside a section is caught by its own CRC. */
 	block[600] ^= 1;
-	ck_assert_int_eq(layout_segment_decode(blockbuf, &blk, &got, NULL, 0, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_segment_decode(blockbuf, &blk, &got, NULL, 0, &pb), SUTRA_ECORRUPT);
 	ck_assert_uint_eq(pb.offset, LAYOUT_DATA_OFFSET + 512);
 
 	/* Overlapping or misaligned sections are refused by the encoder. */
 	s[1].offset = 96;
-	ck_assert_int_eq(layout_segment_seal(block, LEN, 4, &seg, s, 2), SUTRA_EVALUE);
+	ck_assert_err(layout_segment_seal(block, LEN, 4, &seg, s, 2), SUTRA_EVALUE);
 	s[1].offset = 520;
-	ck_assert_int_eq(layout_segment_seal(block, LEN, 4, &seg, s, 2), SUTRA_EVALUE);
+	ck_assert_err(layout_segment_seal(block, LEN, 4, &seg, s, 2), SUTRA_EVALUE);
 	free(blockbuf);
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("layout");
-	TCase *tc = tcase_create("roundtrip");
-	tcase_add_test(tc, test_roundtrip_superblock);
-	tcase_add_test(tc, test_roundtrip_meta);
-	tcase_add_test(tc, test_roundtrip_commit_block);
-	tcase_add_test(tc, test_roundtrip_empty_commit_block);
-	tcase_add_test(tc, test_roundtrip_builder_rejects_bad_values);
-	tcase_add_test(tc, test_roundtrip_builder_checked_concept_same_bytes);
-	tcase_add_test(tc, test_roundtrip_segment_block);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN("layout", "roundtrip", 0, test_roundtrip_superblock, test_roundtrip_meta,
+	    test_roundtrip_commit_block, test_roundtrip_empty_commit_block,
+	    test_roundtrip_builder_rejects_bad_values,
+	    test_roundtrip_builder_checked_concept_same_bytes, test_roundtrip_segment_block)

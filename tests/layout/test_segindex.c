@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Index segments: built from commit blocks and from older segments, read in place, damage caught. */
-#include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "layout/segindex.h"
+#include "tests/common/tcheck.h"
 #include "tests/common/tstore.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
@@ -16,7 +16,7 @@ static struct tstore ts;
 
 static void setup(void)
 {
-	ck_assert_int_eq(tstore_build(&ts), 0);
+	ck_assert_ok(tstore_build(&ts));
 }
 
 static void teardown(void)
@@ -67,7 +67,7 @@ static void expected(uint64_t e, struct util_idmap *ids, struct util_idmap *edge
 		struct layout_block blk;
 		struct layout_record_iter it;
 		struct layout_record rec;
-		ck_assert_int_eq(layout_block_decode(ts.buf, ts.len, pos, &blk, &pb), 0);
+		ck_assert_ok(layout_block_decode(ts.buf, ts.len, pos, &blk, &pb));
 		pos += blk.length;
 		layout_records_init(&it, ts.buf, &blk, TSTORE_DIM);
 		while (layout_records_next(&it, &rec, &pb) == 1) {
@@ -100,7 +100,7 @@ static void check_view(struct layout_segview *sv, uint64_t e, int base)
 		struct layout_seg_concept c;
 		int rc = layout_segview_find(sv, s->key, &c, NULL, &pb);
 		if (s->value == 0 && base) {
-			ck_assert_int_eq(rc, 0);
+			ck_assert_ok(rc);
 			continue;
 		}
 		ck_assert_int_eq(rc, 1);
@@ -111,12 +111,11 @@ static void check_view(struct layout_segview *sv, uint64_t e, int base)
 			continue;
 		}
 		struct layout_record want, got;
-		ck_assert_int_eq(layout_record_at(ts.buf, ts.len, s->value, TSTORE_DIM, &want, &pb),
-				 0);
-		ck_assert_int_eq(layout_segview_record(sv, &c, &got, &pb), 0);
+		ck_assert_ok(layout_record_at(ts.buf, ts.len, s->value, TSTORE_DIM, &want, &pb));
+		ck_assert_ok(layout_segview_record(sv, &c, &got, &pb));
 		ck_assert_uint_eq(got.length, want.length);
 		ck_assert_mem_eq(ts.buf + s->value, sv->base + c.record, want.length);
-		ck_assert_int_eq(layout_segview_dead(sv, c.ordinal, &pb), 0);
+		ck_assert_ok(layout_segview_dead(sv, c.ordinal, &pb));
 		struct layout_seg_concept byord;
 		ck_assert_int_eq(layout_segview_find_ordinal(sv, c.ordinal, &byord, &pb), 1);
 		ck_assert_mem_eq(byord.id, s->key, 16);
@@ -135,27 +134,26 @@ static void check_view(struct layout_segview *sv, uint64_t e, int base)
 		uint64_t first;
 		uint32_t count;
 		struct layout_seg_edge ed;
-		ck_assert_int_eq(layout_segview_adjacent(sv, 1, src, &first, &count, &pb), 0);
+		ck_assert_ok(layout_segview_adjacent(sv, 1, src, &first, &count, &pb));
 		for (uint32_t k = 0; k < count; k++) {
-			ck_assert_int_eq(layout_segview_edge(sv, first + k, &ed, &pb), 0);
+			ck_assert_ok(layout_segview_edge(sv, first + k, &ed, &pb));
 			ck_assert_uint_eq(ed.src_ordinal, src);
 			if (ed.dst_ordinal == dst && ed.type == s->key[8]) {
 				found_out++;
 				ck_assert_uint_eq(ed.flags, s->value ? 0 : LAYOUT_SEG_DELETED);
 				if (s->value) {
 					struct layout_record r;
-					ck_assert_int_eq(layout_record_at(ts.buf, ts.len, s->value,
-									  TSTORE_DIM, &r, &pb),
-							 0);
+					ck_assert_ok(layout_record_at(ts.buf, ts.len, s->value,
+									  TSTORE_DIM, &r, &pb));
 					ck_assert(ed.confidence == r.u.association.confidence);
 					ck_assert_mem_eq(ed.src, r.u.association.src, 16);
 					ck_assert_mem_eq(ed.dst, r.u.association.dst, 16);
 				}
 			}
 		}
-		ck_assert_int_eq(layout_segview_adjacent(sv, 0, dst, &first, &count, &pb), 0);
+		ck_assert_ok(layout_segview_adjacent(sv, 0, dst, &first, &count, &pb));
 		for (uint32_t k = 0; k < count; k++) {
-			ck_assert_int_eq(layout_segview_in_edge(sv, first + k, &ed, &pb), 0);
+			ck_assert_ok(layout_segview_in_edge(sv, first + k, &ed, &pb));
 			ck_assert_uint_eq(ed.dst_ordinal, dst);
 			found_in += ed.src_ordinal == src && ed.type == s->key[8];
 		}
@@ -175,16 +173,16 @@ START_TEST(test_build_from_blocks)
 		unsigned char *blk = build(1, ts.epochs, NULL, 0, base, &len);
 		struct layout_segview sv;
 		struct sutra_detail pb;
-		ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0);
+		ck_assert_ok(open_view(&sv, blk, len, &pb));
 		ck_assert_uint_eq(sv.hdr.last_epoch, ts.epochs);
 		ck_assert_uint_eq(sv.next_ordinal, ts.counts[ts.epochs].next_ordinal);
 		check_view(&sv, ts.epochs, base);
 		/* A full check agrees with the lazy one. */
-		ck_assert_int_eq(layout_segview_check_all(&sv, &pb), 0);
+		ck_assert_ok(layout_segview_check_all(&sv, &pb));
 		struct layout_block b;
 		struct layout_segment seg;
-		ck_assert_int_eq(layout_block_decode(blk, len, 0, &b, &pb), 0);
-		ck_assert_int_eq(layout_segment_decode(blk, &b, &seg, NULL, 0, &pb), 0);
+		ck_assert_ok(layout_block_decode(blk, len, 0, &b, &pb));
+		ck_assert_ok(layout_segment_decode(blk, &b, &seg, NULL, 0, &pb));
 		layout_segview_close(&sv);
 		free(blk);
 	}
@@ -199,11 +197,11 @@ START_TEST(test_merge_equals_direct_build)
 	struct sutra_detail pb;
 	unsigned char *a = build(1, 2, NULL, 0, 1, &la);
 	struct layout_segview va, vb;
-	ck_assert_int_eq(open_view(&va, a, la, &pb), 0);
+	ck_assert_ok(open_view(&va, a, la, &pb));
 	check_view(&va, 2, 1);
 	/* b covers epochs 3..4 on top of a: not a base, keeps its deletes. */
 	unsigned char *b = build(3, ts.epochs, NULL, 0, 0, &lb);
-	ck_assert_int_eq(open_view(&vb, b, lb, &pb), 0);
+	ck_assert_ok(open_view(&vb, b, lb, &pb));
 	ck_assert_uint_gt(vb.nconcepts, vb.hdr.concept_count); /* a delete is remembered */
 
 	struct layout_segview *both[2] = { &va, &vb };
@@ -214,7 +212,7 @@ START_TEST(test_merge_equals_direct_build)
 	/* Not a base: the merge of a and b keeps b's deletes. */
 	unsigned char *m2 = build(0, ts.epochs, both, 2, 0, &lm);
 	struct layout_segview vm;
-	ck_assert_int_eq(open_view(&vm, m2, lm, &pb), 0);
+	ck_assert_ok(open_view(&vm, m2, lm, &pb));
 	check_view(&vm, ts.epochs, 0);
 	layout_segview_close(&vm);
 	layout_segview_close(&va);
@@ -234,17 +232,17 @@ START_TEST(test_build_of_an_empty_range)
 	struct layout_segview sv;
 	struct sutra_detail pb;
 	unsigned char *blk = build(4, 4, NULL, 0, 0, &len);
-	ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0);
+	ck_assert_ok(open_view(&sv, blk, len, &pb));
 	ck_assert_uint_eq(sv.nconcepts, 0);
 	ck_assert_uint_eq(sv.nedges, 0);
 	struct layout_seg_concept c;
 	uint64_t first;
 	uint32_t count;
-	ck_assert_int_eq(layout_segview_find(&sv, ts.buf, &c, NULL, &pb), 0);
-	ck_assert_int_eq(layout_segview_adjacent(&sv, 1, 0, &first, &count, &pb), 0);
+	ck_assert_ok(layout_segview_find(&sv, ts.buf, &c, NULL, &pb));
+	ck_assert_ok(layout_segview_adjacent(&sv, 1, 0, &first, &count, &pb));
 	ck_assert_uint_eq(count, 0);
-	ck_assert_int_eq(layout_segview_dead(&sv, 0, &pb), 0);
-	ck_assert_int_eq(layout_segview_check_all(&sv, &pb), 0);
+	ck_assert_ok(layout_segview_dead(&sv, 0, &pb));
+	ck_assert_ok(layout_segview_check_all(&sv, &pb));
 	layout_segview_close(&sv);
 	free(blk);
 }
@@ -263,10 +261,10 @@ START_TEST(test_build_can_be_cancelled)
 	unsigned char *out = NULL;
 	uint64_t len;
 	struct sutra_detail pb;
-	ck_assert_int_eq(layout_segment_build(&in, &out, &len, &pb), -ECANCELED);
+	ck_assert_err(layout_segment_build(&in, &out, &len, &pb), -ECANCELED);
 	ck_assert_ptr_null(out);
 	stop = 0;
-	ck_assert_int_eq(layout_segment_build(&in, &out, &len, &pb), 0);
+	ck_assert_ok(layout_segment_build(&in, &out, &len, &pb));
 	free(out);
 }
 END_TEST
@@ -315,7 +313,7 @@ START_TEST(test_every_flipped_byte_is_caught_or_harmless)
 	struct layout_segview sv;
 	struct sutra_detail pb;
 	uint64_t caught = 0, harmless = 0;
-	ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0);
+	ck_assert_ok(open_view(&sv, blk, len, &pb));
 	/* The bytes a checksum covers: header, payload, each section. */
 	uint8_t *covered = calloc(len, 1);
 	memset(covered, 1, LAYOUT_BLOCK_HEADER_SIZE + LAYOUT_SEGMENT_HEADER_SIZE +
@@ -334,7 +332,7 @@ START_TEST(test_every_flipped_byte_is_caught_or_harmless)
 			layout_segview_close(&sv);
 		}
 		if (rc) {
-			ck_assert_int_eq(rc, SUTRA_ECORRUPT);
+			ck_assert_err(rc, SUTRA_ECORRUPT);
 			caught++;
 		} else {
 			harmless++;
@@ -357,21 +355,21 @@ START_TEST(test_damaged_chunk_fails_only_the_read_that_touches_it)
 	unsigned char *blk = build(1, ts.epochs, NULL, 0, 1, &len);
 	struct layout_segview sv;
 	struct sutra_detail pb;
-	ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0);
+	ck_assert_ok(open_view(&sv, blk, len, &pb));
 	uint64_t rec_off = sv.sec_off[LAYOUT_SEC_RECORDS];
 	layout_segview_close(&sv);
 	blk[rec_off + 20] ^= 1; /* inside the first record */
-	ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0); /* open does not read it */
+	ck_assert_ok(open_view(&sv, blk, len, &pb)); /* open does not read it */
 	struct layout_seg_concept c;
-	ck_assert_int_eq(layout_segview_concept(&sv, 0, &c, &pb), 0);
+	ck_assert_ok(layout_segview_concept(&sv, 0, &c, &pb));
 	struct layout_record r;
-	ck_assert_int_eq(layout_segview_record(&sv, &c, &r, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_segview_record(&sv, &c, &r, &pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "chunk checksum"));
-	ck_assert_int_eq(layout_segview_check_all(&sv, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_segview_check_all(&sv, &pb), SUTRA_ECORRUPT);
 	layout_segview_close(&sv);
 	/* A ref of the wrong length is refused. */
 	struct layout_segment_ref ref = { 0, len + 64 };
-	ck_assert_int_eq(layout_segview_open(&sv, blk, len, &ref, TSTORE_DIM, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_segview_open(&sv, blk, len, &ref, TSTORE_DIM, &pb), SUTRA_ECORRUPT);
 	free(blk);
 }
 END_TEST
@@ -404,7 +402,7 @@ START_TEST(test_segindex_hashed_bytes_are_pinned)
 	char text[64];
 	float emb[PIN_N][TSTORE_DIM];
 
-	ck_assert_int_eq(tstore_init_empty(&t, TSTORE_DIM), 0);
+	ck_assert_ok(tstore_init_empty(&t, TSTORE_DIM));
 	layout_builder_init(&b, TSTORE_DIM);
 	for (uint32_t i = 0; i < PIN_N; i++) {
 		struct layout_concept c = { .ordinal = i, .strength = 1.0f, .confidence = 1.0f };
@@ -416,7 +414,7 @@ START_TEST(test_segindex_hashed_bytes_are_pinned)
 		c.content_len = (uint32_t)strlen(text);
 		c.embedding = emb[i];
 		c.vector_dim = TSTORE_DIM;
-		ck_assert_int_eq(layout_builder_add_concept(&b, &c), 0);
+		ck_assert_ok(layout_builder_add_concept(&b, &c));
 	}
 	for (uint32_t i = 0; i + 1 < PIN_N; i += 2) {
 		struct layout_association a = { .src_ordinal = i, .dst_ordinal = (i * 5u + 3u) % PIN_N,
@@ -424,9 +422,9 @@ START_TEST(test_segindex_hashed_bytes_are_pinned)
 						.weight = 1.0f };
 		pin_id(a.src, a.src_ordinal);
 		pin_id(a.dst, a.dst_ordinal);
-		ck_assert_int_eq(layout_builder_add_association(&b, &a), 0);
+		ck_assert_ok(layout_builder_add_association(&b, &a));
 	}
-	ck_assert_int_eq(tstore_commit(&t, &b, PIN_N, PIN_N / 2, PIN_N), 0);
+	ck_assert_ok(tstore_commit(&t, &b, PIN_N, PIN_N / 2, PIN_N));
 	layout_builder_finish(&b);
 
 	struct layout_segbuild_in in = {
@@ -437,10 +435,10 @@ START_TEST(test_segindex_hashed_bytes_are_pinned)
 	};
 	unsigned char *blk = NULL;
 	uint64_t len;
-	ck_assert_int_eq(layout_segment_build(&in, &blk, &len, &pb), 0);
+	ck_assert_ok(layout_segment_build(&in, &blk, &len, &pb));
 	struct layout_segview sv;
-	ck_assert_int_eq(open_view(&sv, blk, len, &pb), 0);
-	ck_assert_int_eq(layout_segview_check_all(&sv, &pb), 0);
+	ck_assert_ok(open_view(&sv, blk, len, &pb));
+	ck_assert_ok(layout_segview_check_all(&sv, &pb));
 
 	/* Where a few ids sit in ID_HASH (16-byte slots: entry index + 1, the
 	 * high half of the id's hash, record) and a few ordinals in OUT_INDEX
@@ -492,23 +490,8 @@ START_TEST(test_segindex_hashed_bytes_are_pinned)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("layout");
-	TCase *tc = tcase_create("segindex");
-	tcase_set_timeout(tc, 300);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_build_from_blocks);
-	tcase_add_test(tc, test_merge_equals_direct_build);
-	tcase_add_test(tc, test_build_of_an_empty_range);
-	tcase_add_test(tc, test_build_can_be_cancelled);
-	tcase_add_test(tc, test_every_flipped_byte_is_caught_or_harmless);
-	tcase_add_test(tc, test_damaged_chunk_fails_only_the_read_that_touches_it);
-	tcase_add_test(tc, test_segindex_hashed_bytes_are_pinned);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN_FIXTURE("layout", "segindex", 300, setup, teardown, test_build_from_blocks,
+		    test_merge_equals_direct_build, test_build_of_an_empty_range,
+		    test_build_can_be_cancelled, test_every_flipped_byte_is_caught_or_harmless,
+		    test_damaged_chunk_fails_only_the_read_that_touches_it,
+		    test_segindex_hashed_bytes_are_pinned)

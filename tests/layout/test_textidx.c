@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Tests of the text postings: build, look up against a naive scan, determinism, damaged bytes. */
-#include <check.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -8,6 +7,7 @@
 #include <string.h>
 
 #include "layout/textidx.h"
+#include "tests/common/tcheck.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
 #include "util/grow.h"
@@ -146,12 +146,12 @@ struct built {
 static void build(const struct corpus *c, int reverse, struct built *out)
 {
 	struct layout_textidx_builder *b;
-	ck_assert_int_eq(layout_textidx_builder_create(&b), 0);
+	ck_assert_ok(layout_textidx_builder_create(&b));
 	for (size_t k = 0; k < c->n; k++) {
 		const struct doc *d = &c->docs[reverse ? c->n - 1 - k : k];
-		ck_assert_int_eq(layout_textidx_add(b, d->ordinal, d->text, d->len), 0);
+		ck_assert_ok(layout_textidx_add(b, d->ordinal, d->text, d->len));
 	}
-	ck_assert_int_eq(layout_textidx_finish(b, &out->terms_len, &out->postings_len), 0);
+	ck_assert_ok(layout_textidx_finish(b, &out->terms_len, &out->postings_len));
 	ck_assert_uint_eq(out->terms_len % 64, 0);
 	ck_assert_uint_eq(out->postings_len % 64, 0);
 	/* As in the file: 32-byte aligned (here 64). */
@@ -282,7 +282,7 @@ START_TEST(test_textidx_lookup_matches_naive_scan)
 	build(&c, 0, &b);
 	struct toucher t;
 	toucher_init(&t, &b);
-	ck_assert_int_eq(open_view(&v, &b, &t, &pb), 0);
+	ck_assert_ok(open_view(&v, &b, &t, &pb));
 	ck_assert_uint_eq(v.nterms, ts.n);
 	for (size_t i = 0; i < ts.n; i++) {
 		roaring_bitmap_t *got = NULL, *want = naive(&c, ts.tok[i]);
@@ -309,15 +309,15 @@ START_TEST(test_textidx_lookup_matches_naive_scan)
 	static const char *const absent[] = { "zzz", "Alpha", "alph", "alphaa", "", "strasse" };
 	for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
 		r = (roaring_bitmap_t *)0x1;
-		ck_assert_int_eq(layout_textidx_lookup(&v, absent[i], strlen(absent[i]), &r, &pb), 0);
+		ck_assert_ok(layout_textidx_lookup(&v, absent[i], strlen(absent[i]), &r, &pb));
 		ck_assert_ptr_eq(r, (roaring_bitmap_t *)0x1); /* out untouched */
 	}
 	char longtok[80];
 	memset(longtok, 'a', sizeof longtok);
-	ck_assert_int_eq(layout_textidx_lookup(&v, longtok, 80, &r, &pb), 0);
+	ck_assert_ok(layout_textidx_lookup(&v, longtok, 80, &r, &pb));
 	ck_assert_int_eq(layout_textidx_lookup(&v, longtok, 64, &r, &pb), 1); /* the cut word */
 	roaring_bitmap_free(r);
-	ck_assert_int_eq(layout_textidx_check(&v, &pb), 0);
+	ck_assert_ok(layout_textidx_check(&v, &pb));
 	toucher_free(&t);
 	built_free(&b);
 	free(ts.tok);
@@ -361,18 +361,18 @@ START_TEST(test_textidx_empty_builder)
 	build(&c, 0, &b);
 	ck_assert_uint_eq(b.postings_len, 0);
 	ck_assert_uint_eq(b.terms_len, 64 + 8 * 32);
-	ck_assert_int_eq(open_view(&v, &b, NULL, &pb), 0);
+	ck_assert_ok(open_view(&v, &b, NULL, &pb));
 	ck_assert_uint_eq(v.nterms, 0);
-	ck_assert_int_eq(layout_textidx_lookup(&v, "a", 1, &r, &pb), 0);
-	ck_assert_int_eq(layout_textidx_check(&v, &pb), 0);
+	ck_assert_ok(layout_textidx_lookup(&v, "a", 1, &r, &pb));
+	ck_assert_ok(layout_textidx_check(&v, &pb));
 	built_free(&b);
 	free(c.docs);
 
 	struct layout_textidx_builder *bl;
 	uint64_t tl, pl;
-	ck_assert_int_eq(layout_textidx_builder_create(&bl), 0);
+	ck_assert_ok(layout_textidx_builder_create(&bl));
 	ck_assert_uint_eq(layout_textidx_terms(bl), 0);
-	ck_assert_int_eq(layout_textidx_finish(bl, &tl, &pl), 0);
+	ck_assert_ok(layout_textidx_finish(bl, &tl, &pl));
 	ck_assert_uint_eq(tl, 64 + 8 * 32);
 	ck_assert_uint_eq(pl, 0);
 	layout_textidx_builder_destroy(bl);
@@ -383,16 +383,16 @@ END_TEST
 START_TEST(test_textidx_terms_counts_distinct)
 {
 	struct layout_textidx_builder *b;
-	ck_assert_int_eq(layout_textidx_builder_create(&b), 0);
-	ck_assert_int_eq(layout_textidx_add(b, 1, "a b A", 5), 0);
+	ck_assert_ok(layout_textidx_builder_create(&b));
+	ck_assert_ok(layout_textidx_add(b, 1, "a b A", 5));
 	ck_assert_uint_eq(layout_textidx_terms(b), 2);
-	ck_assert_int_eq(layout_textidx_add(b, 2, "B c", 3), 0);
+	ck_assert_ok(layout_textidx_add(b, 2, "B c", 3));
 	ck_assert_uint_eq(layout_textidx_terms(b), 3);
 	/* Enough tokens to grow the builder's table several times. */
 	char w[16];
 	for (int i = 0; i < 5000; i++) {
 		int n = snprintf(w, sizeof w, "w%d", i);
-		ck_assert_int_eq(layout_textidx_add(b, (uint32_t)i, w, (size_t)n), 0);
+		ck_assert_ok(layout_textidx_add(b, (uint32_t)i, w, (size_t)n));
 	}
 	ck_assert_uint_eq(layout_textidx_terms(b), 5003);
 	layout_textidx_builder_destroy(b);
@@ -531,8 +531,8 @@ START_TEST(test_textidx_damaged_offsets)
 				struct layout_textidx_view v;
 				struct sutra_detail pb;
 				lookups_after_damage(&c, &ts, want, &b, NULL);
-				ck_assert_int_eq(open_view(&v, &b, NULL, &pb), 0);
-				ck_assert_int_eq(layout_textidx_check(&v, &pb), SUTRA_ECORRUPT);
+				ck_assert_ok(open_view(&v, &b, NULL, &pb));
+				ck_assert_err(layout_textidx_check(&v, &pb), SUTRA_ECORRUPT);
 				memcpy(b.terms, saved, b.terms_len);
 			}
 		}
@@ -558,7 +558,7 @@ START_TEST(test_textidx_damaged_bitmaps)
 	struct sutra_detail pb;
 	make_corpus(&c, 300, 1);
 	build(&c, 0, &b);
-	ck_assert_int_eq(open_view(&v, &b, NULL, &pb), 0);
+	ck_assert_ok(open_view(&v, &b, NULL, &pb));
 	uint64_t toff = 64 + 32 * v.nslots, flips = 0, caught = 0;
 	for (uint64_t s = 0; s < v.nslots; s++) {
 		const unsigned char *p = b.terms + 64 + 32 * s;
@@ -596,7 +596,7 @@ START_TEST(test_textidx_damaged_bitmaps)
 	/* Most damage is caught; a flipped bit of a bitset or of an array
 	 * value that stays in order is a different, well-formed set. */
 	ck_assert_uint_gt(caught, flips / 2);
-	ck_assert_int_eq(layout_textidx_check(&v, &pb), 0);
+	ck_assert_ok(layout_textidx_check(&v, &pb));
 	built_free(&b);
 	free(c.docs);
 }
@@ -617,23 +617,23 @@ START_TEST(test_textidx_touch_failure_propagates)
 	t.fail_which = 0;
 	t.fail_from = 0;
 	memset(&pb, 0, sizeof pb);
-	ck_assert_int_eq(open_view(&v, &b, &t, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(open_view(&v, &b, &t, &pb), SUTRA_ECORRUPT);
 	ck_assert_str_eq(pb.what, "touch refused");
 	/* The postings: a present token fails, an absent one is still 0. */
 	t.fail_which = 1;
-	ck_assert_int_eq(open_view(&v, &b, &t, &pb), 0);
+	ck_assert_ok(open_view(&v, &b, &t, &pb));
 	memset(&pb, 0, sizeof pb);
-	ck_assert_int_eq(layout_textidx_lookup(&v, "alpha", 5, &r, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_textidx_lookup(&v, "alpha", 5, &r, &pb), SUTRA_ECORRUPT);
 	ck_assert_str_eq(pb.what, "touch refused");
-	ck_assert_int_eq(layout_textidx_lookup(&v, "nothing", 7, &r, &pb), 0);
-	ck_assert_int_eq(layout_textidx_check(&v, &pb), SUTRA_ECORRUPT);
+	ck_assert_ok(layout_textidx_lookup(&v, "nothing", 7, &r, &pb));
+	ck_assert_err(layout_textidx_check(&v, &pb), SUTRA_ECORRUPT);
 	/* The token bytes (after the slots). */
 	t.fail_which = 0;
 	t.fail_from = 64 + 32 * v.nslots;
-	ck_assert_int_eq(layout_textidx_lookup(&v, "alpha", 5, &r, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_textidx_lookup(&v, "alpha", 5, &r, &pb), SUTRA_ECORRUPT);
 	/* The slots. */
 	t.fail_from = 64;
-	ck_assert_int_eq(layout_textidx_lookup(&v, "nothing", 7, &r, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_textidx_lookup(&v, "nothing", 7, &r, &pb), SUTRA_ECORRUPT);
 	/* Nothing refused: found, and every read went through the touch. */
 	t.fail_which = -1;
 	t.calls = 0;
@@ -656,8 +656,8 @@ START_TEST(test_textidx_check_catches_damaged_slot)
 	struct sutra_detail pb;
 	make_corpus(&c, 200, 0);
 	build(&c, 0, &b);
-	ck_assert_int_eq(open_view(&v, &b, NULL, &pb), 0);
-	ck_assert_int_eq(layout_textidx_check(&v, &pb), 0);
+	ck_assert_ok(open_view(&v, &b, NULL, &pb));
+	ck_assert_ok(layout_textidx_check(&v, &pb));
 	uint64_t n = v.nslots, mask = n - 1;
 	unsigned char *saved = malloc(b.terms_len);
 	memcpy(saved, b.terms, b.terms_len);
@@ -680,41 +680,25 @@ START_TEST(test_textidx_check_catches_damaged_slot)
 		memcpy(b.terms + 64 + 32 * far, p, 32);
 		memset(p, 0, 32);
 		memset(&pb, 0, sizeof pb);
-		ck_assert_int_eq(layout_textidx_check(&v, &pb), SUTRA_ECORRUPT);
+		ck_assert_err(layout_textidx_check(&v, &pb), SUTRA_ECORRUPT);
 		ck_assert_uint_ge(pb.offset, 4096);
 		memcpy(b.terms, saved, b.terms_len);
 		/* A hash that is not the token's. */
 		p[0] ^= 0x40;
-		ck_assert_int_eq(layout_textidx_check(&v, &pb), SUTRA_ECORRUPT);
+		ck_assert_err(layout_textidx_check(&v, &pb), SUTRA_ECORRUPT);
 		memcpy(b.terms, saved, b.terms_len);
 		moved++;
 	}
 	ck_assert_uint_gt(moved, 10);
-	ck_assert_int_eq(layout_textidx_check(&v, &pb), 0);
+	ck_assert_ok(layout_textidx_check(&v, &pb));
 	free(saved);
 	built_free(&b);
 	free(c.docs);
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("layout");
-	TCase *tc = tcase_create("textidx");
-	tcase_add_test(tc, test_textidx_lookup_matches_naive_scan);
-	tcase_add_test(tc, test_textidx_deterministic);
-	tcase_add_test(tc, test_textidx_empty_builder);
-	tcase_add_test(tc, test_textidx_terms_counts_distinct);
-	tcase_add_test(tc, test_textidx_flipped_bytes);
-	tcase_add_test(tc, test_textidx_damaged_offsets);
-	tcase_add_test(tc, test_textidx_damaged_bitmaps);
-	tcase_add_test(tc, test_textidx_touch_failure_propagates);
-	tcase_add_test(tc, test_textidx_check_catches_damaged_slot);
-	tcase_set_timeout(tc, 600);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN("layout", "textidx", 600, test_textidx_lookup_matches_naive_scan,
+	    test_textidx_deterministic, test_textidx_empty_builder,
+	    test_textidx_terms_counts_distinct, test_textidx_flipped_bytes,
+	    test_textidx_damaged_offsets, test_textidx_damaged_bitmaps,
+	    test_textidx_touch_failure_propagates, test_textidx_check_catches_damaged_slot)

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Verification of the replay rules: logs whose checksums are right but whose content is not. */
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "layout/layout.h"
 #include "layout/segindex.h"
+#include "tests/common/tcheck.h"
 #include "tests/common/tstore.h"
 
 static struct tstore ts;
@@ -13,7 +13,7 @@ static struct layout_builder b;
 
 static void setup(void)
 {
-	ck_assert_int_eq(tstore_init_empty(&ts, 2), 0);
+	ck_assert_ok(tstore_init_empty(&ts, 2));
 	layout_builder_init(&b, 2);
 }
 
@@ -52,18 +52,18 @@ static struct layout_association edge(int s, uint32_t so, int d, uint32_t dof)
 static void add_c(int n, uint32_t ordinal)
 {
 	struct layout_concept c = concept(n, ordinal);
-	ck_assert_int_eq(layout_builder_add_concept(&b, &c), 0);
+	ck_assert_ok(layout_builder_add_concept(&b, &c));
 }
 
 static void add_a(int s, uint32_t so, int d, uint32_t dof)
 {
 	struct layout_association a = edge(s, so, d, dof);
-	ck_assert_int_eq(layout_builder_add_association(&b, &a), 0);
+	ck_assert_ok(layout_builder_add_association(&b, &a));
 }
 
 static void commit(uint64_t concepts, uint64_t assocs, uint32_t next)
 {
-	ck_assert_int_eq(tstore_commit(&ts, &b, concepts, assocs, next), 0);
+	ck_assert_ok(tstore_commit(&ts, &b, concepts, assocs, next));
 }
 
 /* Opens the image and verifies it; returns the verify result and the
@@ -87,8 +87,8 @@ START_TEST(test_verify_accepts_valid_history)
 	commit(2, 1, 2);
 	add_c(1, 0); /* update keeps the ordinal */
 	struct layout_association a = edge(1, 0, 2, 1);
-	ck_assert_int_eq(layout_builder_add_association_delete(&b, &a), 0);
-	ck_assert_int_eq(layout_builder_add_concept_delete(&b, a.dst, 1), 0);
+	ck_assert_ok(layout_builder_add_association_delete(&b, &a));
+	ck_assert_ok(layout_builder_add_concept_delete(&b, a.dst, 1));
 	commit(1, 0, 2);
 	add_c(2, 2); /* re-learnt after delete: a new ordinal */
 	commit(2, 0, 3);
@@ -111,17 +111,17 @@ START_TEST(test_open_rejects_swapped_commit_block)
 	commit(2, 0, 2);
 	uint64_t at = ts.meta.last_block_offset;
 	struct layout_concept c = concept(3, 1); /* same size, other id */
-	ck_assert_int_eq(layout_builder_add_concept(&b, &c), 0);
-	ck_assert_int_eq(layout_builder_seal(&b, 2, &alt, &alt_len), 0);
+	ck_assert_ok(layout_builder_add_concept(&b, &c));
+	ck_assert_ok(layout_builder_seal(&b, 2, &alt, &alt_len));
 	ck_assert_uint_eq(at + alt_len, ts.len);
 	memcpy(ts.buf + at, alt, alt_len);
 
-	ck_assert_int_eq(layout_open(ts.buf, ts.len, &v, &pb), 0);
+	ck_assert_ok(layout_open(ts.buf, ts.len, &v, &pb));
 	ck_assert_uint_eq(v.meta.epoch, 1); /* fell back to the older slot */
 	ck_assert(v.fell_back);
 	ck_assert_msg(strstr(v.fallback_problem.what, "payload checksum") != NULL, "%s",
 		      v.fallback_problem.what);
-	ck_assert_int_eq(layout_verify(&v, NULL, &pb), SUTRA_ECORRUPT);
+	ck_assert_err(layout_verify(&v, NULL, &pb), SUTRA_ECORRUPT);
 }
 END_TEST
 
@@ -152,7 +152,7 @@ START_TEST(test_open_accepts_unsynced_epochs_in_one_slot)
 	struct layout_view v;
 	uint64_t e2;
 	relaxed_history(&e2);
-	ck_assert_int_eq(layout_open(ts.buf, ts.len, &v, &pb), 0);
+	ck_assert_ok(layout_open(ts.buf, ts.len, &v, &pb));
 	ck_assert_uint_eq(v.meta.epoch, 3);
 	ck_assert_int_eq(v.current, 0);
 	ck_assert(!v.fell_back);
@@ -169,7 +169,7 @@ START_TEST(test_open_falls_back_over_a_lost_unsynced_block)
 	/* Power loss: epoch 3's block and meta reached the disk, epoch 2's
 	 * block did not. Only the walk from durable_end sees it. */
 	memset(ts.buf + e2 + LAYOUT_BLOCK_HEADER_SIZE, 0, 8);
-	ck_assert_int_eq(layout_open(ts.buf, ts.len, &v, &pb), 0);
+	ck_assert_ok(layout_open(ts.buf, ts.len, &v, &pb));
 	ck_assert_uint_eq(v.meta.epoch, 1);
 	ck_assert(v.fell_back);
 	ck_assert_uint_eq(v.fallback_problem.offset, e2 + LAYOUT_BLOCK_HEADER_SIZE);
@@ -185,7 +185,7 @@ START_TEST(test_open_rejects_durable_end_off_a_boundary)
 	struct layout_meta m3 = ts.meta;
 	m3.durable_end = e2 + LAYOUT_BLOCK_ALIGN; /* inside epoch 2's block */
 	layout_meta_encode(&m3, ts.buf + LAYOUT_META_OFFSET);
-	ck_assert_int_eq(layout_open(ts.buf, ts.len, &v, &pb), 0);
+	ck_assert_ok(layout_open(ts.buf, ts.len, &v, &pb));
 	ck_assert_uint_eq(v.meta.epoch, 1);
 	ck_assert(v.fell_back);
 }
@@ -196,7 +196,7 @@ START_TEST(test_verify_rejects_wrong_new_ordinal)
 	struct sutra_detail pb;
 	add_c(1, 1);
 	commit(1, 0, 2);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "expected 0"));
 }
 END_TEST
@@ -207,7 +207,7 @@ START_TEST(test_verify_rejects_ordinal_change_on_update)
 	add_c(1, 0);
 	add_c(1, 1);
 	commit(1, 0, 1);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "changes its ordinal"));
 }
 END_TEST
@@ -218,7 +218,7 @@ START_TEST(test_verify_rejects_unknown_endpoint)
 	add_c(1, 0);
 	add_a(1, 0, 9, 1);
 	commit(1, 1, 1);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "not live"));
 }
 END_TEST
@@ -229,9 +229,9 @@ START_TEST(test_verify_rejects_missing_association_delete)
 	add_c(1, 0);
 	add_c(2, 1);
 	struct layout_association a = edge(1, 0, 2, 1);
-	ck_assert_int_eq(layout_builder_add_association_delete(&b, &a), 0);
+	ck_assert_ok(layout_builder_add_association_delete(&b, &a));
 	commit(2, 0, 2);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "does not exist"));
 }
 END_TEST
@@ -244,9 +244,9 @@ START_TEST(test_verify_rejects_concept_delete_with_edges)
 	add_c(2, 1);
 	add_a(1, 0, 2, 1);
 	memset(id, 2, 16);
-	ck_assert_int_eq(layout_builder_add_concept_delete(&b, id, 1), 0);
+	ck_assert_ok(layout_builder_add_concept_delete(&b, id, 1));
 	commit(1, 1, 2);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "association ends remain"));
 }
 END_TEST
@@ -256,7 +256,7 @@ START_TEST(test_verify_rejects_wrong_meta_counts)
 	struct sutra_detail pb;
 	add_c(1, 0);
 	commit(2, 0, 1);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "the log gives"));
 }
 END_TEST
@@ -272,10 +272,10 @@ START_TEST(test_verify_rejects_wrong_dimension_record)
 	c.embedding = e;
 	c.vector_dim = 3;
 	layout_builder_init(&other, 3);
-	ck_assert_int_eq(layout_builder_add_concept(&other, &c), 0);
-	ck_assert_int_eq(tstore_commit(&ts, &other, 1, 0, 1), 0);
+	ck_assert_ok(layout_builder_add_concept(&other, &c));
+	ck_assert_ok(tstore_commit(&ts, &other, 1, 0, 1));
 	layout_builder_finish(&other);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "dimension"));
 }
 END_TEST
@@ -290,7 +290,7 @@ START_TEST(test_verify_rejects_epoch_gap)
 	ts.meta.epoch = 2; /* the next commit is sealed as epoch 3 */
 	add_c(2, 1);
 	commit(2, 0, 2);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "epoch"));
 }
 END_TEST
@@ -309,9 +309,9 @@ static uint64_t add_segment_len(uint64_t *len)
 	};
 	unsigned char *blk;
 	struct sutra_detail pb;
-	ck_assert_int_eq(layout_segment_build(&in, &blk, len, &pb), 0);
+	ck_assert_ok(layout_segment_build(&in, &blk, len, &pb));
 	uint64_t off = ts.len;
-	ck_assert_int_eq(tstore_append(&ts, blk, *len), 0);
+	ck_assert_ok(tstore_append(&ts, blk, *len));
 	free(blk);
 	return off;
 }
@@ -337,7 +337,7 @@ START_TEST(test_verify_accepts_referenced_segment)
 	ck_assert_msg(verify(&pb) == 0, "%s", pb.what);
 	/* A damaged section of a listed segment is found. */
 	ts.buf[off + len - 200] ^= 1;
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 }
 END_TEST
 
@@ -367,11 +367,11 @@ START_TEST(test_verify_accepts_freed_log_before_log_start)
 	ts.meta.log_start = 0;
 	commit(3, 1, 3);
 	commit(3, 1, 3);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ts.meta.log_start = off + 64; /* inside the segment block */
 	commit(3, 1, 3);
 	commit(3, 1, 3);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 }
 END_TEST
 
@@ -385,7 +385,7 @@ START_TEST(test_verify_rejects_dangling_segment_ref)
 	ts.meta.segments[0].offset = off + 64; /* not a block boundary */
 	ts.meta.segments[0].length = len - 64;
 	commit(1, 0, 1);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "not a segment block"));
 }
 END_TEST
@@ -397,7 +397,7 @@ START_TEST(test_verify_rejects_segment_from_the_future)
 	add_segment();
 	add_c(1, 0);
 	commit(1, 0, 1);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "precedes"));
 }
 END_TEST
@@ -410,38 +410,25 @@ START_TEST(test_verify_rejects_tail_start_inside_block)
 	ts.meta.tail_start = LAYOUT_DATA_OFFSET + 64;
 	add_c(2, 1);
 	commit(2, 0, 2);
-	ck_assert_int_eq(verify(&pb), SUTRA_ECORRUPT);
+	ck_assert_err(verify(&pb), SUTRA_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(pb.what, "tail start"));
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("layout");
-	TCase *tc = tcase_create("verify");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_verify_accepts_valid_history);
-	tcase_add_test(tc, test_open_rejects_swapped_commit_block);
-	tcase_add_test(tc, test_open_accepts_unsynced_epochs_in_one_slot);
-	tcase_add_test(tc, test_open_falls_back_over_a_lost_unsynced_block);
-	tcase_add_test(tc, test_open_rejects_durable_end_off_a_boundary);
-	tcase_add_test(tc, test_verify_rejects_wrong_new_ordinal);
-	tcase_add_test(tc, test_verify_rejects_ordinal_change_on_update);
-	tcase_add_test(tc, test_verify_rejects_unknown_endpoint);
-	tcase_add_test(tc, test_verify_rejects_missing_association_delete);
-	tcase_add_test(tc, test_verify_rejects_concept_delete_with_edges);
-	tcase_add_test(tc, test_verify_rejects_wrong_meta_counts);
-	tcase_add_test(tc, test_verify_rejects_wrong_dimension_record);
-	tcase_add_test(tc, test_verify_rejects_epoch_gap);
-	tcase_add_test(tc, test_verify_accepts_referenced_segment);
-	tcase_add_test(tc, test_verify_accepts_freed_log_before_log_start);
-	tcase_add_test(tc, test_verify_rejects_dangling_segment_ref);
-	tcase_add_test(tc, test_verify_rejects_segment_from_the_future);
-	tcase_add_test(tc, test_verify_rejects_tail_start_inside_block);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN_FIXTURE("layout", "verify", 0, setup, teardown, test_verify_accepts_valid_history,
+		    test_open_rejects_swapped_commit_block,
+		    test_open_accepts_unsynced_epochs_in_one_slot,
+		    test_open_falls_back_over_a_lost_unsynced_block,
+		    test_open_rejects_durable_end_off_a_boundary,
+		    test_verify_rejects_wrong_new_ordinal,
+		    test_verify_rejects_ordinal_change_on_update,
+		    test_verify_rejects_unknown_endpoint,
+		    test_verify_rejects_missing_association_delete,
+		    test_verify_rejects_concept_delete_with_edges,
+		    test_verify_rejects_wrong_meta_counts,
+		    test_verify_rejects_wrong_dimension_record, test_verify_rejects_epoch_gap,
+		    test_verify_accepts_referenced_segment,
+		    test_verify_accepts_freed_log_before_log_start,
+		    test_verify_rejects_dangling_segment_ref,
+		    test_verify_rejects_segment_from_the_future,
+		    test_verify_rejects_tail_start_inside_block)

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The tail index: versions by epoch, growth under pinned generations, concurrent lock-free lookups. */
-#include <check.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include <time.h>
 
 #include "reader/tindex.h"
+#include "tests/common/tcheck.h"
 
 static void id_of(uint8_t id[16], uint32_t k)
 {
@@ -24,29 +24,29 @@ START_TEST(test_tindex_versions_by_epoch)
 	uint32_t ord;
 	id_of(a, 1);
 	id_of(b, 2);
-	ck_assert_int_eq(rdr_tindex_init(&t), 0);
-	ck_assert_int_eq(rdr_tindex_put(&t, a, 3, 1000, 0), 0);  /* learnt at 3 */
-	ck_assert_int_eq(rdr_tindex_put(&t, a, 5, 2000, 0), 0);  /* updated at 5 */
-	ck_assert_int_eq(rdr_tindex_put(&t, a, 7, 0, 0), 0);     /* deleted at 7 */
-	ck_assert_int_eq(rdr_tindex_put(&t, a, 9, 3000, 4), 0);  /* learnt again */
-	ck_assert_int_eq(rdr_tindex_put(&t, b, 4, 1500, 1), 0);
+	ck_assert_ok(rdr_tindex_init(&t));
+	ck_assert_ok(rdr_tindex_put(&t, a, 3, 1000, 0));  /* learnt at 3 */
+	ck_assert_ok(rdr_tindex_put(&t, a, 5, 2000, 0));  /* updated at 5 */
+	ck_assert_ok(rdr_tindex_put(&t, a, 7, 0, 0));     /* deleted at 7 */
+	ck_assert_ok(rdr_tindex_put(&t, a, 9, 3000, 4));  /* learnt again */
+	ck_assert_ok(rdr_tindex_put(&t, b, 4, 1500, 1));
 	struct rdr_gen *g = rdr_tindex_acquire(&t);
-	ck_assert_int_eq(rdr_tindex_get(&t, g, a, 2, &off, &ord), 0);
+	ck_assert_ok(rdr_tindex_get(&t, g, a, 2, &off, &ord));
 	ck_assert_int_eq(rdr_tindex_get(&t, g, a, 3, &off, &ord), 1);
 	ck_assert_uint_eq(off, 1000);
 	ck_assert_int_eq(rdr_tindex_get(&t, g, a, 6, &off, &ord), 1);
 	ck_assert_uint_eq(off, 2000);
-	ck_assert_int_eq(rdr_tindex_get(&t, g, a, 7, &off, &ord), 0);
-	ck_assert_int_eq(rdr_tindex_get(&t, g, a, 8, &off, &ord), 0);
+	ck_assert_ok(rdr_tindex_get(&t, g, a, 7, &off, &ord));
+	ck_assert_ok(rdr_tindex_get(&t, g, a, 8, &off, &ord));
 	ck_assert_int_eq(rdr_tindex_get(&t, g, a, 9, &off, &ord), 1);
 	ck_assert_uint_eq(off, 3000);
 	ck_assert_uint_eq(ord, 4);
-	ck_assert_int_eq(rdr_tindex_get(&t, g, b, 3, &off, &ord), 0);
+	ck_assert_ok(rdr_tindex_get(&t, g, b, 3, &off, &ord));
 	ck_assert_int_eq(rdr_tindex_get(&t, g, b, 100, &off, &ord), 1);
 	ck_assert_uint_eq(ord, 1);
 	uint8_t c[16];
 	id_of(c, 3);
-	ck_assert_int_eq(rdr_tindex_get(&t, g, c, 100, &off, &ord), 0);
+	ck_assert_ok(rdr_tindex_get(&t, g, c, 100, &off, &ord));
 	rdr_tindex_release(g);
 	rdr_tindex_finish(&t);
 }
@@ -60,18 +60,18 @@ START_TEST(test_tindex_pinned_generation_survives_growth)
 	uint8_t id[16];
 	uint64_t off;
 	uint32_t ord;
-	ck_assert_int_eq(rdr_tindex_init(&t), 0);
+	ck_assert_ok(rdr_tindex_init(&t));
 	for (uint32_t k = 0; k < 100; k++) {
 		id_of(id, k);
-		ck_assert_int_eq(rdr_tindex_put(&t, id, 1, 64 + 8 * k, k), 0);
+		ck_assert_ok(rdr_tindex_put(&t, id, 1, 64 + 8 * k, k));
 	}
 	struct rdr_gen *old = rdr_tindex_acquire(&t);
 	for (uint32_t k = 100; k < 200000; k++) {
 		id_of(id, k);
-		ck_assert_int_eq(rdr_tindex_put(&t, id, 2 + k / 1000, 64 + 8 * k, k), 0);
+		ck_assert_ok(rdr_tindex_put(&t, id, 2 + k / 1000, 64 + 8 * k, k));
 	}
 	id_of(id, 5);
-	ck_assert_int_eq(rdr_tindex_put(&t, id, 500, 0, 0), 0); /* deleted later */
+	ck_assert_ok(rdr_tindex_put(&t, id, 500, 0, 0)); /* deleted later */
 	for (uint32_t k = 0; k < 100; k++) {
 		id_of(id, k);
 		ck_assert_int_eq(rdr_tindex_get(&t, old, id, 1, &off, &ord), 1);
@@ -125,16 +125,16 @@ static void *writer(void *arg)
 		for (uint32_t j = 0; j < 4; j++) {
 			uint32_t k = (uint32_t)(4 * e + j);
 			id_of(id, k);
-			ck_assert_int_eq(rdr_tindex_put(&ct, id, e, e * 8, k), 0);
+			ck_assert_ok(rdr_tindex_put(&ct, id, e, e * 8, k));
 		}
 		if (e > 3) {
 			uint32_t k = (uint32_t)(4 * (e - 3) + 1);
 			id_of(id, k);
-			ck_assert_int_eq(rdr_tindex_put(&ct, id, e, e * 8 + 1, k), 0);
+			ck_assert_ok(rdr_tindex_put(&ct, id, e, e * 8 + 1, k));
 		}
 		if (e > 10) {
 			id_of(id, (uint32_t)(4 * (e - 10)));
-			ck_assert_int_eq(rdr_tindex_put(&ct, id, e, 0, 0), 0);
+			ck_assert_ok(rdr_tindex_put(&ct, id, e, 0, 0));
 		}
 		__atomic_store_n(&published, e, __ATOMIC_RELEASE);
 	}
@@ -176,7 +176,7 @@ START_TEST(test_tindex_concurrent_readers_see_their_epoch)
 {
 	pthread_t w, r[3];
 	uint64_t checks[3] = { 0 };
-	ck_assert_int_eq(rdr_tindex_init(&ct), 0);
+	ck_assert_ok(rdr_tindex_init(&ct));
 	published = 0;
 	stop_readers = 0;
 	for (int i = 0; i < 3; i++)
@@ -191,18 +191,6 @@ START_TEST(test_tindex_concurrent_readers_see_their_epoch)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("reader");
-	TCase *tc = tcase_create("tindex");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_tindex_versions_by_epoch);
-	tcase_add_test(tc, test_tindex_pinned_generation_survives_growth);
-	tcase_add_test(tc, test_tindex_concurrent_readers_see_their_epoch);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN("reader", "tindex", 120, test_tindex_versions_by_epoch,
+	    test_tindex_pinned_generation_survives_growth,
+	    test_tindex_concurrent_readers_see_their_epoch)

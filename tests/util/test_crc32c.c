@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Tests of CRC32C: known vectors, hardware against software, chaining. */
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/common/tcheck.h"
 #include "util/crc32c.h"
 
 START_TEST(test_crc32c_known_vectors)
@@ -45,17 +45,5 @@ START_TEST(test_crc32c_chains)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("util");
-	TCase *tc = tcase_create("crc32c");
-	tcase_add_test(tc, test_crc32c_known_vectors);
-	tcase_add_test(tc, test_crc32c_hw_matches_sw);
-	tcase_add_test(tc, test_crc32c_chains);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN("util", "crc32c", 0, test_crc32c_known_vectors, test_crc32c_hw_matches_sw,
+	    test_crc32c_chains)

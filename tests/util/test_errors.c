@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Tests that every error code has a name and a description. */
-#include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sutra/errors.h"
+#include "tests/common/tcheck.h"
 
 START_TEST(test_errors_every_code_described)
 {
@@ -23,15 +23,4 @@ START_TEST(test_errors_every_code_described)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("util");
-	TCase *tc = tcase_create("errors");
-	tcase_add_test(tc, test_errors_every_code_described);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN("util", "errors", 0, test_errors_every_code_described)

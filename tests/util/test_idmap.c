@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Tests of the 16-byte-key hash map against a simple reference array. */
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/common/tcheck.h"
 #include "util/idmap.h"
 
 static void key_of(unsigned char k[16], unsigned n)
@@ -20,11 +20,11 @@ START_TEST(test_idmap_put_get_del)
 	uint64_t v;
 
 	util_idmap_init(&m);
-	ck_assert_int_eq(util_idmap_get(&m, "0123456789abcdef", &v), 0);
-	ck_assert_int_eq(util_idmap_del(&m, "0123456789abcdef"), 0);
+	ck_assert_ok(util_idmap_get(&m, "0123456789abcdef", &v));
+	ck_assert_ok(util_idmap_del(&m, "0123456789abcdef"));
 	for (unsigned i = 0; i < 5000; i++) {
 		key_of(k, i);
-		ck_assert_int_eq(util_idmap_put(&m, k, i * 3ull), 0);
+		ck_assert_ok(util_idmap_put(&m, k, i * 3ull));
 	}
 	ck_assert_uint_eq(m.len, 5000);
 	for (unsigned i = 0; i < 5000; i += 2) {
@@ -40,7 +40,7 @@ START_TEST(test_idmap_put_get_del)
 	}
 	/* Replace keeps one entry. */
 	key_of(k, 1);
-	ck_assert_int_eq(util_idmap_put(&m, k, 99), 0);
+	ck_assert_ok(util_idmap_put(&m, k, 99));
 	ck_assert_int_eq(util_idmap_get(&m, k, &v), 1);
 	ck_assert_uint_eq(v, 99);
 	ck_assert_uint_eq(m.len, 2500);
@@ -66,7 +66,7 @@ START_TEST(test_idmap_churn_matches_reference)
 		unsigned n = (s >> 8) % N;
 		key_of(k, n);
 		if ((s >> 20) & 1) {
-			ck_assert_int_eq(util_idmap_put(&m, k, step), 0);
+			ck_assert_ok(util_idmap_put(&m, k, step));
 			ref[n] = (uint64_t)step;
 			live[n] = 1;
 		} else {
@@ -90,16 +90,4 @@ START_TEST(test_idmap_churn_matches_reference)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("util");
-	TCase *tc = tcase_create("idmap");
-	tcase_add_test(tc, test_idmap_put_get_del);
-	tcase_add_test(tc, test_idmap_churn_matches_reference);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN("util", "idmap", 0, test_idmap_put_get_del, test_idmap_churn_matches_reference)

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Tests of the text tokenizer: classes, folding, invalid UTF-8, the length cut, the hash. */
-#include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/common/tcheck.h"
 #include "util/tokenize.h"
 #include "util/utf8.h"
 
@@ -224,7 +224,7 @@ START_TEST(test_tokenize_empty_and_stop)
 	struct joined j;
 	ck_assert_str_eq(toks_n(&j, "", 0), "");
 	ck_assert_int_eq(j.calls, 0);
-	ck_assert_int_eq(util_tokenize(NULL, 0, collect, &j), 0);
+	ck_assert_ok(util_tokenize(NULL, 0, collect, &j));
 	memset(&j, 0, sizeof j);
 	j.stop_at = 2;
 	ck_assert_int_eq(util_tokenize("one two three", 13, collect, &j), 7);
@@ -306,29 +306,9 @@ START_TEST(test_tokenize_hash_values)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("util");
-	TCase *tc = tcase_create("tokenize");
-	tcase_add_test(tc, test_tokenize_ascii);
-	tcase_add_test(tc, test_tokenize_fold_pairs);
-	tcase_add_test(tc, test_tokenize_numbers_and_symbols);
-	tcase_add_test(tc, test_tokenize_german_sharp_s);
-	tcase_add_test(tc, test_tokenize_turkish_i);
-	tcase_add_test(tc, test_tokenize_greek_sigma);
-	tcase_add_test(tc, test_tokenize_cyrillic_cjk);
-	tcase_add_test(tc, test_tokenize_emoji_separate);
-	tcase_add_test(tc, test_tokenize_combining_marks);
-	tcase_add_test(tc, test_tokenize_invalid_utf8);
-	tcase_add_test(tc, test_tokenize_cut_at_limit);
-	tcase_add_test(tc, test_tokenize_empty_and_stop);
-	tcase_add_test(tc, test_tokenize_every_code_point);
-	tcase_add_test(tc, test_tokenize_hash_values);
-	tcase_set_timeout(tc, 120);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN("util", "tokenize", 120, test_tokenize_ascii, test_tokenize_fold_pairs,
+	    test_tokenize_numbers_and_symbols, test_tokenize_german_sharp_s,
+	    test_tokenize_turkish_i, test_tokenize_greek_sigma, test_tokenize_cyrillic_cjk,
+	    test_tokenize_emoji_separate, test_tokenize_combining_marks,
+	    test_tokenize_invalid_utf8, test_tokenize_cut_at_limit, test_tokenize_empty_and_stop,
+	    test_tokenize_every_code_point, test_tokenize_hash_values)

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Vector kernels: the dispatched dot product agrees with a double-precision sum, normalising refuses bad vectors. */
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/common/tcheck.h"
 #include "util/random.h"
 #include "util/vecdist.h"
 
@@ -48,10 +48,10 @@ START_TEST(test_vecdist_normalize_gives_unit_length)
 	uint64_t s = 11;
 	for (int i = 0; i < 37; i++)
 		v[i] = rnd(&s) * 1e30f; /* a float sum of squares would overflow */
-	ck_assert_int_eq(util_normalize(v, out, 37), 0);
+	ck_assert_ok(util_normalize(v, out, 37));
 	ck_assert(fabsf(util_norm2(out, 37) - 1.0f) < 1e-5f);
 	/* In place. */
-	ck_assert_int_eq(util_normalize(v, v, 37), 0);
+	ck_assert_ok(util_normalize(v, v, 37));
 	ck_assert(memcmp(v, out, sizeof v) == 0);
 }
 END_TEST
@@ -82,18 +82,6 @@ START_TEST(test_vecdist_kernel_name)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("util");
-	TCase *tc = tcase_create("vecdist");
-	tcase_add_test(tc, test_vecdist_dot_matches_a_double_sum);
-	tcase_add_test(tc, test_vecdist_normalize_gives_unit_length);
-	tcase_add_test(tc, test_vecdist_normalize_refuses_zero_nan_inf);
-	tcase_add_test(tc, test_vecdist_kernel_name);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TCHECK_MAIN("util", "vecdist", 0, test_vecdist_dot_matches_a_double_sum,
+	    test_vecdist_normalize_gives_unit_length, test_vecdist_normalize_refuses_zero_nan_inf,
+	    test_vecdist_kernel_name)
