@@ -17,6 +17,7 @@
 #include "wire/proto.h"
 #include "util/detail.h"
 #include "util/endian.h"
+#include "util/grow.h"
 #include "util/random.h"
 
 struct sutra_client {
@@ -402,16 +403,9 @@ static int batch_add(sutra_batch *b, const struct proto_op_body *op, const float
 	if (n > UINT32_MAX || b->count >= UINT32_MAX)
 		return SUTRA_ETOOBIG;
 	size_t need = b->len + PROTO_BATCH_ENTRY + n;
-	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < need)
-			cap *= 2;
-		unsigned char *p = realloc(b->buf, cap);
-		if (!p)
-			return -ENOMEM;
-		b->buf = p;
-		b->cap = cap;
-	}
+	int rc = UTIL_GROW(b->buf, b->cap, need, 4096);
+	if (rc)
+		return rc;
 	unsigned char *e = b->buf + b->len;
 	memset(e, 0, PROTO_BATCH_ENTRY);
 	util_put_le16(e, op->op);

@@ -14,6 +14,7 @@
 #include "reader/internal.h"
 #include "sutra/reader.h"
 #include "util/endian.h"
+#include "util/grow.h"
 #include "util/heap.h"
 #include "util/idmap.h"
 #include "util/tokenize.h"
@@ -234,15 +235,23 @@ int sutra_snapshot_vector_search(const sutra_snapshot *s, const float *query, ui
 	if (dim != s->r->sb.vector_dim)
 		return SUTRA_EDIM;
 	struct vsearch vs = { .s = s, .filter = filter, .top = { .k = k } };
-	float *q = malloc((size_t)dim * sizeof *q);
-	vs.top.c = malloc(k * sizeof *vs.top.c);
-	vs.top.h = malloc(k * sizeof *vs.top.h);
-	struct layout_hnsw_hit *hits = malloc(k * sizeof *hits);
+	/* One allocation for the query's scratch: the kept candidates, a
+	 * segment's hits, the heap and the normalised query, in decreasing
+	 * order of alignment. */
+	_Static_assert(sizeof(struct cand) % _Alignof(struct layout_hnsw_hit) == 0 &&
+			       sizeof(struct layout_hnsw_hit) % _Alignof(struct util_hent) == 0 &&
+			       sizeof(struct util_hent) % _Alignof(float) == 0,
+		       "scratch parts keep their alignment");
+	unsigned char *scratch = malloc(k * (sizeof(struct cand) + sizeof(struct layout_hnsw_hit) +
+					     sizeof(struct util_hent)) +
+					(size_t)dim * sizeof(float));
 	int rc = 0;
-	if (!q || !vs.top.c || !vs.top.h || !hits) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	if (!scratch)
+		return -ENOMEM;
+	vs.top.c = (struct cand *)scratch;
+	struct layout_hnsw_hit *hits = (struct layout_hnsw_hit *)(vs.top.c + k);
+	vs.top.h = (struct util_hent *)(hits + k);
+	float *q = (float *)(vs.top.h + k);
 	if (util_normalize(query, q, dim)) {
 		rc = SUTRA_EVALUE; /* NaN, Inf or all zeros */
 		goto out;
@@ -273,10 +282,7 @@ int sutra_snapshot_vector_search(const sutra_snapshot *s, const float *query, ui
 	if (rc == 0)
 		*n = vs.top.n;
 out:
-	free(q);
-	free(vs.top.c);
-	free(vs.top.h);
-	free(hits);
+	free(scratch);
 	return rc;
 }
 
@@ -332,14 +338,9 @@ struct cands {
 
 static int cands_push(struct cands *cs, const struct cand *c)
 {
-	if (cs->n == cs->cap) {
-		size_t nc = cs->cap ? 2 * cs->cap : 256;
-		struct cand *p = realloc(cs->c, nc * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		cs->c = p;
-		cs->cap = nc;
-	}
+	int rc = UTIL_GROW(cs->c, cs->cap, cs->n + 1, 256);
+	if (rc)
+		return rc;
 	cs->c[cs->n++] = *c;
 	return 0;
 }
