@@ -143,7 +143,10 @@ static int each_edge(const sutra_snapshot *s, uint32_t o, int type, enum sutra_d
 					continue;
 				e.other = out ? se.dst_ordinal : se.src_ordinal;
 				e.type = se.type;
-				e.outgoing = (uint8_t)out;
+				/* A loop is outgoing whichever list gave it (as
+				 * in the tail): under SUTRA_DIR_IN it comes from
+				 * the in list. */
+				e.outgoing = (uint8_t)(out || se.src_ordinal == o);
 				e.confidence = se.confidence;
 				e.weight = se.weight;
 				e.created_us = se.created_us;

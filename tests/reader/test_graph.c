@@ -105,10 +105,11 @@ START_TEST(test_graph_neighbours_by_type_and_direction)
 		ck_assert_uint_eq(total, 5);
 		ck_assert_ok(neighbours(s, X, -1, SUTRA_DIR_OUT, 16, got, &total));
 		ck_assert_str_eq(got, "2:1> 4:2> 1:3> 3:1>");
-		/* In: D, and the loop once. */
+		/* In: D, and the loop once, as outgoing wherever it lies (a
+		 * loop in a segment used to come back as incoming). */
 		ck_assert_ok(neighbours(s, X, -1, SUTRA_DIR_IN, 16, got, &total));
 		ck_assert_uint_eq(total, 2);
-		ck_assert_int_eq(strncmp(got, "5:1< 1:3", 8), 0);
+		ck_assert_str_eq(got, "5:1< 1:3>");
 		ck_assert_ok(neighbours(s, X, 1, SUTRA_DIR_BOTH, 16, got, &total));
 		ck_assert_str_eq(got, "2:1> 5:1< 3:1>");
 		ck_assert_ok(neighbours(s, X, 2, SUTRA_DIR_IN, 16, got, &total));
