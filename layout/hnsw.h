@@ -22,6 +22,10 @@
  * Thread-safety: a builder is used by one thread. A view is read-only and
  * may be searched by many threads at once (each search takes its own
  * scratch memory from a per-thread pool).
+ *
+ * The builder and the encoder are in hnsw_build.c, the view and the search
+ * in hnsw_search.c; the section's layout and the graph walk both use are
+ * in hnsw_internal.h.
  */
 
 #include <stddef.h>

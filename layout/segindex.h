@@ -28,6 +28,9 @@
  * touches it (layout_segview keeps the set of checked chunks). A bad chunk
  * is SUTRA_ECORRUPT from the read that touches it, never a crash: every
  * index and offset read from a section is bounds-checked before use.
+ *
+ * Reading is in segview.c, building in segbuild.c; the entry layouts and
+ * slot hashes both must agree on are in segindex_internal.h.
  */
 
 #include <stddef.h>
