@@ -6,7 +6,7 @@
 /*
  * A heap is an array of struct util_hent that the caller owns and a count
  * (size_t) that the caller keeps, usually in a local, so that the search
- * loops that use these (layout/hnsw.c, reader/search.c) keep it in a
+ * loops that use these (layout/hnsw_search.c, reader/search.c) keep it in a
  * register and never allocate: the caller sizes the array, and pushing
  * onto a full one is a programmer error. A min-heap has its smallest d at
  * [0], a max-heap its largest.
