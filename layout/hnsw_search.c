@@ -84,10 +84,7 @@ static struct scratch *thread_scratch(void)
 static int corrupt(const struct graph *g, struct sutra_detail *pb, uint64_t off, const char *what,
 		   uint64_t val)
 {
-	if (pb) {
-		pb->offset = g->file_off + off;
-		snprintf(pb->what, sizeof pb->what, "hnsw: %s (%llu)", what, (unsigned long long)val);
-	}
+	util_detail_set(pb, g->file_off + off, "hnsw: %s (%llu)", what, (unsigned long long)val);
 	return SUTRA_ECORRUPT;
 }
 
@@ -280,10 +277,8 @@ int layout_hnsw_beam(const struct graph *g, struct scratch *s, const float *q, u
 static int bad_header(struct sutra_detail *pb, uint64_t file_off, uint64_t off, const char *what,
 		      uint64_t val)
 {
-	if (pb) {
-		pb->offset = file_off + off;
-		snprintf(pb->what, sizeof pb->what, "hnsw header: %s (%llu)", what, (unsigned long long)val);
-	}
+	util_detail_set(pb, file_off + off, "hnsw header: %s (%llu)", what,
+			(unsigned long long)val);
 	return SUTRA_ECORRUPT;
 }
 
