@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "layout/layout.h"
 #include "layout/segindex.h"
@@ -32,6 +33,26 @@ static void seg_release(struct rdr_seg *g)
 	}
 }
 
+/*
+ * A chunk directory: RDR_MAX_CHUNKS pointers (512 KiB), written by the
+ * refresh that adds a chunk and read without a lock, so it never moves.
+ * It is mapped rather than calloc'ed: a tail touches one page of it, and
+ * once glibc's malloc serves blocks this size from its heap, calloc would
+ * zero all of it at every open (three directories, 1.5 MiB per view).
+ */
+static void *dir_create(void)
+{
+	void *p = mmap(NULL, RDR_MAX_CHUNKS * sizeof(void *), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void dir_destroy(void *dir)
+{
+	if (dir)
+		munmap(dir, RDR_MAX_CHUNKS * sizeof(void *));
+}
+
 void rdr_view_release(struct rdr_view *v)
 {
 	if (!v || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) != 0)
@@ -49,9 +70,9 @@ void rdr_view_release(struct rdr_view *v)
 		free(v->nodes[c]);
 	for (uint32_t c = 0; c < RDR_MAX_CHUNKS && v->norms && v->norms[c]; c++)
 		free(v->norms[c]);
-	free(v->ids);
-	free(v->nodes);
-	free(v->norms);
+	dir_destroy(v->ids);
+	dir_destroy(v->nodes);
+	dir_destroy(v->norms);
 	free(v);
 }
 
@@ -67,9 +88,8 @@ int rdr_view_create(const sutra_reader *r, const struct layout_meta *m,
 	util_idmap_init(&v->idseen);
 	util_idmap_init(&v->eseen);
 	if ((rc = rdr_tindex_init(&v->ix)) || (rc = rdr_tindex_init(&v->eix)) ||
-	    (rc = rdr_tindex_init(&v->oix)) || !(v->ids = calloc(RDR_MAX_CHUNKS, sizeof *v->ids)) ||
-	    !(v->nodes = calloc(RDR_MAX_CHUNKS, sizeof *v->nodes)) ||
-	    !(v->norms = calloc(RDR_MAX_CHUNKS, sizeof *v->norms))) {
+	    (rc = rdr_tindex_init(&v->oix)) || !(v->ids = dir_create()) ||
+	    !(v->nodes = dir_create()) || !(v->norms = dir_create())) {
 		rdr_view_release(v);
 		return -ENOMEM;
 	}
