@@ -51,10 +51,12 @@ int coord_default_url(const char *data_path, const char *suffix, char *out, size
 	if (n > 0 && (size_t)n < len && (size_t)n - 6 < sizeof sa.sun_path)
 		return 0;
 	/* Too long for a Unix socket address: a name under the runtime
-	 * directory derived from the whole path, so that it is stable. */
-	uint64_t h = 1469598103934665603ull;
+	 * directory derived from the whole path, so that it is stable: the
+	 * 64-bit FNV-1a hash PROTOCOL.md section 2 names, so that a client
+	 * written from the spec finds the socket. */
+	uint64_t h = 0xcbf29ce484222325ull;
 	for (const char *p = data_path; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
 	const char *rt = getenv("XDG_RUNTIME_DIR");
 	if (!rt || !*rt)
 		rt = "/tmp";
