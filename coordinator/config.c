@@ -10,6 +10,7 @@
 #include "coordinator/server_internal.h"
 #include "sutra/coordinator.h"
 #include "util/detail.h"
+#include "util/hash.h"
 
 _Static_assert((int)SUTRA_LOG_ERROR == (int)COORD_LOG_ERR &&
 		       (int)SUTRA_LOG_WARNING == (int)COORD_LOG_WARN &&
@@ -54,9 +55,7 @@ int coord_default_url(const char *data_path, const char *suffix, char *out, size
 	 * directory derived from the whole path, so that it is stable: the
 	 * 64-bit FNV-1a hash PROTOCOL.md section 2 names, so that a client
 	 * written from the spec finds the socket. */
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const char *p = data_path; *p; p++)
-		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	uint64_t h = util_fnv1a64(data_path, strlen(data_path));
 	const char *rt = getenv("XDG_RUNTIME_DIR");
 	if (!rt || !*rt)
 		rt = "/tmp";

@@ -12,6 +12,7 @@
  * change.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 static inline uint64_t util_mix64(uint64_t h)
@@ -21,6 +22,20 @@ static inline uint64_t util_mix64(uint64_t h)
 	h ^= h >> 27;
 	h *= 0x94D049BB133111EBull;
 	h ^= h >> 31;
+	return h;
+}
+
+/* 64-bit FNV-1a over len bytes (offset basis 0xcbf29ce484222325, prime
+ * 0x100000001b3). Part of the file format (token hashes, FORMAT.md 10.6)
+ * and of the protocol (the fallback socket name, PROTOCOL.md section 2). */
+static inline uint64_t util_fnv1a64(const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0xCBF29CE484222325ull;
+	for (size_t i = 0; i < len; i++) {
+		h ^= b[i];
+		h *= 0x100000001B3ull;
+	}
 	return h;
 }
 

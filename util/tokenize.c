@@ -126,10 +126,5 @@ int util_tokenize(const char *s, size_t n, int (*fn)(void *arg, const char *tok,
  * the whole word: the TERMS table takes the low bits as the start slot. */
 unsigned long long util_token_hash(const char *tok, size_t len)
 {
-	uint64_t h = 0xCBF29CE484222325ull;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)tok[i];
-		h *= 0x100000001B3ull;
-	}
-	return util_mix64(h);
+	return util_mix64(util_fnv1a64(tok, len));
 }

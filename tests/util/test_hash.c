@@ -24,4 +24,14 @@ START_TEST(test_hash_mix128_is_pinned)
 }
 END_TEST
 
-TCHECK_MAIN("util", "hash", 0, test_hash_mix64_is_pinned, test_hash_mix128_is_pinned)
+/* The published FNV-1a 64 test vectors. */
+START_TEST(test_hash_fnv1a64_is_pinned)
+{
+	ck_assert_uint_eq(util_fnv1a64("", 0), 0xcbf29ce484222325ull);
+	ck_assert_uint_eq(util_fnv1a64("a", 1), 0xaf63dc4c8601ec8cull);
+	ck_assert_uint_eq(util_fnv1a64("foobar", 6), 0x85944171f73967e8ull);
+}
+END_TEST
+
+TCHECK_MAIN("util", "hash", 0, test_hash_mix64_is_pinned, test_hash_mix128_is_pinned,
+	    test_hash_fnv1a64_is_pinned)
