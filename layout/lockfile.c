@@ -6,11 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/detail.h"
 #include "util/endian.h"
 
 /* Slots are read and written as native 64-bit words with __atomic
@@ -228,6 +231,30 @@ static int check_header(struct layout_lockfile *lf, bool create, struct sutra_de
 	return 0;
 }
 
+/*
+ * Makes the whole file exist on disk before anything writes it through the
+ * shared mapping: a store of a page the file system cannot allocate (a
+ * full disk, a sparse page) kills the writer with SIGBUS instead of
+ * failing a call. fallocate with mode 0 only extends and fills holes, so a
+ * concurrent creator's contents stay, and no version 1 process makes the
+ * file longer. A file system without fallocate gets the sparse extension
+ * it always had.
+ */
+static int allocate(int fd, uint64_t size, struct sutra_detail *pb)
+{
+	if (fallocate(fd, 0, 0, LAYOUT_LOCK_FILE_SIZE) == 0)
+		return 0;
+	int err = errno;
+	if (err == EOPNOTSUPP) {
+		if (size >= LAYOUT_LOCK_FILE_SIZE || ftruncate(fd, LAYOUT_LOCK_FILE_SIZE) == 0)
+			return 0;
+		err = errno;
+	}
+	util_detail_set(pb, 0, "cannot allocate the %u bytes of the lock file: %s",
+			(unsigned)LAYOUT_LOCK_FILE_SIZE, strerror(err));
+	return -err;
+}
+
 int layout_lockfile_open(const char *lock_path, unsigned flags, struct layout_lockfile **out,
 			 struct sutra_detail *pb)
 {
@@ -256,20 +283,12 @@ int layout_lockfile_open(const char *lock_path, unsigned flags, struct layout_lo
 		rc = -EINVAL;
 		goto fail;
 	}
-	if ((uint64_t)st.st_size < LAYOUT_LOCK_FILE_SIZE) {
-		if (!create) {
-			rc = check_short(lf->fd, (uint64_t)st.st_size, pb);
-			goto fail;
-		}
-		/* Extending only: a concurrent creator may have extended the
-		 * file since the fstat, and ftruncate to the same size keeps
-		 * its contents. No version 1 process makes the file longer,
-		 * so this never cuts anything. */
-		if (ftruncate(lf->fd, LAYOUT_LOCK_FILE_SIZE) != 0) {
-			rc = -errno;
-			goto fail;
-		}
+	if ((uint64_t)st.st_size < LAYOUT_LOCK_FILE_SIZE && !create) {
+		rc = check_short(lf->fd, (uint64_t)st.st_size, pb);
+		goto fail;
 	}
+	if (!rdonly && (rc = allocate(lf->fd, (uint64_t)st.st_size, pb)))
+		goto fail;
 	base = mmap(NULL, LAYOUT_LOCK_FILE_SIZE, rdonly ? PROT_READ : PROT_READ | PROT_WRITE,
 		    MAP_SHARED, lf->fd, 0);
 	if (base == MAP_FAILED) {

@@ -135,8 +135,11 @@ enum layout_lockfile_flags {
  * created, or one written by a coordinator that predates the table);
  * SUTRA_ECORRUPT for a header that breaks docs/LOCKFILE.md (wrong magic,
  * geometry, non-zero reserved bytes, a short file holding data);
- * SUTRA_EVERSION for a version other than 1; -ENOMEM; or another -errno
- * of open, fstat, ftruncate or mmap.
+ * SUTRA_EVERSION for a version other than 1; -ENOSPC (with a sentence in
+ * pb) when a writable open cannot allocate the whole file (it is
+ * allocated before anything writes through the mapping, so a full disk
+ * is an error, never a SIGBUS); -ENOMEM; or another -errno of open,
+ * fstat, fallocate or mmap.
  */
 int layout_lockfile_open(const char *lock_path, unsigned flags, struct layout_lockfile **out,
 			 struct sutra_detail *pb);
