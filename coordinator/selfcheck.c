@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The check thread: round trips to the server's own listeners, re-opening one that went silent, and heartbeats. */
 #include "coordinator/server_internal.h"
+#include "wire/nngerr.h"
 
 #include <errno.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -10,7 +11,7 @@ static int relisten(struct coord_server *s, nng_socket sock, nng_listener *l, co
 {
 	pthread_mutex_lock(&s->listen_mu);
 	nng_listener_close(*l);
-	int rv = nng_listen(sock, url, l, 0);
+	int rv = wire_listen(sock, url, l);
 	pthread_mutex_unlock(&s->listen_mu);
 	atomic_fetch_add(&s->relistens, 1);
 	coord_logf(&s->cfg.log, rv ? COORD_LOG_ERR : COORD_LOG_WARN,

@@ -168,10 +168,10 @@ int coord_sockets_open(struct coord_server *s, struct sutra_detail *why)
 	if (maxsz < (size_t)c->max_request + (1u << 20))
 		maxsz = (size_t)c->max_request + (1u << 20);
 	nng_socket_set_size(s->rep, NNG_OPT_RECVMAXSZ, maxsz);
-	if ((rv = nng_listen(s->rep, s->listen_url, &s->rep_l, 0)))
+	if ((rv = wire_listen(s->rep, s->listen_url, &s->rep_l)))
 		return util_fail(wire_nng_error(rv), why, "cannot listen on %s: %s", s->listen_url,
 				 nng_strerror(rv));
-	if ((rv = nng_listen(s->pub, s->events_url, &s->pub_l, 0)))
+	if ((rv = wire_listen(s->pub, s->events_url, &s->pub_l)))
 		return util_fail(wire_nng_error(rv), why, "cannot listen on %s: %s", s->events_url,
 				 nng_strerror(rv));
 	s->nworks = c->contexts ? c->contexts : 64;

@@ -85,10 +85,11 @@ int coord_lock_take(struct coord_store *s, struct sutra_detail *why)
 	char *lp = coord_lock_path(s->path);
 	if (!lp)
 		return -ENOMEM;
-	s->lock.fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	s->lock.fd = layout_lockfile_create_fd(lp);
 	if (s->lock.fd < 0) {
-		int err = -errno;
-		util_fail(err, why, "cannot open lock file %s: %s", lp, strerror(errno));
+		int err = s->lock.fd;
+		s->lock.fd = -1;
+		util_fail(err, why, "cannot open lock file %s: %s", lp, strerror(-err));
 		free(lp);
 		return err;
 	}

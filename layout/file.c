@@ -348,7 +348,8 @@ int layout_create_file(const char *path, const struct layout_superblock *sb, uin
 	if (!img)
 		return -ENOMEM;
 	layout_encode_empty(sb, now_us, img);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	/* Not world-readable: the owner writes, the store's group reads. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, LAYOUT_FILE_MODE);
 	if (fd < 0) {
 		rc = -errno;
 		goto out;

@@ -547,6 +547,10 @@ struct layout_view {
 	struct layout_meta meta; /* copy of slots[current] */
 };
 
+/* The mode storage.dat is created with: the coordinator's user writes, the
+ * store's group (API processes) reads, nobody else. */
+#define LAYOUT_FILE_MODE 0640
+
 /* The alignment in memory an image of the file must have. Sections are
  * read where they lie: CRoaring's frozen bitmap views and the HNSW view
  * need their sections 32-byte aligned in memory, as they are in the file,

@@ -231,6 +231,23 @@ static int check_header(struct layout_lockfile *lf, bool create, struct sutra_de
 	return 0;
 }
 
+int layout_lockfile_create_fd(const char *lock_path)
+{
+	int fd = open(lock_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, LAYOUT_LOCK_FILE_MODE);
+	if (fd >= 0) {
+		if (fchmod(fd, LAYOUT_LOCK_FILE_MODE) != 0) {
+			int err = errno;
+			close(fd);
+			return -err;
+		}
+		return fd;
+	}
+	if (errno != EEXIST)
+		return -errno;
+	fd = open(lock_path, O_RDWR | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
 /*
  * Makes the whole file exist on disk before anything writes it through the
  * shared mapping: a store of a page the file system cannot allocate (a
@@ -269,10 +286,15 @@ int layout_lockfile_open(const char *lock_path, unsigned flags, struct layout_lo
 		return -ENOMEM;
 	lf->slot = -1;
 	lf->writable = !rdonly;
-	lf->fd = open(lock_path, (rdonly ? O_RDONLY : O_RDWR) | (create ? O_CREAT : 0) | O_CLOEXEC,
-		      0644);
+	if (create) {
+		lf->fd = layout_lockfile_create_fd(lock_path);
+	} else {
+		lf->fd = open(lock_path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (lf->fd < 0)
+			lf->fd = -errno;
+	}
 	if (lf->fd < 0) {
-		rc = -errno;
+		rc = lf->fd;
 		goto fail;
 	}
 	if (fstat(lf->fd, &st) != 0) {

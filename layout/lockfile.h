@@ -80,6 +80,17 @@
 #define LAYOUT_LOCK_SLOT_COUNT 1024u
 #define LAYOUT_LOCK_FILE_SIZE (LAYOUT_LOCK_SLOTS_OFFSET + LAYOUT_LOCK_SLOT_SIZE * LAYOUT_LOCK_SLOT_COUNT)
 
+/* The mode the lock file is created with, whatever the umask: readers of
+ * the store's group claim slots in it, so they write it; nobody else. */
+#define LAYOUT_LOCK_FILE_MODE 0660
+
+/* Opens the lock file read-write, creating it with LAYOUT_LOCK_FILE_MODE
+ * (set with fchmod, so the umask does not take the group's write away)
+ * when it does not exist; an existing file keeps the mode it has. Returns
+ * the descriptor (O_CLOEXEC) or -errno. Used by the coordinator (the
+ * writer lock) and by every writable layout_lockfile_open(). */
+int layout_lockfile_create_fd(const char *lock_path);
+
 /* Returned by layout_lockfile_claim() when every slot is owned. */
 #define LAYOUT_LOCK_EFULL (-EUSERS)
 

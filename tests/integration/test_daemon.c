@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1379,6 +1380,42 @@ static TCase *add(Suite *s, const char *name, const TTest *t)
 	return tc;
 }
 
+/*
+ * The store is not world-readable (issue 14, defect 7): under umask 0,
+ * which left storage.dat and the lock file 0644 and the sockets open to
+ * every local user, the coordinator creates storage.dat 0640, the lock
+ * file 0660 (readers of the group claim slots in it) and its sockets
+ * 0660, and nothing for "others".
+ */
+START_TEST(test_daemon_files_not_world_readable)
+{
+	struct tdaemon d;
+	struct stat st;
+	char lock[400];
+	mode_t old = umask(0);
+	start(&d, NULL);
+	umask(old);
+	ck_assert_int_eq(stat(d.data, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0640);
+	snprintf(lock, sizeof lock, "%s.lock", d.data);
+	ck_assert_int_eq(stat(lock, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0660);
+	ck_assert_int_eq(stat(d.url + strlen("ipc://"), &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0660);
+	ck_assert_int_eq(stat(d.events + strlen("ipc://"), &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0660);
+	/* The owner still writes and reads through them. */
+	sutra_client *cl = client_open(&d, 60000);
+	struct sutra_concept_in in = concept((const uint8_t *)"0123456789abcdef", "private", NULL,
+					     0, NULL);
+	learn_ok(cl, &in);
+	sutra_client_close(cl);
+	ck_assert_ok(tdaemon_stop(&d));
+	tdaemon_cleanup(&d);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	/* Writer mode: a client process of the shutdown test. */
@@ -1399,5 +1436,6 @@ int main(int argc, char **argv)
 			    (int)(sizeof fault_cases / sizeof fault_cases[0]));
 	add(s, "graceful_shutdown_under_load", test_daemon_graceful_shutdown_under_load);
 	add(s, "notices_announce_epochs", test_daemon_notices_announce_epochs);
+	add(s, "files_not_world_readable", test_daemon_files_not_world_readable);
 	return tcheck_run_suite(s);
 }
