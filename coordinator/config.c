@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The coordinator's options: defaults, default URLs, setting them by name and reading a config file. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "coordinator/server_internal.h"
 #include "sutra/coordinator.h"
@@ -38,6 +40,63 @@ void coord_config_defaults(struct coord_config *c)
 	c->log.max_level = COORD_LOG_INFO;
 }
 
+/*
+ * Where a socket goes when the path next to the store is too long for a
+ * socket address: $XDG_RUNTIME_DIR (private to its user by definition),
+ * else /tmp/sutra-UID, UID being the owner of the directory that holds the
+ * store, so that every user of the store computes the same name. Never a
+ * guessable name straight in a world-writable directory: a squatter could
+ * bind it first. The coordinator makes that directory its own before it
+ * binds (coord_fallback_dir_ready).
+ */
+static void fallback_dir(const char *data_path, char *dir, size_t len)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	if (rt && *rt) {
+		snprintf(dir, len, "%s", rt);
+		return;
+	}
+	char parent[PATH_MAX];
+	const char *slash = strrchr(data_path, '/');
+	if (!slash)
+		snprintf(parent, sizeof parent, ".");
+	else if (slash == data_path)
+		snprintf(parent, sizeof parent, "/");
+	else
+		snprintf(parent, sizeof parent, "%.*s", (int)(slash - data_path), data_path);
+	struct stat st;
+	unsigned long uid = stat(parent, &st) == 0 ? (unsigned long)st.st_uid
+						   : (unsigned long)geteuid();
+	snprintf(dir, len, "/tmp/sutra-%lu", uid);
+}
+
+int coord_fallback_dir_ready(const char *data_path, const char *url, struct sutra_detail *why)
+{
+	char dir[PATH_MAX], prefix[PATH_MAX + 16];
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	if (rt && *rt)
+		return 0;
+	fallback_dir(data_path, dir, sizeof dir);
+	snprintf(prefix, sizeof prefix, "ipc://%s/", dir);
+	if (strncmp(url, prefix, strlen(prefix)) != 0)
+		return 0; /* not a fallback URL */
+	unsigned long uid = strtoul(dir + strlen("/tmp/sutra-"), NULL, 10);
+	if (mkdir(dir, 0711) != 0 && errno != EEXIST)
+		return util_fail(-errno, why, "cannot make the socket directory %s: %s", dir,
+				 strerror(errno));
+	struct stat st;
+	if (lstat(dir, &st) != 0)
+		return util_fail(-errno, why, "cannot check the socket directory %s: %s", dir,
+				 strerror(errno));
+	if (!S_ISDIR(st.st_mode) || (unsigned long)st.st_uid != uid || (st.st_mode & 022))
+		return util_fail(-EACCES, why,
+				 "the socket directory %s is not a directory of uid %lu that "
+				 "only it may write (owner %lu, mode %04o): another user may "
+				 "have taken the name; remove it, or give --listen and --events",
+				 dir, uid, (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
 int coord_default_url(const char *data_path, const char *suffix, char *out, size_t len)
 {
 	struct sockaddr_un sa;
@@ -56,9 +115,8 @@ int coord_default_url(const char *data_path, const char *suffix, char *out, size
 	 * 64-bit FNV-1a hash PROTOCOL.md section 2 names, so that a client
 	 * written from the spec finds the socket. */
 	uint64_t h = util_fnv1a64(data_path, strlen(data_path));
-	const char *rt = getenv("XDG_RUNTIME_DIR");
-	if (!rt || !*rt)
-		rt = "/tmp";
+	char rt[PATH_MAX];
+	fallback_dir(data_path, rt, sizeof rt);
 	n = snprintf(out, len, "ipc://%s/sutra-%016llx.%s", rt, (unsigned long long)h, suffix);
 	if (n < 0 || (size_t)n >= len || (size_t)n - 6 >= sizeof sa.sun_path)
 		return -ENAMETOOLONG;

@@ -54,12 +54,16 @@ int coord_server_start(const struct coord_config *c, struct coord_server **out, 
 					   sizeof s->listen_url))) {
 		util_detail_set(why, SUTRA_DETAIL_NO_OFFSET, "no usable default write URL for %s", c->data_path);
 		goto fail;
+	} else if ((rc = coord_fallback_dir_ready(c->data_path, s->listen_url, why))) {
+		goto fail;
 	}
 	if (c->events_url) {
 		snprintf(s->events_url, sizeof s->events_url, "%s", c->events_url);
 	} else if ((rc = coord_default_url(c->data_path, "events", s->events_url,
 					   sizeof s->events_url))) {
 		util_detail_set(why, SUTRA_DETAIL_NO_OFFSET, "no usable default events URL for %s", c->data_path);
+		goto fail;
+	} else if ((rc = coord_fallback_dir_ready(c->data_path, s->events_url, why))) {
 		goto fail;
 	}
 	/* The caller's strings are not kept: the URLs are copied, the data

@@ -54,6 +54,12 @@ void coord_config_defaults(struct coord_config *c);
  * out (len bytes). Returns 0 or -ENAMETOOLONG. */
 int coord_default_url(const char *data_path, const char *suffix, char *out, size_t len);
 
+/* Before the coordinator binds a default URL that fell back to
+ * /tmp/sutra-UID (see coord_default_url): makes that directory (0711) if
+ * it is missing and refuses it (-EACCES, why says so) unless it is a real
+ * directory owned by UID that nobody else may write. 0 for any other URL. */
+int coord_fallback_dir_ready(const char *data_path, const char *url, struct sutra_detail *why);
+
 struct coord_server;
 
 /* Opens the store (creating or recovering it), binds both listeners and

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "coordinator/server.h"
 #include "tests/common/tcheck.h"
 
 /* Each test starts from a fresh configuration and an empty directory. */
@@ -325,9 +327,56 @@ START_TEST(test_config_start_needs_data)
 }
 END_TEST
 
+/*
+ * Without XDG_RUNTIME_DIR, a data path too long for a socket address used
+ * to put the sockets at /tmp/sutra-HASH.write, a name another local user
+ * could bind first (issue 14, defect 5). They now go in /tmp/sutra-UID
+ * (UID: the owner of the store's directory), which the coordinator makes
+ * 0711 and refuses when anyone else owns it or may write it.
+ */
+START_TEST(test_config_fallback_dir_is_the_owners)
+{
+	char tdir[] = "/tmp/sutra-fallback-XXXXXX", path[400], url[256], want[64];
+	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	snprintf(path, sizeof path, "%s/", tdir);
+	while (strlen(path) < 150)
+		strcat(path, "a");
+	ck_assert_int_eq(unsetenv("XDG_RUNTIME_DIR"), 0);
+	ck_assert_ok(coord_default_url(path, "write", url, sizeof url));
+	snprintf(want, sizeof want, "ipc:///tmp/sutra-%lu/sutra-", (unsigned long)geteuid());
+	ck_assert_msg(strncmp(url, want, strlen(want)) == 0, "%s is not under %s", url, want);
+	ck_assert_ok(coord_fallback_dir_ready(path, url, NULL));
+	struct stat st;
+	snprintf(want, sizeof want, "/tmp/sutra-%lu", (unsigned long)geteuid());
+	ck_assert_int_eq(lstat(want, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_uint_eq(st.st_uid, geteuid());
+	ck_assert_uint_eq(st.st_mode & 022, 0);
+	/* Any other URL is not its business. */
+	ck_assert_ok(coord_fallback_dir_ready(path, "ipc:///elsewhere/x.write", NULL));
+
+	/* Squatted: a store owned by another user whose directory name this
+	 * user took first. Only root can make a directory another's. */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(tdir, 65534, 65534), 0);
+		ck_assert_ok(coord_default_url(path, "write", url, sizeof url));
+		ck_assert_int_eq(strncmp(url, "ipc:///tmp/sutra-65534/", 23), 0);
+		int made = mkdir("/tmp/sutra-65534", 0700) == 0;
+		if (made || (lstat("/tmp/sutra-65534", &st) == 0 && st.st_uid != 65534)) {
+			struct sutra_detail why = { .what = "" };
+			ck_assert_err(coord_fallback_dir_ready(path, url, &why), -EACCES);
+			ck_assert_ptr_nonnull(strstr(why.what, "another user"));
+		}
+		if (made)
+			rmdir("/tmp/sutra-65534");
+	}
+	rmdir(tdir);
+}
+END_TEST
+
 TCHECK_MAIN("coordinator", "config", 0, test_config_defaults_are_documented_ones,
 	    test_config_numbers_keep_their_ranges, test_config_words_take_their_words,
 	    test_config_unknown_names_are_refused, test_config_explicit_dimension_wins,
 	    test_config_file_is_read, test_config_file_errors_name_file_and_line,
 	    test_config_command_line_overrides_file, test_config_default_url_sits_next_to_the_data,
-	    test_config_start_needs_data)
+	    test_config_start_needs_data, test_config_fallback_dir_is_the_owners)
