@@ -97,6 +97,18 @@ def test_two_api_processes_share_one_store(coordinator, http):
         assert r.status_code == 400
         r = http.get(f"{b.url}/concepts/{cid}", params={"min_epoch": 10**9})
         assert r.status_code == 504
+        # Lone surrogates and numbers past what C takes: 4xx, never a 500
+        # (issue 14, defect 8).
+        for body in ({"content": "a\ud800b"}, {"content": "ok", "metadata": "x\udfffy"}):
+            r = http.post(a.url + "/learn", json=body)
+            assert r.status_code == 400 and r.json()["error"] == "InvalidText", r.text
+        r = http.post(b.url + "/query", json={"text": "a\ud800b"})
+        assert r.status_code == 400 and r.json()["error"] == "InvalidText", r.text
+        r = http.get(f"{b.url}/neighbors/2", params={"limit": "100000000000000000000"})
+        assert r.status_code == 422, r.text
+        r = http.get(f"{b.url}/concepts/{cid}", params={"min_epoch": str(2**64)})
+        assert r.status_code == 422, r.text
+        assert http.get(f"{b.url}/epoch", params={"wait_for": str(2**64 + 1)}).status_code == 422
 
         # kill -9 the coordinator: writes report Unavailable, reads go on.
         coordinator.kill9()

@@ -64,6 +64,12 @@ _STATUS = [
 ]
 
 
+# The widest values the C calls take: epochs are u64, limits size_t (a
+# larger number in a query string is a 422, not an overflow in C).
+_U64_MAX = 2**64 - 1
+_LIMIT_MAX = 2**63 - 1
+
+
 def _status(exc):
     for cls, code in _STATUS:
         if isinstance(exc, cls):
@@ -110,6 +116,13 @@ def create_app(store=None, path=None, wait_timeout=None):
     async def type_error(request: Request, exc: TypeError):
         return JSONResponse(status_code=400, content={"error": "TypeError", "detail": str(exc)})
 
+    # JSON may carry a lone surrogate ("\ud800"), which no UTF-8 holds.
+    @app.exception_handler(UnicodeEncodeError)
+    async def unicode_error(request: Request, exc: UnicodeEncodeError):
+        return JSONResponse(status_code=400, content={
+            "error": "InvalidText",
+            "detail": f"text is not valid Unicode: {exc.reason} at position {exc.start}"})
+
     def wait(min_epoch):
         if min_epoch and not store.wait_for_epoch(min_epoch, wait_timeout):
             raise HTTPException(504, f"epoch {min_epoch} not visible after {wait_timeout} s")
@@ -128,7 +141,7 @@ def create_app(store=None, path=None, wait_timeout=None):
         return {"epoch": epoch}
 
     @app.get("/concepts/{cid}")
-    def get_concept(cid: str, min_epoch: int = Query(0, ge=0)):
+    def get_concept(cid: str, min_epoch: int = Query(0, ge=0, le=_U64_MAX)):
         wait(min_epoch)
         c = store.query_concept(cid)
         if c is None:
@@ -141,8 +154,9 @@ def create_app(store=None, path=None, wait_timeout=None):
 
     @app.get("/neighbors/{cid}")
     def neighbors(cid: str, assoc_type: Optional[int] = Query(None, ge=0, le=255),
-                  direction: str = "both", limit: Optional[int] = Query(None, ge=0),
-                  min_epoch: int = Query(0, ge=0)):
+                  direction: str = "both",
+                  limit: Optional[int] = Query(None, ge=0, le=_LIMIT_MAX),
+                  min_epoch: int = Query(0, ge=0, le=_U64_MAX)):
         wait(min_epoch)
         return {"id": sutra.normalize_id(cid),
                 "neighbors": store.neighbors(cid, assoc_type, direction, limit)}
@@ -151,7 +165,7 @@ def create_app(store=None, path=None, wait_timeout=None):
     def path(start: str, end: str, max_depth: int = Query(6, ge=1, le=sutra.MAX_PATH_DEPTH),
              k: int = Query(1, ge=1, le=sutra.MAX_PATHS), assoc_type: Optional[int] = Query(
                  None, ge=0, le=255), direction: str = "both",
-             min_epoch: int = Query(0, ge=0)):
+             min_epoch: int = Query(0, ge=0, le=_U64_MAX)):
         wait(min_epoch)
         if k == 1:
             p = store.find_path(start, end, max_depth, assoc_type, direction)
@@ -160,7 +174,7 @@ def create_app(store=None, path=None, wait_timeout=None):
         return {"path": ps[0] if ps else None, "paths": ps}
 
     @app.post("/query")
-    def query(body: QueryIn, min_epoch: int = Query(0, ge=0)):
+    def query(body: QueryIn, min_epoch: int = Query(0, ge=0, le=_U64_MAX)):
         if body.text is None and body.vector is None:
             raise HTTPException(400, "give text, vector or both")
         if body.mode not in ("all", "any"):
@@ -181,7 +195,7 @@ def create_app(store=None, path=None, wait_timeout=None):
         return st
 
     @app.get("/epoch")
-    def epoch(wait_for: int = Query(0, ge=0)):
+    def epoch(wait_for: int = Query(0, ge=0, le=_U64_MAX)):
         """The newest epoch this process sees (after waiting for wait_for)."""
         wait(wait_for)
         return {"epoch": store.stats()["epoch"]}
