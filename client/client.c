@@ -348,22 +348,7 @@ int sutra_client_stats(sutra_client *c, struct sutra_coord_stats *st)
 	free(body);
 	if (rc)
 		return rc;
-	st->epoch = ps.epoch;
-	st->durable_epoch = ps.durable_epoch;
-	st->published_end = ps.published_end;
-	st->file_size = ps.file_size;
-	st->concept_count = ps.concept_count;
-	st->association_count = ps.association_count;
-	st->next_ordinal = ps.next_ordinal;
-	st->commits = ps.commits;
-	st->requests = ps.requests;
-	st->rejected = ps.rejected;
-	st->duplicates = ps.duplicates;
-	st->syncs = ps.syncs;
-	st->vector_dim = ps.vector_dim;
-	st->relaxed = ps.durability == 1;
-	st->io_uring = ps.io_backend == 0;
-	st->relistens = ps.relistens;
+	proto_stats_to_public(&ps, st);
 	return 0;
 }
 

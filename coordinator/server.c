@@ -291,21 +291,6 @@ int sutra_coordinator_stats(sutra_coordinator *co, struct sutra_coord_stats *st)
 	if (!co || !st)
 		return -EINVAL;
 	coord_server_stats(co->srv, &ps);
-	*st = (struct sutra_coord_stats){ .epoch = ps.epoch,
-					  .durable_epoch = ps.durable_epoch,
-					  .published_end = ps.published_end,
-					  .file_size = ps.file_size,
-					  .concept_count = ps.concept_count,
-					  .association_count = ps.association_count,
-					  .next_ordinal = ps.next_ordinal,
-					  .commits = ps.commits,
-					  .requests = ps.requests,
-					  .rejected = ps.rejected,
-					  .duplicates = ps.duplicates,
-					  .syncs = ps.syncs,
-					  .vector_dim = ps.vector_dim,
-					  .relaxed = ps.durability == COORD_DURABILITY_RELAXED,
-					  .io_uring = ps.io_backend == 0,
-					  .relistens = ps.relistens };
+	proto_stats_to_public(&ps, st);
 	return 0;
 }

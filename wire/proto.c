@@ -375,6 +375,26 @@ void proto_stats_encode(const struct proto_stats *s, unsigned char out[PROTO_STA
 	util_put_le32(out + 108, s->relistens);
 }
 
+void proto_stats_to_public(const struct proto_stats *s, struct sutra_coord_stats *out)
+{
+	*out = (struct sutra_coord_stats){ .epoch = s->epoch,
+					   .durable_epoch = s->durable_epoch,
+					   .published_end = s->published_end,
+					   .file_size = s->file_size,
+					   .concept_count = s->concept_count,
+					   .association_count = s->association_count,
+					   .next_ordinal = s->next_ordinal,
+					   .commits = s->commits,
+					   .requests = s->requests,
+					   .rejected = s->rejected,
+					   .duplicates = s->duplicates,
+					   .syncs = s->syncs,
+					   .vector_dim = s->vector_dim,
+					   .relaxed = s->durability == 1,
+					   .io_uring = s->io_backend == 0,
+					   .relistens = s->relistens };
+}
+
 int proto_stats_decode(const unsigned char *p, size_t len, struct proto_stats *s)
 {
 	if (len != PROTO_STATS_SIZE)

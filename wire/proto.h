@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sutra/common.h"
 #include "util/detail.h"
 
 #define PROTO_VERSION 1u
@@ -194,6 +195,11 @@ int proto_error_body_decode(const unsigned char *p, size_t len, uint32_t *index,
 			    uint32_t *msg_len);
 
 void proto_stats_encode(const struct proto_stats *s, unsigned char out[PROTO_STATS_SIZE]);
+
+/* The public form of the figures (include/sutra/common.h), the same
+ * whether they came over the wire (libsutra-client) or from the writer in
+ * this process (libsutra-coordinator). */
+void proto_stats_to_public(const struct proto_stats *s, struct sutra_coord_stats *out);
 int proto_stats_decode(const unsigned char *p, size_t len, struct proto_stats *s);
 
 /* PING body: u64 published_end, store uuid[16], u32 vector_dim, u32 zero. */
